@@ -1,0 +1,254 @@
+"""Continuous kernel convolutions as functions: sample a kernel network on a grid, convolve.
+
+The modules in :mod:`ckconv.nn` own the parameters; these functions own the maths and can be
+called with any kernel network (any callable ``positions (..., D) -> values (..., C)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ckconv.functional.conv import Method, conv
+from ckconv.functional.masks import crop_counts, gaussian_mask
+from ckconv.grids import RateLike, as_rates, as_sizes, axis_positions, grid_step, rate_scale
+
+__all__ = ["ckconv", "flexconv", "flexconv_axes", "kernel_axes", "meshgrid", "sample_kernel"]
+
+KernelNetLike = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _crop_axis(
+    pos: torch.Tensor, causal: bool, max_left: int | None, max_right: int | None
+) -> torch.Tensor:
+    """Crop one axis around its anchor, keeping the ``padding="same"`` convention."""
+    n = pos.shape[0]
+    if causal:
+        keep = n if max_left is None else min(n, max_left + 1)
+        return pos[n - keep :]
+    anchor = (n - 1) // 2
+    left, right = anchor, n - 1 - anchor
+    if max_left is not None:
+        left = min(left, max_left)
+    if max_right is not None:
+        right = min(right, max_right)
+    right = min(right, left + 1)
+    left = min(left, right)
+    return pos[anchor - left : anchor + right + 1]
+
+
+def kernel_axes(
+    kernel_size: Sequence[int],
+    *,
+    causal: bool = False,
+    rate: RateLike | None = None,
+    input_size: Sequence[int] | None = None,
+    crop: Sequence[int] | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> list[torch.Tensor]:
+    """Per-dimension kernel positions, cropped to what can reach an output and to ``crop``.
+
+    Args:
+        kernel_size: training-grid samples per dimension.
+        rate: sampling-rate ratio ``sr_test / sr_train`` per dimension.
+        input_size: spatial size of the input; taps further than ``L - 1`` from the anchor are
+            dropped (they touch no output).
+        crop: optional maximum offset from the anchor per dimension (mask crop).
+    """
+    data_dim = len(kernel_size)
+    rates = as_rates(rate, data_dim)
+    axes = []
+    for d, (k, r) in enumerate(zip(kernel_size, rates)):
+        pos = axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype)
+        limit = None if input_size is None else input_size[d] - 1
+        if crop is not None:
+            limit = crop[d] if limit is None else min(limit, crop[d])
+        axes.append(_crop_axis(pos, causal, limit, limit))
+    return axes
+
+
+def meshgrid(axes: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The ``'ij'`` meshgrid of per-dimension positions, coordinate axis last: ``(*K, D)``."""
+    if len(axes) == 1:
+        return axes[0].unsqueeze(-1)
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+
+
+def sample_kernel(
+    kernel_net: KernelNetLike,
+    grid: torch.Tensor,
+    in_channels: int,
+    *,
+    separable: bool,
+    scale: float = 1.0,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Evaluate ``kernel_net`` on ``grid`` ``(*K, D)`` and shape it as a conv weight.
+
+    ``mask`` ``(*K)`` multiplies the kernel; ``scale`` multiplies it too (resolution change).
+
+    Returns:
+        ``(C_in, 1, *K)`` when ``separable`` (depthwise), else ``(C_out, C_in, *K)`` with
+        ``C_out = net_outputs / C_in``.
+    """
+    values = kernel_net(grid)  # (*K, C)
+    ksize = tuple(grid.shape[:-1])
+    channels = values.shape[-1]
+    if separable:
+        if channels != in_channels:
+            raise ValueError(
+                f"a separable kernel net must output in_channels={in_channels} values per "
+                f"position, got {channels}"
+            )
+    elif channels % in_channels != 0:
+        raise ValueError(
+            f"a dense kernel net must output out_channels * in_channels values per position; "
+            f"{channels} is not a multiple of in_channels={in_channels}"
+        )
+    if mask is not None:
+        values = values * mask.unsqueeze(-1)
+    if scale != 1.0:
+        values = values * scale
+    weight = values.reshape(-1, channels).t()
+    if separable:
+        return weight.reshape(in_channels, 1, *ksize)
+    return weight.reshape(channels // in_channels, in_channels, *ksize)
+
+
+def _apply(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mixer: torch.Tensor | None,
+    causal: bool,
+    method: Method,
+) -> torch.Tensor:
+    if mixer is None:
+        return conv(input, weight, bias, causal=causal, method=method)
+    c_in = input.shape[1]
+    y = conv(input, weight, None, groups=c_in, causal=causal, method=method)
+    out = torch.matmul(mixer, y.flatten(2))  # one (C_out, C_in) x (N, C_in, S) matmul
+    out = out.view(input.shape[0], mixer.shape[0], *input.shape[2:])
+    if bias is not None:
+        out = out + bias.view(1, -1, *([1] * (input.dim() - 2)))
+    return out
+
+
+def _check_input(input: torch.Tensor, data_dim: int) -> None:
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    if input.dim() != data_dim + 2:
+        raise ValueError(
+            f"input must have shape (N, C, *spatial) with {data_dim} spatial dimension(s), "
+            f"got shape {tuple(input.shape)}"
+        )
+    if any(s == 0 for s in input.shape):
+        raise ValueError(f"input must be non-empty in every dimension, got shape {tuple(input.shape)}")
+
+
+def ckconv(
+    input: torch.Tensor,
+    kernel_net: KernelNetLike,
+    kernel_size: int | Sequence[int],
+    bias: torch.Tensor | None = None,
+    *,
+    mixer: torch.Tensor | None = None,
+    causal: bool = False,
+    rate: RateLike | None = None,
+    method: Method = "auto",
+) -> torch.Tensor:
+    """Continuous kernel convolution (CKConv).
+
+    Args:
+        input: ``(N, C_in, *spatial)``.
+        kernel_net: maps positions ``(..., D)`` to ``(..., C_out * C_in)`` values (dense) or
+            ``(..., C_in)`` (separable, when ``mixer`` is given).
+        kernel_size: kernel samples per dimension at the training sampling rate.
+        bias: ``(C_out,)``.
+        mixer: ``(C_out, C_in)`` pointwise weight; makes the convolution depthwise-separable.
+        causal: 1D causal convolution.
+        rate: sampling-rate ratio ``sr_test / sr_train`` (per dimension or one number); the
+            kernel is sampled at the new step and scaled by ``1 / rate`` (CKConv eq. 5).
+        method: convolution back-end, see :func:`ckconv.functional.conv`.
+
+    Shape:
+        - Input: ``(N, C_in, *spatial)``
+        - Output: ``(N, C_out, *spatial)``
+    """
+    data_dim = input.dim() - 2 if isinstance(kernel_size, int) else len(kernel_size)
+    _check_input(input, data_dim)
+    ks = as_sizes(kernel_size, data_dim, "kernel_size")
+    axes = kernel_axes(
+        ks, causal=causal, rate=rate, input_size=input.shape[2:], device=input.device, dtype=input.dtype
+    )
+    weight = sample_kernel(
+        kernel_net, meshgrid(axes), input.shape[1], separable=mixer is not None,
+        scale=rate_scale(rate, data_dim),
+    )
+    return _apply(input, weight, bias, mixer, causal, method)
+
+
+def flexconv_axes(
+    kernel_size: Sequence[int],
+    sigma: torch.Tensor,
+    threshold: float,
+    *,
+    causal: bool,
+    rate: RateLike | None,
+    input_size: Sequence[int] | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> list[torch.Tensor]:
+    """Kernel axes of a FlexConv: the grid at ``rate`` cropped where the mask is below threshold."""
+    rates = as_rates(rate, len(kernel_size))
+    steps = [grid_step(k) / r for k, r in zip(kernel_size, rates)]
+    crop = crop_counts(steps, sigma.detach().abs().tolist(), threshold, causal=causal)
+    return kernel_axes(
+        kernel_size, causal=causal, rate=rate, input_size=input_size, crop=crop, device=device, dtype=dtype
+    )
+
+
+def flexconv(
+    input: torch.Tensor,
+    kernel_net: KernelNetLike,
+    kernel_size: int | Sequence[int],
+    mask_mu: torch.Tensor,
+    mask_sigma: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    mixer: torch.Tensor | None = None,
+    threshold: float = 0.1,
+    causal: bool = False,
+    rate: RateLike | None = None,
+    method: Method = "auto",
+) -> torch.Tensor:
+    """FlexConv: a continuous kernel times a learnable Gaussian mask, cropped where it vanishes.
+
+    The kernel network is evaluated only on the cropped grid (SPEC §3.4).  Arguments as in
+    :func:`ckconv`, plus ``mask_mu`` / ``mask_sigma`` ``(D,)`` and the crop ``threshold``.
+
+    Shape:
+        - Input: ``(N, C_in, *spatial)``
+        - Output: ``(N, C_out, *spatial)``
+    """
+    data_dim = input.dim() - 2 if isinstance(kernel_size, int) else len(kernel_size)
+    _check_input(input, data_dim)
+    ks = as_sizes(kernel_size, data_dim, "kernel_size")
+    if mask_sigma.shape != (data_dim,) or mask_mu.shape != (data_dim,):
+        raise ValueError(
+            f"mask_mu and mask_sigma must have shape ({data_dim},), got "
+            f"{tuple(mask_mu.shape)} and {tuple(mask_sigma.shape)}"
+        )
+    axes = flexconv_axes(
+        ks, mask_sigma, threshold, causal=causal, rate=rate, input_size=input.shape[2:],
+        device=input.device, dtype=input.dtype,
+    )
+    grid = meshgrid(axes)
+    mask = gaussian_mask(grid, mask_mu.to(input.dtype), mask_sigma.to(input.dtype))
+    weight = sample_kernel(
+        kernel_net, grid, input.shape[1], separable=mixer is not None,
+        scale=rate_scale(rate, data_dim), mask=mask,
+    )
+    return _apply(input, weight, bias, mixer, causal, method)
