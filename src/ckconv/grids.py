@@ -62,7 +62,9 @@ def _parse_rate(r: float | int | Fraction | str, name: str) -> float:
     try:
         value = float(Fraction(r)) if isinstance(r, str) else float(r)
     except (ValueError, ZeroDivisionError, TypeError):
-        raise ValueError(f"{name} must be a positive number or fraction like '1/2', got {r!r}") from None
+        raise ValueError(
+            f"{name} must be a positive number or fraction like '1/2', got {r!r}"
+        ) from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {r!r}")
     return value
@@ -167,8 +169,7 @@ def kernel_grid(
     ks = as_sizes(sizes, data_dim, "sizes")
     rs = as_rates(rate, data_dim)
     axes = [
-        axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype)
-        for k, r in zip(ks, rs)
+        axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype) for k, r in zip(ks, rs)
     ]
     if data_dim == 1:
         return axes[0].unsqueeze(-1)

@@ -145,7 +145,9 @@ def _check_input(input: torch.Tensor, data_dim: int) -> None:
             f"got shape {tuple(input.shape)}"
         )
     if any(s == 0 for s in input.shape):
-        raise ValueError(f"input must be non-empty in every dimension, got shape {tuple(input.shape)}")
+        raise ValueError(
+            f"input must be non-empty in every dimension, got shape {tuple(input.shape)}"
+        )
 
 
 def ckconv(
@@ -181,10 +183,18 @@ def ckconv(
     _check_input(input, data_dim)
     ks = as_sizes(kernel_size, data_dim, "kernel_size")
     axes = kernel_axes(
-        ks, causal=causal, rate=rate, input_size=input.shape[2:], device=input.device, dtype=input.dtype
+        ks,
+        causal=causal,
+        rate=rate,
+        input_size=input.shape[2:],
+        device=input.device,
+        dtype=input.dtype,
     )
     weight = sample_kernel(
-        kernel_net, meshgrid(axes), input.shape[1], separable=mixer is not None,
+        kernel_net,
+        meshgrid(axes),
+        input.shape[1],
+        separable=mixer is not None,
         scale=rate_scale(rate, data_dim),
     )
     return _apply(input, weight, bias, mixer, causal, method)
@@ -206,7 +216,13 @@ def flexconv_axes(
     steps = [grid_step(k) / r for k, r in zip(kernel_size, rates)]
     crop = crop_counts(steps, sigma.detach().abs().tolist(), threshold, causal=causal)
     return kernel_axes(
-        kernel_size, causal=causal, rate=rate, input_size=input_size, crop=crop, device=device, dtype=dtype
+        kernel_size,
+        causal=causal,
+        rate=rate,
+        input_size=input_size,
+        crop=crop,
+        device=device,
+        dtype=dtype,
     )
 
 
@@ -242,13 +258,23 @@ def flexconv(
             f"{tuple(mask_mu.shape)} and {tuple(mask_sigma.shape)}"
         )
     axes = flexconv_axes(
-        ks, mask_sigma, threshold, causal=causal, rate=rate, input_size=input.shape[2:],
-        device=input.device, dtype=input.dtype,
+        ks,
+        mask_sigma,
+        threshold,
+        causal=causal,
+        rate=rate,
+        input_size=input.shape[2:],
+        device=input.device,
+        dtype=input.dtype,
     )
     grid = meshgrid(axes)
     mask = gaussian_mask(grid, mask_mu.to(input.dtype), mask_sigma.to(input.dtype))
     weight = sample_kernel(
-        kernel_net, grid, input.shape[1], separable=mixer is not None,
-        scale=rate_scale(rate, data_dim), mask=mask,
+        kernel_net,
+        grid,
+        input.shape[1],
+        separable=mixer is not None,
+        scale=rate_scale(rate, data_dim),
+        mask=mask,
     )
     return _apply(input, weight, bias, mixer, causal, method)

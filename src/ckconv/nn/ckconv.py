@@ -9,7 +9,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ckconv import functional as CF
+from ckconv.functional.ckconv import ckconv as ckconv_fn
 from ckconv.functional.ckconv import kernel_axes, meshgrid, sample_kernel
 from ckconv.functional.conv import Method
 from ckconv.grids import RateLike, as_sizes, rate_scale
@@ -45,7 +45,9 @@ def resolve_kernel_size(
         sizes = as_sizes(input_size, data_dim, "input_size")
         if kernel_size == "full":
             if causal:
-                raise ValueError("kernel_size='full' is for centred kernels; causal kernels use 'same'")
+                raise ValueError(
+                    "kernel_size='full' is for centred kernels; causal kernels use 'same'"
+                )
             return tuple(2 * s - 1 for s in sizes)
         return sizes
     ks = as_sizes(kernel_size, data_dim, "kernel_size")
@@ -179,7 +181,9 @@ class CKConv(nn.Module):
         elif callable(kernel_net):
             net = kernel_net(self.data_dim, n_out)
             if not isinstance(net, nn.Module):
-                raise TypeError(f"kernel_net factory must return an nn.Module, got {type(net).__name__}")
+                raise TypeError(
+                    f"kernel_net factory must return an nn.Module, got {type(net).__name__}"
+                )
             net = net.to(**{k: v for k, v in factory.items() if v is not None})
         else:
             raise TypeError(
@@ -237,6 +241,12 @@ class CKConv(nn.Module):
                 f"{type(self).__name__} expects {self.in_channels} input channels, got input of "
                 f"shape {tuple(input.shape)}"
             )
+        ref = self._reference_tensor()
+        if input.dtype != ref.dtype:
+            raise TypeError(
+                f"input dtype {input.dtype} does not match the layer's parameter dtype "
+                f"{ref.dtype}; convert one of them (e.g. layer.to(torch.float64))"
+            )
 
     def kernel(
         self,
@@ -255,11 +265,18 @@ class CKConv(nn.Module):
         device = device or ref.device
         dtype = dtype or ref.dtype
         axes = kernel_axes(
-            self.kernel_size, causal=self.causal, rate=rate, input_size=input_size,
-            device=device, dtype=dtype,
+            self.kernel_size,
+            causal=self.causal,
+            rate=rate,
+            input_size=input_size,
+            device=device,
+            dtype=dtype,
         )
         return sample_kernel(
-            self.kernel_net, meshgrid(axes), self.in_channels, separable=self.separable,
+            self.kernel_net,
+            meshgrid(axes),
+            self.in_channels,
+            separable=self.separable,
             scale=rate_scale(rate, self.data_dim),
         )
 
@@ -268,9 +285,15 @@ class CKConv(nn.Module):
 
     def forward(self, input: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
         self._check_input(input)
-        return CF.ckconv(
-            input, self.kernel_net, self.kernel_size, self.bias, mixer=self.mixer,
-            causal=self.causal, rate=rate, method=self.method,
+        return ckconv_fn(
+            input,
+            self.kernel_net,
+            self.kernel_size,
+            self.bias,
+            mixer=self.mixer,
+            causal=self.causal,
+            rate=rate,
+            method=self.method,
         )
 
     def extra_repr(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ckconv import functional as CF
+from ckconv.functional.ckconv import flexconv as flexconv_fn
 from ckconv.functional.ckconv import flexconv_axes, meshgrid, sample_kernel
 from ckconv.functional.conv import Method
 from ckconv.functional.masks import crop_counts, gaussian_mask
@@ -129,9 +129,19 @@ class FlexConv(CKConv):
         # net (the default MAGNet's extent depends on the mask width).
         self._mask_args = {"init_sigma": mask_init_sigma, "threshold": mask_threshold}
         super().__init__(
-            in_channels, out_channels, data_dim, kernel_size=kernel_size, input_size=input_size,
-            kernel_net=kernel_net, separable=separable, causal=causal, bias=bias,
-            init_gain=init_gain, method=method, device=device, dtype=dtype,
+            in_channels,
+            out_channels,
+            data_dim,
+            kernel_size=kernel_size,
+            input_size=input_size,
+            kernel_net=kernel_net,
+            separable=separable,
+            causal=causal,
+            bias=bias,
+            init_gain=init_gain,
+            method=method,
+            device=device,
+            dtype=dtype,
         )
 
     def _build_submodules(self, factory: dict[str, Any]) -> None:
@@ -142,16 +152,20 @@ class FlexConv(CKConv):
         from ckconv.kernelnets import MAGNet
 
         return MAGNet(
-            self.data_dim, n_out, init_extent=min(1.0, 1.667 * self.mask.init_sigma),
-            causal=self.causal, **factory,
+            self.data_dim,
+            n_out,
+            init_extent=min(1.0, 1.667 * self.mask.init_sigma),
+            causal=self.causal,
+            **factory,
         )
 
     def init_kernel_numel(self) -> int:
         """Kernel samples inside the crop at the initial ``sigma`` (training rate)."""
         ks = self.kernel_size
         steps = [grid_step(k) for k in ks]
-        n = crop_counts(steps, [self.mask.init_sigma] * self.data_dim, self.mask.threshold,
-                        causal=self.causal)
+        n = crop_counts(
+            steps, [self.mask.init_sigma] * self.data_dim, self.mask.threshold, causal=self.causal
+        )
         if self.causal:
             return min(ks[0], n[0] + 1)
         total = 1
@@ -180,28 +194,52 @@ class FlexConv(CKConv):
         device = device or ref.device
         dtype = dtype or ref.dtype
         axes = flexconv_axes(
-            self.kernel_size, self.mask.sigma, self.mask.threshold, causal=self.causal,
-            rate=rate, input_size=input_size, device=device, dtype=dtype,
+            self.kernel_size,
+            self.mask.sigma,
+            self.mask.threshold,
+            causal=self.causal,
+            rate=rate,
+            input_size=input_size,
+            device=device,
+            dtype=dtype,
         )
         grid = meshgrid(axes)
         return sample_kernel(
-            self.kernel_net, grid, self.in_channels, separable=self.separable,
-            scale=rate_scale(rate, self.data_dim), mask=self.mask(grid),
+            self.kernel_net,
+            grid,
+            self.in_channels,
+            separable=self.separable,
+            scale=rate_scale(rate, self.data_dim),
+            mask=self.mask(grid),
         )
 
     def cropped_kernel_size(self, rate: RateLike | None = None) -> tuple[int, ...]:
         """Kernel samples per dimension after the mask crop (no input-size crop)."""
         axes = flexconv_axes(
-            self.kernel_size, self.mask.sigma, self.mask.threshold, causal=self.causal,
-            rate=rate, input_size=None, device="cpu", dtype=torch.float64,
+            self.kernel_size,
+            self.mask.sigma,
+            self.mask.threshold,
+            causal=self.causal,
+            rate=rate,
+            input_size=None,
+            device="cpu",
+            dtype=torch.float64,
         )
         return tuple(a.shape[0] for a in axes)
 
     def forward(self, input: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
         self._check_input(input)
-        return CF.flexconv(
-            input, self.kernel_net, self.kernel_size, self.mask.mu, self.mask.sigma, self.bias,
-            mixer=self.mixer, threshold=self.mask.threshold, causal=self.causal, rate=rate,
+        return flexconv_fn(
+            input,
+            self.kernel_net,
+            self.kernel_size,
+            self.mask.mu,
+            self.mask.sigma,
+            self.bias,
+            mixer=self.mixer,
+            threshold=self.mask.threshold,
+            causal=self.causal,
+            rate=rate,
             method=self.method,
         )
 
