@@ -1,0 +1,196 @@
+"""Generated tasks: copy memory, adding problem (CKConv appendix C) and the target functions of
+the kernel-fitting study (CKConv Sec. 4.2, Fig. 4).
+
+Samples are generated on access from a generator seeded by ``(seed, split, index)``, so a dataset
+of any length costs no memory, every access of an index returns the same sample, and the splits
+never share a seed. For batches, the ``*_batch`` functions generate many samples at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ckconv.data._common import SPLITS, check_split
+
+__all__ = [
+    "FITTING_TARGETS",
+    "AddingProblem",
+    "CopyMemory",
+    "adding_problem_batch",
+    "copy_memory_batch",
+    "kernel_fitting_target",
+]
+
+
+def _generator(seed: int, split: str, index: int) -> torch.Generator:
+    state = np.random.SeedSequence([int(seed), SPLITS.index(split), int(index)]).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def _check_positive(name: str, value: int) -> int:
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def copy_memory_batch(
+    batch_size: int, length: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of the copy memory task with memory length ``T = length``.
+
+    Each input has ``T + 20`` steps: 10 digits drawn from {1, ..., 8}, ``T - 1`` zeros and 11 nines
+    (the last nine is the cue to recall). The target is 0 everywhere except the last 10 steps,
+    which repeat the 10 digits.
+
+    Shape:
+        - Output inputs: ``(batch_size, 1, T + 20)`` float32 (digit values as one channel).
+        - Output targets: ``(batch_size, T + 20)`` int64 classes in {0, ..., 9}.
+
+    Examples:
+        >>> x, y = copy_memory_batch(2, 100, torch.Generator().manual_seed(0))
+        >>> x.shape, y.shape
+        (torch.Size([2, 1, 120]), torch.Size([2, 120]))
+    """
+    batch_size = _check_positive("batch_size", batch_size)
+    length = _check_positive("length", length)
+    digits = torch.randint(1, 9, (batch_size, 10), generator=generator)
+    total = length + 20
+    x = torch.zeros(batch_size, total, dtype=torch.int64)
+    x[:, :10] = digits
+    x[:, -11:] = 9
+    y = torch.zeros(batch_size, total, dtype=torch.int64)
+    y[:, -10:] = digits
+    return x.to(torch.float32).unsqueeze(1), y
+
+
+def adding_problem_batch(
+    batch_size: int, length: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of the adding problem of length ``T = length``.
+
+    Channel 0 holds values uniform in [0, 1]; channel 1 is 0 except at two distinct random
+    positions marked 1. The target is the sum of the two marked values. Always predicting 1 gives
+    an expected squared error of Var(u1 + u2) = 1/6 (the papers quote "about 0.17").
+
+    Shape:
+        - Output inputs: ``(batch_size, 2, T)`` float32.
+        - Output targets: ``(batch_size, 1)`` float32.
+
+    Examples:
+        >>> x, y = adding_problem_batch(4, 50, torch.Generator().manual_seed(0))
+        >>> x.shape, y.shape, int(x[:, 1].sum())
+        (torch.Size([4, 2, 50]), torch.Size([4, 1]), 8)
+    """
+    batch_size = _check_positive("batch_size", batch_size)
+    length = _check_positive("length", length)
+    if length < 2:
+        raise ValueError(f"length must be at least 2 to place two markers, got {length}")
+    values = torch.rand(batch_size, length, generator=generator)
+    # Two distinct positions per row: the two smallest of i.i.d. uniform keys.
+    keys = torch.rand(batch_size, length, generator=generator)
+    positions = keys.topk(2, dim=1, largest=False).indices
+    marker = torch.zeros(batch_size, length)
+    marker.scatter_(1, positions, 1.0)
+    target = values.gather(1, positions).sum(dim=1, keepdim=True)
+    return torch.stack([values, marker], dim=1), target
+
+
+class _GeneratedTask(Dataset):
+    def __init__(self, length: int, num_samples: int, split: str, seed: int) -> None:
+        self.length = _check_positive("length", length)
+        self.num_samples = _check_positive("num_samples", num_samples)
+        self.split = check_split(split)
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def _gen(self, index: int) -> torch.Generator:
+        if not -self.num_samples <= index < self.num_samples:
+            raise IndexError(f"index {index} out of range for {self.num_samples} samples")
+        return _generator(self.seed, self.split, index % self.num_samples)
+
+    def extra_repr(self) -> str:
+        return f"length={self.length}, num_samples={self.num_samples}, split={self.split!r}, seed={self.seed}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class CopyMemory(_GeneratedTask):
+    """The copy memory task (CKConv appendix C) as a dataset of ``num_samples`` sequences.
+
+    Items are ``(x, y)`` with ``x`` of shape ``(1, length + 20)`` (float32) and ``y`` of shape
+    ``(length + 20,)`` (int64, 10 classes per step); see :func:`copy_memory_batch`.
+
+    Examples:
+        >>> ds = CopyMemory(100, num_samples=10)
+        >>> x, y = ds[0]
+        >>> x.shape, y.shape, bool((y[-10:] == x[0, :10]).all())
+        (torch.Size([1, 120]), torch.Size([120]), True)
+    """
+
+    num_classes = 10
+
+    def __init__(self, length: int, num_samples: int = 10000, split: str = "train", seed: int = 0):
+        super().__init__(length, num_samples, split, seed)
+
+    def __getitem__(self, index: int):
+        x, y = copy_memory_batch(1, self.length, self._gen(index))
+        return x[0], y[0]
+
+
+class AddingProblem(_GeneratedTask):
+    """The adding problem (CKConv appendix C) as a dataset of ``num_samples`` sequences.
+
+    Items are ``(x, y)`` with ``x`` of shape ``(2, length)`` and ``y`` of shape ``(1,)``; see
+    :func:`adding_problem_batch`.
+    """
+
+    def __init__(self, length: int, num_samples: int = 10000, split: str = "train", seed: int = 0):
+        super().__init__(length, num_samples, split, seed)
+        if self.length < 2:
+            raise ValueError(f"length must be at least 2, got {length}")
+
+    def __getitem__(self, index: int):
+        x, y = adding_problem_batch(1, self.length, self._gen(index))
+        return x[0], y[0]
+
+
+FITTING_TARGETS = ("gaussian", "step", "sawtooth", "sine_chirp", "random")
+
+
+def kernel_fitting_target(name: str, length: int = 1000, seed: int = 0) -> torch.Tensor:
+    """A target function for the kernel-fitting study, sampled at ``length`` points of [-1, 1].
+
+    ``name`` is one of ``FITTING_TARGETS``: a Gaussian bump, a step, a sawtooth with 8 teeth, a
+    sine chirp whose frequency grows linearly (0 to 40 cycles over the interval) and
+    "random" (i.i.d. standard normal noise, seeded) -- smooth to non-smooth, as in CKConv Fig. 4.
+
+    Shape:
+        - Output: ``(length,)`` float32.
+    """
+    length = _check_positive("length", length)
+    t = torch.linspace(-1.0, 1.0, length, dtype=torch.float64)
+    if name == "gaussian":
+        y = torch.exp(-0.5 * (t / 0.2) ** 2)
+    elif name == "step":
+        y = (t >= 0).to(torch.float64)
+    elif name == "sawtooth":
+        teeth = 8
+        u = (t + 1) / 2 * teeth
+        y = u - torch.floor(u)
+    elif name == "sine_chirp":
+        u = (t + 1) / 2  # 0..1
+        y = torch.sin(2 * math.pi * 20.0 * u * u)
+    elif name == "random":
+        y = torch.randn(
+            length, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64
+        )
+    else:
+        raise ValueError(f"name must be one of {FITTING_TARGETS}, got {name!r}")
+    return y.to(torch.float32)
