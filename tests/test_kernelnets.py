@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import doctest
 import importlib
 import io
@@ -129,6 +130,7 @@ def test_state_dict_round_trip(key):
     assert not torch.equal(net(x), other(x))
     other.load_state_dict(torch.load(buffer, weights_only=True))
     assert torch.equal(net(x), other(x))
+    assert torch.equal(copy.deepcopy(net)(x), net(x))
 
 
 @pytest.mark.parametrize("key", CONFIGS)

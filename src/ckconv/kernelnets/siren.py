@@ -43,7 +43,8 @@ class SIREN(KernelNet):
 
     With ``weight_norm=True`` (default, as in all CKConv experiments) every linear layer is
     wrapped in :func:`torch.nn.utils.parametrizations.weight_norm`; the effective weights are
-    initialised as above (``g = ||w_i||``, ``v = w``).
+    initialised as above (``g = ||w_i||``, ``v = w``).  Save such a network through
+    ``state_dict()``: PyTorch refuses to pickle parametrized modules whole.
 
     Args:
         in_dims: dimension D of the positions.
