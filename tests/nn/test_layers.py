@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 
 import pytest
 import torch
@@ -249,19 +248,38 @@ def test_reload_does_not_reapply_reweighting():
     torch.testing.assert_close(fresh(x), y, rtol=0, atol=0)  # and again: no first-call effects
 
 
-def test_reweighting_scales_output_layer():
+@pytest.mark.parametrize("separable", [False, True])
+@pytest.mark.parametrize("cls", [CKConv, FlexConv])
+def test_reweighting_gives_the_papers_kernel_variance(cls, separable):
     torch.manual_seed(6)
-    a = CKConv(3, 2, 1, kernel_size=25, kernel_net=TanhNet(1, 6), init_gain=None)
+    c_in, gain = 3, 2.0
+    n_out = c_in if separable else 2 * c_in
+    layer = cls(
+        c_in,
+        2,
+        1,
+        kernel_size=101,
+        kernel_net=TanhNet(1, n_out),
+        init_gain=gain,
+        separable=separable,
+    )
+    k = layer.kernel()
+    omega = layer.init_kernel_numel()
+    assert k.shape[-1] == omega
+    fan = omega * (1 if separable else c_in)
+    torch.testing.assert_close(k.square().mean().item(), gain**2 / fan, rtol=1e-4, atol=0)
     torch.manual_seed(6)
-    b = CKConv(3, 2, 1, kernel_size=25, kernel_net=TanhNet(1, 6), init_gain=2.0)
-    ratio = b.kernel_net.output_linear.weight / a.kernel_net.output_linear.weight
-    torch.testing.assert_close(ratio, torch.full_like(ratio, 2.0 / math.sqrt(3 * 25)))
-    torch.manual_seed(6)
-    c = CKConv(3, 2, 1, kernel_size=25, kernel_net=TanhNet(1, 3), separable=True)
-    torch.manual_seed(6)
-    d = CKConv(3, 2, 1, kernel_size=25, kernel_net=TanhNet(1, 3), separable=True, init_gain=None)
-    ratio = c.kernel_net.output_linear.weight / d.kernel_net.output_linear.weight
-    torch.testing.assert_close(ratio, torch.full_like(ratio, 1 / 5))
+    plain = cls(
+        c_in,
+        2,
+        1,
+        kernel_size=101,
+        kernel_net=TanhNet(1, n_out),
+        init_gain=None,
+        separable=separable,
+    )
+    ratio = layer.kernel_net.output_linear.weight / plain.kernel_net.output_linear.weight
+    torch.testing.assert_close(ratio, torch.full_like(ratio, ratio.flatten()[0].item()))
 
 
 def test_kernel_l2_is_half_sum_of_squares_of_generated_kernels():

@@ -106,8 +106,12 @@ class KernelNet(nn.Module, metaclass=abc.ABCMeta):
         """(Re-)initialise every parameter; called from ``__init__``."""
 
     def scale_output_(self, factor: float) -> None:
-        """Multiply the output layer's weight by ``factor`` (in place, no autograd)."""
+        """Multiply the net's output by ``factor``: the output layer's weight and bias are
+        scaled in place (no autograd), so every generated kernel value is scaled exactly."""
         scale_linear_weight_(self.output_linear, factor)
+        if self.output_linear.bias is not None:
+            with torch.no_grad():
+                self.output_linear.bias.mul_(factor)
 
     def _check_positions(self, positions: torch.Tensor) -> None:
         if not isinstance(positions, torch.Tensor):

@@ -85,9 +85,10 @@ class CKConv(nn.Module):
             matmul.
         causal: 1D only; output ``t`` depends on inputs ``<= t``.
         bias: learnable bias on the output.
-        init_gain: CCNN kernel re-weighting: the kernel net's output weight is multiplied by
-            ``init_gain * sqrt(1 / (C_in |Omega|))`` (separable: ``sqrt(1 / |Omega|)``) in
-            :meth:`reset_parameters`, so outputs keep unit variance. ``None`` disables it.
+        init_gain: CCNN kernel re-weighting: :meth:`reset_parameters` scales the kernel net's
+            output layer so the generated kernel has second moment
+            ``init_gain**2 / (C_in |Omega|)`` (separable: ``init_gain**2 / |Omega|``) and
+            outputs keep the input's variance. ``None`` disables it.
         method: convolution back-end: ``"auto"``, ``"fft"`` or ``"direct"``.
 
     Forward:
@@ -215,12 +216,31 @@ class CKConv(nn.Module):
         return math.prod(self.kernel_size)
 
     def reset_parameters(self) -> None:
-        """Re-initialise the kernel net (with the CCNN re-weighting), mixer and bias."""
+        """Re-initialise the kernel net (with the CCNN re-weighting), mixer and bias.
+
+        Re-weighting (CCNN §4.1): the generated kernel must have second moment
+        ``init_gain**2 / (C_in |Omega|)`` (separable: ``init_gain**2 / |Omega|``) so that
+        feature maps keep their variance.  The paper gets there by multiplying the output layer
+        by ``g / sqrt(C_in |Omega|)``, which assumes the kernel net itself outputs unit variance;
+        kernel nets do not (a MAGNet's output RMS is far from 1, and a FlexConv mask shrinks the
+        kernel further).  So the output layer is scaled by ``g / (sqrt(C_in |Omega|) * rms)``,
+        with ``rms`` the root-mean-square of the kernel this layer generates on its training
+        grid at initialisation: the constraint then holds exactly.  This runs here, once; it is
+        never a forward-time side effect, and loading a state dict does not repeat it.
+        """
         if hasattr(self.kernel_net, "reset_parameters"):
             self.kernel_net.reset_parameters()
         if self.init_gain is not None:
             fan = self.init_kernel_numel() * (1 if self.separable else self.in_channels)
-            self.kernel_net.scale_output_(self.init_gain * math.sqrt(1.0 / fan))
+            with torch.no_grad():
+                raw = self.kernel()
+            rms = float(raw.double().square().mean().sqrt())
+            if not math.isfinite(rms) or rms == 0.0:
+                raise ValueError(
+                    f"kernel_net generates a kernel with RMS {rms} at initialisation; the CCNN "
+                    "re-weighting needs a finite non-zero kernel (or pass init_gain=None)"
+                )
+            self.kernel_net.scale_output_(self.init_gain / (math.sqrt(fan) * rms))
         if self.mixer is not None:
             # unit-variance pointwise mixing: Var(w) = 1 / C_in
             nn.init.kaiming_uniform_(self.mixer, nonlinearity="linear")

@@ -1,0 +1,237 @@
+"""CCNN: the Continuous Convolutional Neural Network (Knigge, Romero et al., 2023)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ckconv.grids import RateLike
+from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm
+from ckconv.nn import FlexConv
+
+__all__ = ["CCNN", "CCNN_PRESETS", "CCNNBlock", "kernel_net_factory"]
+
+#: CCNN-{blocks},{channels} presets of the paper (kernel-net hidden size 32 / 64).
+CCNN_PRESETS: dict[str, dict[str, Any]] = {
+    "ccnn_4_140": {"num_blocks": 4, "hidden_channels": 140, "kernel_hidden": 32},
+    "ccnn_6_380": {"num_blocks": 6, "hidden_channels": 380, "kernel_hidden": 64},
+}
+
+
+def kernel_net_factory(
+    name: str,
+    *,
+    hidden: int,
+    layers: int,
+    omega_0: float | None,
+    causal: bool,
+    init_extent: float,
+):
+    """A factory ``f(in_dims, out_channels)`` for :class:`~ckconv.nn.CKConv`'s ``kernel_net``."""
+    from ckconv.kernelnets import build_kernel_net
+
+    kwargs: dict[str, Any] = {"hidden": hidden, "layers": layers}
+    if omega_0 is not None:
+        kwargs["omega_0"] = omega_0
+    if name.lower() == "magnet":
+        kwargs.update(init_extent=init_extent, causal=causal)
+
+    def make(in_dims: int, out_channels: int) -> nn.Module:
+        return build_kernel_net(name, in_dims, out_channels, **kwargs)
+
+    return make
+
+
+class CCNNBlock(nn.Module):
+    """``x + GELU(Linear(Dropout(GELU(SepFlexConv(Norm(x))))))`` (CCNN Fig. 7).
+
+    The shortcut is a pointwise linear when the channel count changes.
+
+    Shape:
+        - Input: ``(N, C_in, *spatial)``
+        - Output: ``(N, C_out, *spatial)``
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int,
+        *,
+        kernel_size: Any,
+        input_size: int | Sequence[int] | None,
+        kernel_net: Any,
+        causal: bool = False,
+        mask_init_sigma: float = 0.075,
+        dropout: float = 0.0,
+        norm: str = "batch",
+        init_gain: float | None = 1.0,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.norm = make_norm(norm, in_channels, data_dim, **factory)
+        self.conv = FlexConv(
+            in_channels,
+            out_channels,
+            data_dim,
+            kernel_size=kernel_size,
+            input_size=input_size,
+            kernel_net=kernel_net,
+            separable=True,
+            causal=causal,
+            mask_init_sigma=mask_init_sigma,
+            init_gain=init_gain,
+            **factory,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.linear = PointwiseLinear(out_channels, out_channels, **factory)
+        self.shortcut: nn.Module = (
+            PointwiseLinear(in_channels, out_channels, **factory)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
+        y = F.gelu(self.conv(self.norm(x), rate=rate))
+        y = F.gelu(self.linear(self.dropout(y)))
+        return self.shortcut(x) + y
+
+
+class CCNN(nn.Module):
+    r"""The CCNN: one architecture for sequences, images and volumes of any resolution.
+
+    ``stem -> Norm -> GELU -> num_blocks x CCNNBlock -> Norm -> head``, every block a
+    separable FlexConv with a MAGNet kernel (SPEC §5).
+
+    Args:
+        in_channels: input channels (ignored when ``vocab_size`` is set).
+        out_channels: classes (or regression targets).
+        data_dim: 1, 2 or 3.
+        input_size: spatial size of the training inputs (fixes the kernel grid).
+        hidden_channels, num_blocks: width and depth (presets: :meth:`preset`).
+        causal: causal sequence model (1D).
+        kernel_size: kernel samples per dimension at the training rate (``"same"``: the input
+            size, a global kernel that FlexConv then crops; ``"full"``; or ints).
+        kernel_net: kernel network name (``"magnet"`` default, ``"siren"``, ``"gabor"``, ...).
+        kernel_hidden, kernel_layers, kernel_omega_0: kernel-network size and frequency prior
+            (``None``: the kernel net's default).
+        mask_init_sigma: initial FlexConv mask width.
+        dropout: dropout inside the blocks.
+        norm: ``"batch"``, ``"layer"`` (per position) or ``"group"``.
+        head: ``"mean"`` (global pooling), ``"last"`` (last step) or ``"none"`` (per position).
+        vocab_size: token inputs ``(N, L)`` through an embedding.
+        init_gain: CCNN kernel re-weighting gain (``None`` disables it).
+
+    Forward:
+        ``forward(x, *, rate=None)`` — ``rate`` is ``sr_input / sr_train`` per dimension: the
+        same trained model runs at other resolutions.
+
+    Shape:
+        - Input: ``(N, C_in, *spatial)`` or ``(N, L)`` token ids
+        - Output: ``(N, out_channels)``, or ``(N, out_channels, *spatial)`` with ``head="none"``
+
+    Examples:
+        >>> model = CCNN(1, 10, data_dim=2, input_size=(8, 8), hidden_channels=16, num_blocks=2)
+        >>> model(torch.randn(4, 1, 8, 8)).shape
+        torch.Size([4, 10])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 1,
+        *,
+        input_size: int | Sequence[int],
+        hidden_channels: int = 140,
+        num_blocks: int = 4,
+        causal: bool = False,
+        kernel_size: Any = "same",
+        kernel_net: str = "magnet",
+        kernel_hidden: int = 32,
+        kernel_layers: int = 3,
+        kernel_omega_0: float | None = None,
+        mask_init_sigma: float = 0.075,
+        dropout: float = 0.0,
+        norm: str = "batch",
+        head: HeadKind = "mean",
+        vocab_size: int | None = None,
+        init_gain: float | None = 1.0,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("hidden_channels", hidden_channels),
+            ("num_blocks", num_blocks),
+            ("out_channels", out_channels),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if vocab_size is not None and data_dim != 1:
+            raise ValueError(
+                f"token inputs (vocab_size) are sequences: data_dim must be 1, got {data_dim}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        factory = {"device": device, "dtype": dtype}
+        self.data_dim = data_dim
+        self.causal = causal
+        self.stem = Stem(in_channels, hidden_channels, vocab_size=vocab_size, **factory)
+        self.stem_norm = make_norm(norm, hidden_channels, data_dim, **factory)
+        net = kernel_net_factory(
+            kernel_net,
+            hidden=kernel_hidden,
+            layers=kernel_layers,
+            omega_0=kernel_omega_0,
+            causal=causal,
+            init_extent=min(1.0, 1.667 * mask_init_sigma),
+        )
+        self.blocks = nn.ModuleList(
+            CCNNBlock(
+                hidden_channels,
+                hidden_channels,
+                data_dim,
+                kernel_size=kernel_size,
+                input_size=input_size,
+                kernel_net=net,
+                causal=causal,
+                mask_init_sigma=mask_init_sigma,
+                dropout=dropout,
+                norm=norm,
+                init_gain=init_gain,
+                **factory,
+            )
+            for _ in range(num_blocks)
+        )
+        self.out_norm = make_norm(norm, hidden_channels, data_dim, **factory)
+        self.head = Head(hidden_channels, out_channels, head, **factory)
+
+    @classmethod
+    def preset(
+        cls,
+        name: str,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 1,
+        *,
+        input_size: int | Sequence[int],
+        **overrides: Any,
+    ) -> CCNN:
+        """Build ``"ccnn_4_140"`` (~200k parameters) or ``"ccnn_6_380"`` (~2M)."""
+        if name not in CCNN_PRESETS:
+            raise ValueError(f"unknown CCNN preset {name!r}; choose from {sorted(CCNN_PRESETS)}")
+        kwargs = {**CCNN_PRESETS[name], **overrides}
+        return cls(in_channels, out_channels, data_dim, input_size=input_size, **kwargs)
+
+    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
+        h = F.gelu(self.stem_norm(self.stem(x)))
+        for block in self.blocks:
+            h = block(h, rate=rate)
+        return self.head(self.out_norm(h))

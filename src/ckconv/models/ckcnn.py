@@ -1,0 +1,148 @@
+"""CKCNN: the causal continuous-kernel network of the CKConv paper (Fig. 8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ckconv.grids import RateLike
+from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm
+from ckconv.nn import CKConv
+
+__all__ = ["CKCNN", "CKCNNBlock"]
+
+
+class CKCNNBlock(nn.Module):
+    """``ReLU(Drop(ReLU(LN(CK2(Drop(ReLU(LN(CK1 x))))))) + shortcut(x))`` with causal CKConvs.
+
+    Shape:
+        - Input: ``(N, C_in, L)``
+        - Output: ``(N, C_out, L)``
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        input_size: int,
+        kernel_net: Any,
+        dropout: float = 0.0,
+        norm: str = "group",
+        init_gain: float | None = 1.0,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        common = {
+            "kernel_size": "same",
+            "input_size": input_size,
+            "causal": True,
+            "kernel_net": kernel_net,
+            "init_gain": init_gain,
+            **factory,
+        }
+        self.conv1 = CKConv(in_channels, out_channels, 1, **common)
+        self.norm1 = make_norm(norm, out_channels, 1, **factory)
+        self.conv2 = CKConv(out_channels, out_channels, 1, **common)
+        self.norm2 = make_norm(norm, out_channels, 1, **factory)
+        self.dropout = nn.Dropout(dropout)
+        self.shortcut: nn.Module = (
+            PointwiseLinear(in_channels, out_channels, **factory)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
+        y = self.dropout(torch.relu(self.norm1(self.conv1(x, rate=rate))))
+        y = self.dropout(torch.relu(self.norm2(self.conv2(y, rate=rate))))
+        return torch.relu(y + self.shortcut(x))
+
+
+class CKCNN(nn.Module):
+    r"""CKCNN (Romero et al., 2022): a stack of residual blocks of causal CKConvs with SIREN
+    kernels, read out at the last time step.
+
+    Args:
+        in_channels: input channels (ignored with ``vocab_size``).
+        out_channels: classes / targets.
+        input_size: training sequence length (the kernels cover the whole past).
+        hidden_channels: block width (CKConv Table 8: 30 for the small models).
+        num_blocks: 2 in the paper.
+        kernel_net: ``"siren"`` default; any :func:`~ckconv.kernelnets.build_kernel_net` name.
+        kernel_hidden, kernel_layers, kernel_omega_0: kernel net size and omega_0 prior.
+        dropout: dropout in the blocks.
+        norm: ``"group"`` (GroupNorm(1, C), the paper's "LN", which normalises over time too) or
+            ``"layer"`` (per time step; keeps per-step outputs strictly causal).
+        head: ``"last"`` (default), ``"mean"`` or ``"none"`` (per-step outputs).
+        vocab_size: token inputs through an embedding.
+
+    Shape:
+        - Input: ``(N, C_in, L)`` or ``(N, L)`` token ids
+        - Output: ``(N, out_channels)``, or ``(N, out_channels, L)`` with ``head="none"``
+
+    Examples:
+        >>> model = CKCNN(1, 10, input_size=64, hidden_channels=8)
+        >>> model(torch.randn(2, 1, 64)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        input_size: int,
+        hidden_channels: int = 30,
+        num_blocks: int = 2,
+        kernel_net: str = "siren",
+        kernel_hidden: int = 32,
+        kernel_layers: int = 3,
+        kernel_omega_0: float | None = None,
+        dropout: float = 0.0,
+        norm: str = "group",
+        head: HeadKind = "last",
+        vocab_size: int | None = None,
+        init_gain: float | None = 1.0,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        from ckconv.models.ccnn import kernel_net_factory
+
+        for name, value in (("hidden_channels", hidden_channels), ("num_blocks", num_blocks)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        factory = {"device": device, "dtype": dtype}
+        net = kernel_net_factory(
+            kernel_net,
+            hidden=kernel_hidden,
+            layers=kernel_layers,
+            omega_0=kernel_omega_0,
+            causal=True,
+            init_extent=1.0,
+        )
+        self.stem = Stem(in_channels, hidden_channels, vocab_size=vocab_size, **factory)
+        self.blocks = nn.ModuleList(
+            CKCNNBlock(
+                hidden_channels,
+                hidden_channels,
+                input_size=input_size,
+                kernel_net=net,
+                dropout=dropout,
+                norm=norm,
+                init_gain=init_gain,
+                **factory,
+            )
+            for _ in range(num_blocks)
+        )
+        self.head = Head(hidden_channels, out_channels, head, **factory)
+
+    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
+        h = self.stem(x)
+        for block in self.blocks:
+            h = block(h, rate=rate)
+        return self.head(h)

@@ -1,0 +1,194 @@
+"""Pieces the models share: channel-first norms, pointwise linears, input stems and heads."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ChannelLayerNorm",
+    "Head",
+    "PointwiseLinear",
+    "Stem",
+    "check_rate_unsupported",
+    "make_norm",
+]
+
+HeadKind = Literal["mean", "last", "none"]
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of every position of a ``(N, C, *spatial)`` tensor.
+
+    Statistics never mix positions, so causal models stay causal.
+
+    Shape:
+        - Input: ``(N, C, *spatial)``
+        - Output: same
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return super().forward(input.movedim(1, -1)).movedim(-1, 1)
+
+
+def make_norm(kind: str, channels: int, data_dim: int, **factory) -> nn.Module:
+    """``"batch"``: BatchNorm{1,2,3}d; ``"layer"``: per-position LayerNorm over channels;
+    ``"group"``: GroupNorm(1, C) (normalises over channels *and* positions, as the CKConv
+    paper's "LN"); ``"none"``: identity."""
+    if kind == "batch":
+        return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[data_dim - 1](channels, **factory)
+    if kind == "layer":
+        return ChannelLayerNorm(channels, **factory)
+    if kind == "group":
+        return nn.GroupNorm(1, channels, **factory)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be 'batch', 'layer', 'group' or 'none', got {kind!r}")
+
+
+class PointwiseLinear(nn.Module):
+    """A linear map over the channel axis of ``(N, C, *spatial)`` (a 1x1 convolution) as one
+    matmul.
+
+    Shape:
+        - Input: ``(N, C_in, *spatial)``
+        - Output: ``(N, C_out, *spatial)``
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, bias: bool = True, *, device=None, dtype=None
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels, device=device, dtype=dtype)
+        )
+        self.bias = (
+            nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype)) if bias else None
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # the torch.nn.Linear initialisation
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_channels)
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        out = torch.matmul(self.weight, input.flatten(2)).view(
+            input.shape[0], self.out_channels, *input.shape[2:]
+        )
+        if self.bias is not None:
+            out = out + self.bias.view(1, -1, *([1] * (input.dim() - 2)))
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}"
+
+
+class Stem(nn.Module):
+    """Input stem: pointwise linear for real-valued inputs, embedding for token ids.
+
+    Token ids are never fed as one float channel (a reference-code fault): with
+    ``vocab_size`` set, input ``(N, L)`` int64 ids become ``(N, C, L)`` embeddings.
+
+    Shape:
+        - Input: ``(N, C_in, *spatial)`` float, or ``(N, L)`` int64 with ``vocab_size``
+        - Output: ``(N, C_out, *spatial)``
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        vocab_size: int | None = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        if vocab_size is not None:
+            if vocab_size < 1:
+                raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+            self.embedding: nn.Module = nn.Embedding(
+                vocab_size, out_channels, device=device, dtype=dtype
+            )
+        else:
+            self.embedding = PointwiseLinear(in_channels, out_channels, device=device, dtype=dtype)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.vocab_size is not None:
+            if input.dtype not in (torch.int64, torch.int32):
+                raise TypeError(
+                    f"a model built with vocab_size={self.vocab_size} expects token ids (N, L) of "
+                    f"an integer dtype, got {input.dtype}"
+                )
+            if input.dim() != 2:
+                raise ValueError(f"token input must have shape (N, L), got {tuple(input.shape)}")
+            if input.numel() and (input.min() < 0 or input.max() >= self.vocab_size):
+                raise ValueError(
+                    f"token ids must lie in [0, {self.vocab_size}), got range "
+                    f"[{int(input.min())}, {int(input.max())}]"
+                )
+            return self.embedding(input).transpose(1, 2)
+        if not input.is_floating_point():
+            raise TypeError(
+                f"expected a floating-point input (N, C, *spatial), got {input.dtype}; build the "
+                "model with vocab_size=... for token ids"
+            )
+        return self.embedding(input)
+
+
+class Head(nn.Module):
+    """Read-out: ``"mean"`` (global average pool), ``"last"`` (last time step, causal 1D),
+    or ``"none"`` (a prediction at every position).
+
+    Shape:
+        - Input: ``(N, C, *spatial)``
+        - Output: ``(N, C_out)``, or ``(N, C_out, *spatial)`` for ``"none"``
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kind: HeadKind = "mean",
+        *,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if kind not in ("mean", "last", "none"):
+            raise ValueError(f"head must be 'mean', 'last' or 'none', got {kind!r}")
+        self.kind = kind
+        self.linear = PointwiseLinear(in_channels, out_channels, device=device, dtype=dtype)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mean":
+            pooled = input.flatten(2).mean(-1, keepdim=True)
+            return self.linear(pooled).squeeze(-1)
+        if self.kind == "last":
+            if input.dim() != 3:
+                raise ValueError(
+                    f"head='last' is for sequences (N, C, L), got {tuple(input.shape)}"
+                )
+            return self.linear(input[..., -1:]).squeeze(-1)
+        return self.linear(input)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}"
+
+
+def check_rate_unsupported(model: nn.Module, rate) -> None:
+    """Discrete models have no continuous kernels to resample."""
+    if rate is not None and rate != 1 and rate != "1":
+        raise ValueError(
+            f"{type(model).__name__} has discrete kernels and cannot change sampling rate "
+            f"(got rate={rate!r}); use a continuous model (CKCNN, CCNN)"
+        )
