@@ -27,8 +27,8 @@ class TanhNet(KernelNet):
         nn.init.uniform_(self.hidden_linear.weight, -3, 3)
         self.output_linear.reset_parameters()
 
-    def forward(self, x):
-        return self.output_linear(torch.tanh(self.hidden_linear(x)))
+    def hidden_features(self, x):
+        return torch.tanh(self.hidden_linear(x))
 
 
 def oracle(layer, x, mask_fn=None):
@@ -143,9 +143,9 @@ def test_flexconv_crop_evaluates_kernel_net_only_inside():
     seen = []
 
     class Spy(TanhNet):
-        def forward(self, x):
+        def hidden_features(self, x):
             seen.append(x.shape)
-            return super().forward(x)
+            return super().hidden_features(x)
 
     layer = FlexConv(1, 1, 1, kernel_size=784, causal=True, kernel_net=Spy(1, 1))
     layer(torch.randn(1, 1, 784))

@@ -105,6 +105,18 @@ class KernelNet(nn.Module, metaclass=abc.ABCMeta):
     def reset_parameters(self) -> None:
         """(Re-)initialise every parameter; called from ``__init__``."""
 
+    @abc.abstractmethod
+    def hidden_features(self, positions: torch.Tensor) -> torch.Tensor:
+        """The last hidden features ``(..., H)``: what :attr:`output_linear` maps to kernel values.
+
+        Exposed so that convolutions over irregular samples or point clouds can contract the
+        input with these features first and apply the output layer once (the PointConv
+        factorisation), instead of materialising a ``C_out x C_in`` kernel per pair.
+        """
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        return self.output_linear(self.hidden_features(positions))
+
     def scale_output_(self, factor: float) -> None:
         """Multiply the net's output by ``factor``: the output layer's weight and bias are
         scaled in place (no autograd), so every generated kernel value is scaled exactly."""

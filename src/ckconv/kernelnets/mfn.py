@@ -114,13 +114,13 @@ class MultiplicativeFilterNet(KernelNet):
             out = out * torch.exp(-0.5 * quadratic)
         return out.unflatten(-1, (self.layers, self.hidden))
 
-    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+    def hidden_features(self, positions: torch.Tensor) -> torch.Tensor:
         self._check_positions(positions)
         g = self.filters(positions)
         h = g[..., 0, :]
         for index, linear in enumerate(self.linears):
             h = g[..., index + 1, :] * linear(h)
-        return self.output_linear(h)
+        return h
 
     # --------------------------------------------------------------- spectrum
     def filter_frequencies(self, n_std: float = 1.0) -> torch.Tensor:

@@ -151,12 +151,12 @@ class MLP(KernelNet):
             unit = sobol.draw(self.hidden, dtype=torch.float64)
         return (low + (high - low) * unit).to(device=like.device, dtype=like.dtype)
 
-    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+    def hidden_features(self, positions: torch.Tensor) -> torch.Tensor:
         self._check_positions(positions)
         h = positions
         for index in range(len(self.linears)):
             h = self._hidden_layer(index, h)
-        return self.output_linear(h)
+        return h
 
     def extra_repr(self) -> str:
         return (

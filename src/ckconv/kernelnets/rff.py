@@ -87,12 +87,12 @@ class RFFNet(KernelNet):
         projected = positions @ self.frequencies
         return torch.cat([torch.cos(projected), torch.sin(projected)], dim=-1)
 
-    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+    def hidden_features(self, positions: torch.Tensor) -> torch.Tensor:
         self._check_positions(positions)
         out = self.features(positions)
         for linear in self.linears:
             out = torch.relu(linear(out))
-        return self.output_linear(out)
+        return out
 
     def extra_repr(self) -> str:
         return (

@@ -129,12 +129,12 @@ class SIREN(KernelNet):
                     bound = 1.0 / math.sqrt(fan_in)
                     linear.bias.uniform_(-bound, bound)
 
-    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+    def hidden_features(self, positions: torch.Tensor) -> torch.Tensor:
         self._check_positions(positions)
         out = positions
         for linear in self.linears:
             out = torch.sin(self.omega_0 * linear(out))
-        return self.output_linear(out)
+        return out
 
     def extra_repr(self) -> str:
         return (

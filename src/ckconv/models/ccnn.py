@@ -155,7 +155,7 @@ class CCNN(nn.Module):
         kernel_size: Any = "same",
         kernel_net: str = "magnet",
         kernel_hidden: int = 32,
-        kernel_layers: int = 3,
+        kernel_layers: int = 4,
         kernel_omega_0: float | None = None,
         mask_init_sigma: float = 0.075,
         dropout: float = 0.0,

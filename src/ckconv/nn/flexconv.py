@@ -88,7 +88,7 @@ class FlexConv(CKConv):
     Args:
         in_channels, out_channels, data_dim, kernel_size, input_size, separable, causal, bias,
             init_gain, method: as in :class:`CKConv`.
-        kernel_net: default a :class:`~ckconv.kernelnets.MAGNet` (32 hidden, 3 layers) whose
+        kernel_net: default a :class:`~ckconv.kernelnets.MAGNet` (32 hidden, 3 hidden layers) whose
             Gabor centres are initialised within ``1.667 * mask_init_sigma`` of the mask centre.
         mask_init_sigma: initial mask width (0.075 as in the papers).
         mask_threshold: crop threshold ``tau`` (0.1).
