@@ -147,6 +147,10 @@ def split_indices(
 def holdout_indices(n: int, n_val: int, split: str, seed: int) -> np.ndarray:
     """Split ``range(n)`` into train and a random validation part of ``n_val`` samples."""
     check_split(split, ("train", "val"))
+    if not 0 <= n_val < n:
+        raise ValueError(
+            f"the validation hold-out ({n_val}) must be smaller than the {n} training samples"
+        )
     perm = np.random.default_rng(seed).permutation(n)
     val = np.sort(perm[:n_val])
     train = np.sort(perm[n_val:])

@@ -329,7 +329,6 @@ class MNIST(ImageClassification):
                 raise ValueError(f"{directory}: {len(images)} test images but {len(labels)} labels")
         else:
             images, labels = _select(train_x, train_y, split, val_size, seed)
-        train_part = _select(train_x, train_y, "train", val_size, seed)[0]
         if permuted and layout != "sequence":
             raise ValueError("permuted=True needs layout='sequence' (pMNIST is a sequence task)")
         perm = (
@@ -337,7 +336,10 @@ class MNIST(ImageClassification):
             if permuted
             else None
         )
-        mean, std = channel_stats_uint8(train_part[:, None]) if normalize else (None, None)
+        mean = std = None
+        if normalize:
+            train_part = _select(train_x, train_y, "train", val_size, seed)[0]
+            mean, std = channel_stats_uint8(train_part[:, None])
         super().__init__(
             images[:, None], labels, layout=layout, permutation=perm, mean=mean, std=std
         )
@@ -396,11 +398,14 @@ class _CIFAR(ImageClassification):
             images, labels = self._read(directory, self.TEST_FILES, key)
         else:
             images, labels = _select(train_x, train_y, split, val_size, seed)
-        train_part = _select(train_x, train_y, "train", val_size, seed)[0]
         if grayscale:
             images = to_grayscale_uint8(images)
-            train_part = to_grayscale_uint8(train_part)
-        mean, std = channel_stats_uint8(train_part) if normalize else (None, None)
+        mean = std = None
+        if normalize:
+            train_part = _select(train_x, train_y, "train", val_size, seed)[0]
+            if grayscale:
+                train_part = to_grayscale_uint8(train_part)
+            mean, std = channel_stats_uint8(train_part)
         super().__init__(images, labels, layout=layout, mean=mean, std=std)
         self.root = directory
         self.split = split
@@ -491,8 +496,10 @@ class STL10(ImageClassification):
                 raise ValueError(f"{directory}: {len(images)} test images but {len(labels)} labels")
         else:
             images, labels = _select(train_x, train_y, split, val_size, seed)
-        train_part = _select(train_x, train_y, "train", val_size, seed)[0]
-        mean, std = channel_stats_uint8(train_part) if normalize else (None, None)
+        mean = std = None
+        if normalize:
+            train_part = _select(train_x, train_y, "train", val_size, seed)[0]
+            mean, std = channel_stats_uint8(train_part)
         super().__init__(images, labels, layout=layout, mean=mean, std=std)
         self.root = directory
         self.split = split
