@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ckconv.data.lra import LISTOPS_VOCAB, LRAImage, LRAText, ListOps, Pathfinder, read_listops_tsv
+from ckconv.data.lra import LISTOPS_VOCAB, ListOps, LRAImage, LRAText, Pathfinder, read_listops_tsv
 from ckconv.data.modelnet import (
     ModelNet,
     normalize_points,

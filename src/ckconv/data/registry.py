@@ -1,0 +1,601 @@
+"""Every task of the CKConv and CCNN papers (SPEC 6) plus the offline real-data tasks, with its
+input shape, classes, data format and a factory that builds its splits.
+
+``make_datasets(name, root, **options)`` returns ``{"train": ..., "val": ..., "test": ...}``;
+``list_tasks(root)`` reports which tasks' files are present under ``root``; ``main_data_list`` is
+the ``ckconv data list`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from torch.utils.data import Dataset
+
+from ckconv.data import images, lra, modelnet, physionet, ptb, speech, synthetic, uea
+from ckconv.data.transforms import DropSamples, MapDataset, Subsample
+
+__all__ = [
+    "TASKS",
+    "TaskInfo",
+    "TaskRow",
+    "default_root",
+    "format_task_table",
+    "list_tasks",
+    "main_data_list",
+    "make_datasets",
+]
+
+Splits = dict[str, Dataset]
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a task is and how to build it.
+
+    ``shape`` is one input's shape ``(channels, *spatial)`` at the default options (a token task
+    has ``channels = 1`` token id per step and a ``vocab_size``); ``num_classes`` is None for
+    regression; ``factory(root, **options)`` returns the splits; ``finder(root)`` returns the
+    directory holding the files or None.
+    """
+
+    name: str
+    paper: str
+    shape: tuple
+    num_classes: int | None
+    data_format: str
+    factory: Callable[..., Splits]
+    finder: Callable[[Path], Path | None]
+    vocab_size: int | None = None
+    notes: str = ""
+    options: dict = field(default_factory=dict)
+
+
+def _splits(build: Callable[[str], Dataset], names=("train", "val", "test")) -> Splits:
+    return {s: build(s) for s in names}
+
+
+def _post(
+    sets: Splits,
+    *,
+    drop_rate: float = 0.0,
+    route: str = "mask",
+    drop_seed: int = 0,
+    subsample: int = 1,
+    test_subsample: int | None = None,
+) -> Splits:
+    """Sampling-rate change (``seq[::n]``, test may differ) then sample drops (mask/timestamps)."""
+    out = {}
+    for split, ds in sets.items():
+        n = test_subsample if (split == "test" and test_subsample is not None) else subsample
+        if n != 1:
+            ds = MapDataset(ds, Subsample(n))
+        if drop_rate:
+            ds = DropSamples(
+                ds, drop_rate, route=route, seed=drop_seed + ("train", "val", "test").index(split)
+            )
+        out[split] = ds
+    return out
+
+
+def _generated(_root) -> Path | None:
+    return Path("(generated)")
+
+
+# ----------------------------------------------------------------------------- factories
+
+
+def _copy_memory(
+    root, length: int = 1000, num_train: int = 10000, num_eval: int = 1000, seed: int = 0
+) -> Splits:
+    n = {"train": num_train, "val": num_eval, "test": num_eval}
+    return _splits(lambda s: synthetic.CopyMemory(length, n[s], s, seed))
+
+
+def _adding(
+    root, length: int = 1000, num_train: int = 10000, num_eval: int = 1000, seed: int = 0
+) -> Splits:
+    n = {"train": num_train, "val": num_eval, "test": num_eval}
+    return _splits(lambda s: synthetic.AddingProblem(length, n[s], s, seed))
+
+
+class _FittingTarget(Dataset):
+    def __init__(self, target: str, length: int, seed: int) -> None:
+        y = synthetic.kernel_fitting_target(target, length, seed)
+        import torch
+
+        self.x = torch.linspace(-1, 1, length).unsqueeze(0)
+        self.y = y.unsqueeze(0)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int):
+        if index not in (0, -1):
+            raise IndexError(index)
+        return self.x, self.y
+
+
+def _kernel_fitting(root, target: str = "sine_chirp", length: int = 1000, seed: int = 0) -> Splits:
+    ds = _FittingTarget(target, length, seed)
+    return {"train": ds, "val": ds, "test": ds}
+
+
+def _mnist(permuted: bool):
+    def make(root, layout: str = "sequence", **kw) -> Splits:
+        post = {k: kw.pop(k) for k in ("subsample", "test_subsample") if k in kw}
+        return _post(
+            _splits(lambda s: images.MNIST(root, s, layout=layout, permuted=permuted, **kw)), **post
+        )
+
+    return make
+
+
+def _cifar(cls, layout: str, grayscale: bool = False):
+    def make(root, **kw) -> Splits:
+        kw.setdefault("layout", layout)
+        if grayscale:
+            kw["grayscale"] = True
+        return _splits(lambda s: cls(root, s, **kw))
+
+    return make
+
+
+def _stl10(root, **kw) -> Splits:
+    return _splits(lambda s: images.STL10(root, s, **kw))
+
+
+def _digits(layout: str, permuted: bool):
+    def make(root=None, **kw) -> Splits:
+        return _splits(lambda s: images.Digits(s, layout=layout, permuted=permuted, **kw))
+
+    return make
+
+
+_POST_KEYS = ("drop_rate", "route", "drop_seed", "subsample", "test_subsample")
+
+
+def _split_kw(kw):
+    post = {k: kw.pop(k) for k in _POST_KEYS if k in kw}
+    return kw, post
+
+
+def _character_trajectories(root, **kw) -> Splits:
+    kw, post = _split_kw(kw)
+    return _post(_splits(lambda s: uea.CharacterTrajectories(root, s, **kw)), **post)
+
+
+def _aeon(name: str):
+    def make(root=None, **kw) -> Splits:
+        kw, post = _split_kw(kw)
+        if root is not None and uea.UEADataset.find(name, root) is None:
+            root = None  # not under the user's root: the copy bundled in the aeon wheel
+        return _post(_splits(lambda s: uea.UEADataset(name, root, s, **kw)), **post)
+
+    return make
+
+
+def _aeon_finder(name: str):
+    def finder(root) -> Path | None:
+        # The bundled copy is used when the user's root does not hold the files.
+        return uea.UEADataset.find(name, root) or uea.UEADataset.find(name, None)
+
+    return finder
+
+
+def _speech(features: str, default_subsample: int = 1):
+    def make(root, **kw) -> Splits:
+        kw, post = _split_kw(kw)
+        post.setdefault("subsample", default_subsample)
+        return _post(
+            _splits(lambda s: speech.SpeechCommands(root, s, features=features, **kw)), **post
+        )
+
+    return make
+
+
+def _physionet(root, **kw) -> Splits:
+    return _splits(lambda s: physionet.PhysioNet2019(root, s, **kw))
+
+
+def _ptb(root, **kw) -> Splits:
+    return _splits(lambda s: ptb.CharPTB(root, s, **kw))
+
+
+def _listops(root, **kw) -> Splits:
+    return _splits(lambda s: lra.ListOps(root, s, **kw))
+
+
+def _text(root, **kw) -> Splits:
+    return _splits(lambda s: lra.LRAText(root, s, **kw))
+
+
+def _pathfinder(layout: str):
+    def make(root, **kw) -> Splits:
+        return _splits(lambda s: lra.Pathfinder(root, s, layout=layout, **kw))
+
+    return make
+
+
+def _modelnet(root, **kw) -> Splits:
+    train = modelnet.ModelNet(root, "train", **kw)
+    test = modelnet.ModelNet(root, "test", **kw)
+    return {"train": train, "val": test, "test": test}
+
+
+def _modelnet10_voxel(root, grid: int = 40, num_points: int = 4096, **kw) -> Splits:
+    def vox(x):
+        return modelnet.voxelize(x[:3], grid)[0]
+
+    train = modelnet.ModelNet(root, "train", name="ModelNet10", num_points=num_points, **kw)
+    test = modelnet.ModelNet(root, "test", name="ModelNet10", num_points=num_points, **kw)
+    return {
+        "train": MapDataset(train, vox),
+        "val": MapDataset(test, vox),
+        "test": MapDataset(test, vox),
+    }
+
+
+def _finder(obj, *args):
+    def finder(root) -> Path | None:
+        try:
+            found = obj.find(root, *args)
+        except OSError:
+            return None
+        if isinstance(found, tuple):
+            return found[1]
+        return found
+
+    return finder
+
+
+def _digits_finder(root) -> Path | None:
+    return images.Digits.find()
+
+
+# ----------------------------------------------------------------------------- the table
+
+CK, CC = "CKConv", "CCNN"
+_TASKS = [
+    TaskInfo(
+        "copy_memory",
+        CK,
+        (1, 1020),
+        10,
+        "generated (CKConv App. C)",
+        _copy_memory,
+        _generated,
+        notes="length=T gives (1, T+20); per-step classes",
+    ),
+    TaskInfo(
+        "adding_problem",
+        CK,
+        (2, 1000),
+        None,
+        "generated (CKConv App. C)",
+        _adding,
+        _generated,
+        notes="regression (MSE)",
+    ),
+    TaskInfo(
+        "kernel_fitting",
+        CK,
+        (1, 1000),
+        None,
+        "generated target functions",
+        _kernel_fitting,
+        _generated,
+        notes=f"targets: {', '.join(synthetic.FITTING_TARGETS)}",
+    ),
+    TaskInfo(
+        "smnist",
+        f"{CK}, {CC}",
+        (1, 784),
+        10,
+        "MNIST IDX (.gz)",
+        _mnist(False),
+        _finder(images.MNIST),
+    ),
+    TaskInfo(
+        "pmnist",
+        f"{CK}, {CC}",
+        (1, 784),
+        10,
+        "MNIST IDX (.gz)",
+        _mnist(True),
+        _finder(images.MNIST),
+    ),
+    TaskInfo(
+        "scifar10",
+        f"{CK}, {CC}",
+        (3, 1024),
+        10,
+        "CIFAR-10 pickle batches",
+        _cifar(images.CIFAR10, "sequence"),
+        _finder(images.CIFAR10),
+    ),
+    TaskInfo(
+        "character_trajectories",
+        CK,
+        (3, 182),
+        20,
+        "UEA .ts / .arff",
+        _character_trajectories,
+        _finder(uea.UEADataset, "CharacterTrajectories"),
+        notes="options drop_rate (0.3/0.5/0.7), route, subsample, test_subsample",
+    ),
+    TaskInfo(
+        "speech_mfcc",
+        f"{CK}, {CC}",
+        (20, 161),
+        10,
+        "Speech Commands v0.02 WAV",
+        _speech("mfcc"),
+        _finder(speech.SpeechCommands),
+    ),
+    TaskInfo(
+        "speech_raw",
+        f"{CK}, {CC}",
+        (1, 16000),
+        10,
+        "Speech Commands v0.02 WAV",
+        _speech("raw"),
+        _finder(speech.SpeechCommands),
+        notes="options drop_rate, subsample, test_subsample",
+    ),
+    TaskInfo(
+        "speech_raw_0.5x",
+        CC,
+        (1, 8000),
+        10,
+        "Speech Commands v0.02 WAV",
+        _speech("raw", 2),
+        _finder(speech.SpeechCommands),
+        notes="raw audio subsampled by 2 (seq[::2])",
+    ),
+    TaskInfo(
+        "physionet_sepsis",
+        CK,
+        (73, 72),
+        2,
+        "PhysioNet 2019 .psv",
+        _physionet,
+        _finder(physionet.PhysioNet2019),
+        notes="binary; report AUC",
+    ),
+    TaskInfo(
+        "char_ptb",
+        CK,
+        (1, 400),
+        50,
+        "ptb.char.*.txt",
+        _ptb,
+        _finder(ptb.CharPTB),
+        vocab_size=50,
+        notes="token ids; next-character targets (bpc)",
+    ),
+    TaskInfo(
+        "lra_listops",
+        CC,
+        (1, 2000),
+        10,
+        "LRA listops-1000 .tsv",
+        _listops,
+        _finder(lra.ListOps),
+        vocab_size=len(lra.LISTOPS_VOCAB),
+        notes="token ids",
+    ),
+    TaskInfo(
+        "lra_text",
+        CC,
+        (1, 4096),
+        2,
+        "IMDB aclImdb .txt (bytes)",
+        _text,
+        _finder(lra.LRAText),
+        vocab_size=257,
+        notes="token ids",
+    ),
+    TaskInfo(
+        "lra_image",
+        CC,
+        (1, 1024),
+        10,
+        "CIFAR-10 pickle batches (grey)",
+        _cifar(images.CIFAR10, "sequence", grayscale=True),
+        _finder(images.CIFAR10),
+    ),
+    TaskInfo(
+        "lra_pathfinder",
+        CC,
+        (1, 1024),
+        2,
+        "LRA pathfinder32 PNG + metadata",
+        _pathfinder("sequence"),
+        _finder(lra.Pathfinder),
+    ),
+    TaskInfo(
+        "lra_image2d",
+        CC,
+        (1, 32, 32),
+        10,
+        "CIFAR-10 pickle batches (grey)",
+        _cifar(images.CIFAR10, "image", grayscale=True),
+        _finder(images.CIFAR10),
+    ),
+    TaskInfo(
+        "lra_pathfinder2d",
+        CC,
+        (1, 32, 32),
+        2,
+        "LRA pathfinder32 PNG + metadata",
+        _pathfinder("image"),
+        _finder(lra.Pathfinder),
+    ),
+    TaskInfo(
+        "cifar10",
+        CC,
+        (3, 32, 32),
+        10,
+        "CIFAR-10 pickle batches",
+        _cifar(images.CIFAR10, "image"),
+        _finder(images.CIFAR10),
+    ),
+    TaskInfo(
+        "cifar100",
+        CC,
+        (3, 32, 32),
+        100,
+        "CIFAR-100 pickle batches",
+        _cifar(images.CIFAR100, "image"),
+        _finder(images.CIFAR100),
+    ),
+    TaskInfo("stl10", CC, (3, 96, 96), 10, "STL-10 binary .bin", _stl10, _finder(images.STL10)),
+    TaskInfo(
+        "modelnet40",
+        CC,
+        (6, 512),
+        40,
+        "ModelNet40 OFF / resampled txt",
+        _modelnet,
+        _finder(modelnet.ModelNet),
+        notes="points + normals; val = official test split",
+    ),
+    TaskInfo(
+        "modelnet10_voxel",
+        CC,
+        (3, 40, 40, 40),
+        10,
+        "ModelNet10 OFF / resampled txt",
+        _modelnet10_voxel,
+        _finder(modelnet.ModelNet, "ModelNet10"),
+        notes="voxelised for the regular->irregular transfer",
+    ),
+    TaskInfo(
+        "digits",
+        "offline",
+        (1, 64),
+        10,
+        "scikit-learn digits",
+        _digits("sequence", False),
+        _digits_finder,
+    ),
+    TaskInfo(
+        "digits_permuted",
+        "offline",
+        (1, 64),
+        10,
+        "scikit-learn digits",
+        _digits("sequence", True),
+        _digits_finder,
+    ),
+    TaskInfo(
+        "digits2d",
+        "offline",
+        (1, 8, 8),
+        10,
+        "scikit-learn digits",
+        _digits("image", False),
+        _digits_finder,
+    ),
+    TaskInfo(
+        "japanese_vowels",
+        "offline",
+        (12, 29),
+        9,
+        "UEA .ts (aeon wheel)",
+        _aeon("JapaneseVowels"),
+        _aeon_finder("JapaneseVowels"),
+        notes="variable length 7..29: use pad_collate",
+    ),
+    TaskInfo(
+        "basic_motions",
+        "offline",
+        (6, 100),
+        4,
+        "UEA .ts (aeon wheel)",
+        _aeon("BasicMotions"),
+        _aeon_finder("BasicMotions"),
+    ),
+]
+TASKS: dict[str, TaskInfo] = {t.name: t for t in _TASKS}
+
+
+def default_root() -> Path:
+    """``$CKCONV_DATA`` if set, else ``./data``."""
+    return Path(os.environ.get("CKCONV_DATA", "data"))
+
+
+def make_datasets(name: str, root=None, **options) -> Splits:
+    """Build the ``train`` / ``val`` / ``test`` datasets of task ``name`` (see ``TASKS``)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    root = default_root() if root is None else root
+    return TASKS[name].factory(root, **options)
+
+
+class TaskRow(NamedTuple):
+    name: str
+    shape: tuple
+    classes: int | None
+    found: bool
+    path: str
+
+
+def list_tasks(root=None) -> list[TaskRow]:
+    """One row per task: name, input shape, classes (None = regression), whether its files were
+    found under ``root`` (generated and bundled tasks count as found when available) and where."""
+    root = default_root() if root is None else Path(root)
+    rows = []
+    for t in TASKS.values():
+        try:
+            path = t.finder(root)
+        except (OSError, ValueError):
+            path = None
+        rows.append(
+            TaskRow(
+                t.name, t.shape, t.num_classes, path is not None, "" if path is None else str(path)
+            )
+        )
+    return rows
+
+
+def format_task_table(rows: list[TaskRow]) -> str:
+    """Aligned text table of :func:`list_tasks` rows."""
+    header = ("task", "shape", "classes", "found", "path")
+    body = [
+        (
+            r.name,
+            "x".join(str(s) for s in r.shape),
+            "regression" if r.classes is None else str(r.classes),
+            "yes" if r.found else "no",
+            r.path,
+        )
+        for r in rows
+    ]
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)
+    ]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths)).rstrip() for b in body]
+    return "\n".join(lines)
+
+
+def main_data_list(argv: list[str] | None = None) -> int:
+    """``ckconv data list [--root DIR]``: print every task, its shape and whether its files exist."""
+    parser = argparse.ArgumentParser(prog="ckconv data list", description=main_data_list.__doc__)
+    parser.add_argument(
+        "--root", type=Path, default=None, help="data directory (default: $CKCONV_DATA or ./data)"
+    )
+    args = parser.parse_args(argv)
+    rows = list_tasks(args.root)
+    print(format_task_table(rows))
+    found = sum(r.found for r in rows)
+    print(f"\n{found} of {len(rows)} tasks have their data (root: {args.root or default_root()})")
+    return 0
