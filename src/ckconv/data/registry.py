@@ -9,6 +9,7 @@ the ``ckconv data list`` command.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -228,10 +229,12 @@ def _modelnet(root, **kw) -> Splits:
     return {"train": train, "val": test, "test": test}
 
 
-def _modelnet10_voxel(root, grid: int = 40, num_points: int = 4096, **kw) -> Splits:
-    def vox(x):
-        return modelnet.voxelize(x[:3], grid)[0]
+def _voxel_features(x, grid: int):
+    return modelnet.voxelize(x[:3], grid)[0]
 
+
+def _modelnet10_voxel(root, grid: int = 40, num_points: int = 4096, **kw) -> Splits:
+    vox = functools.partial(_voxel_features, grid=grid)  # picklable for DataLoader workers
     train = modelnet.ModelNet(root, "train", name="ModelNet10", num_points=num_points, **kw)
     test = modelnet.ModelNet(root, "test", name="ModelNet10", num_points=num_points, **kw)
     return {
@@ -356,7 +359,7 @@ _TASKS = [
         "Speech Commands v0.02 WAV",
         _speech("raw", 2),
         _finder(speech.SpeechCommands),
-        notes="raw audio subsampled by 2 (seq[::2])",
+        notes="raw audio subsampled by 2 (seq[::2]); zero-shot: speech_raw with test_subsample=2",
     ),
     TaskInfo(
         "physionet_sepsis",
