@@ -88,6 +88,22 @@ def test_list_tasks_finds_fabricated_files(tmp_path, fab, rng):
     assert half["test"][0][0].shape == (1, 392) and half["train"][0][0].shape == (1, 784)
 
 
+def test_token_task_shapes(tmp_path):
+    d = tmp_path / "listops-1000"
+    d.mkdir()
+    for split in ("train", "val", "test"):
+        (d / f"basic_{split}.tsv").write_text("Source\tTarget\n( [MAX 1 2 ] )\t2\n[MIN 3 4 ]\t3\n")
+    x, y = make_datasets("lra_listops", tmp_path)["val"][1]
+    assert tuple(x.shape) == TASKS["lra_listops"].shape and x.dtype == torch.int64 and int(y) == 3
+    assert int(x.max()) < TASKS["lra_listops"].vocab_size
+    p = tmp_path / "ptb"
+    p.mkdir()
+    for f in ("train", "valid", "test"):
+        (p / f"ptb.char.{f}.txt").write_text("a b _ c\n" * 120)
+    x, y = make_datasets("char_ptb", tmp_path)["test"][0]
+    assert tuple(x.shape) == TASKS["char_ptb"].shape == tuple(y.shape)
+
+
 @pytest.mark.parametrize(
     "name",
     ["digits", "digits_permuted", "digits2d", "copy_memory", "adding_problem", "kernel_fitting"],

@@ -39,8 +39,8 @@ Splits = dict[str, Dataset]
 class TaskInfo:
     """What a task is and how to build it.
 
-    ``shape`` is one input's shape ``(channels, *spatial)`` at the default options (a token task
-    has ``channels = 1`` token id per step and a ``vocab_size``); ``num_classes`` is None for
+    ``shape`` is one input's shape at the default options: ``(channels, *spatial)`` for signals,
+    ``(length,)`` int64 token ids for token tasks (which also give ``vocab_size``); ``num_classes`` is None for
     regression; ``factory(root, **options)`` returns the splits; ``finder(root)`` returns the
     directory holding the files or None.
     """
@@ -374,7 +374,7 @@ _TASKS = [
     TaskInfo(
         "char_ptb",
         CK,
-        (1, 400),
+        (400,),
         50,
         "ptb.char.*.txt",
         _ptb,
@@ -385,7 +385,7 @@ _TASKS = [
     TaskInfo(
         "lra_listops",
         CC,
-        (1, 2000),
+        (2000,),
         10,
         "LRA listops-1000 .tsv",
         _listops,
@@ -396,7 +396,7 @@ _TASKS = [
     TaskInfo(
         "lra_text",
         CC,
-        (1, 4096),
+        (4096,),
         2,
         "IMDB aclImdb .txt (bytes)",
         _text,
