@@ -6,15 +6,56 @@ called with any kernel network (any callable ``positions (..., D) -> values (...
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ckconv.functional.conv import Method, conv
 from ckconv.functional.masks import crop_counts, gaussian_mask
 from ckconv.grids import RateLike, as_rates, as_sizes, axis_positions, grid_step, rate_scale
 
-__all__ = ["ckconv", "flexconv", "flexconv_axes", "kernel_axes", "meshgrid", "sample_kernel"]
+__all__ = [
+    "blur_kernel",
+    "ckconv",
+    "flexconv",
+    "flexconv_axes",
+    "kernel_axes",
+    "meshgrid",
+    "sample_kernel",
+]
+
+
+def blur_kernel(weight: torch.Tensor, rate: RateLike | None) -> torch.Tensor:
+    """Gaussian blur of a kernel sampled finer than training (CKConv appendix E.3).
+
+    Along every dimension whose rate ratio ``r = sr_test / sr_train`` exceeds 1, the kernel is
+    convolved (zero padding, same size) with the normalised Gaussian ``G(i)``, ``sigma = 0.5``,
+    at ``i = -R..R``, ``R = floor(r)`` (length ``2 r + 1`` as in the paper).  It removes the
+    frequencies above the training Nyquist rate that training never saw.  Dimensions with
+    ``r <= 1`` are unchanged.
+
+    Shape:
+        - weight: ``(C_out, C_in, *K)``
+        - Output: same
+    """
+    data_dim = weight.dim() - 2
+    rates = as_rates(rate, data_dim)
+    out = weight
+    for d, r in enumerate(rates):
+        radius = math.floor(r + 1e-9)
+        if r <= 1.0 or radius < 1:
+            continue
+        i = torch.arange(-radius, radius + 1, device=weight.device, dtype=weight.dtype)
+        g = torch.exp(-0.5 * (i / 0.5) ** 2)
+        g = (g / g.sum()).view(1, 1, -1)
+        moved = out.movedim(2 + d, -1)
+        flat = moved.reshape(-1, 1, moved.shape[-1])
+        blurred = F.conv1d(flat, g, padding=radius)
+        out = blurred.reshape(moved.shape).movedim(-1, 2 + d)
+    return out
+
 
 KernelNetLike = Callable[[torch.Tensor], torch.Tensor]
 
@@ -159,6 +200,7 @@ def ckconv(
     mixer: torch.Tensor | None = None,
     causal: bool = False,
     rate: RateLike | None = None,
+    blur: bool = False,
     method: Method = "auto",
 ) -> torch.Tensor:
     """Continuous kernel convolution (CKConv).
@@ -173,6 +215,8 @@ def ckconv(
         causal: 1D causal convolution.
         rate: sampling-rate ratio ``sr_test / sr_train`` (per dimension or one number); the
             kernel is sampled at the new step and scaled by ``1 / rate`` (CKConv eq. 5).
+        blur: when ``rate > 1`` (finer than training), blur the sampled kernel
+            (:func:`blur_kernel`).
         method: convolution back-end, see :func:`ckconv.functional.conv`.
 
     Shape:
@@ -197,6 +241,8 @@ def ckconv(
         separable=mixer is not None,
         scale=rate_scale(rate, data_dim),
     )
+    if blur:
+        weight = blur_kernel(weight, rate)
     return _apply(input, weight, bias, mixer, causal, method)
 
 
@@ -238,6 +284,7 @@ def flexconv(
     threshold: float = 0.1,
     causal: bool = False,
     rate: RateLike | None = None,
+    blur: bool = False,
     method: Method = "auto",
 ) -> torch.Tensor:
     """FlexConv: a continuous kernel times a learnable Gaussian mask, cropped where it vanishes.
@@ -277,4 +324,6 @@ def flexconv(
         scale=rate_scale(rate, data_dim),
         mask=mask,
     )
+    if blur:
+        weight = blur_kernel(weight, rate)
     return _apply(input, weight, bias, mixer, causal, method)

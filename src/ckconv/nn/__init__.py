@@ -3,6 +3,14 @@
 from ckconv.nn.ckconv import CKConv
 from ckconv.nn.flexconv import FlexConv, GaussianMask
 from ckconv.nn.optim import mask_parameters, param_groups
-from ckconv.nn.regularizers import kernel_l2
+from ckconv.nn.regularizers import aliasing_penalty, kernel_l2
 
-__all__ = ["CKConv", "FlexConv", "GaussianMask", "kernel_l2", "mask_parameters", "param_groups"]
+__all__ = [
+    "CKConv",
+    "FlexConv",
+    "GaussianMask",
+    "aliasing_penalty",
+    "kernel_l2",
+    "mask_parameters",
+    "param_groups",
+]

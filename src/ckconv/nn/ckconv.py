@@ -12,6 +12,7 @@ from torch import nn
 from ckconv.functional.ckconv import ckconv as ckconv_fn
 from ckconv.functional.ckconv import kernel_axes, meshgrid, sample_kernel
 from ckconv.functional.conv import Method
+from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
 
 __all__ = ["CKConv", "KernelNetArg", "resolve_kernel_size"]
@@ -303,8 +304,37 @@ class CKConv(nn.Module):
     def _reference_tensor(self) -> torch.Tensor:
         return next(iter(self.kernel_net.parameters()), self.train_kernel_size.float())
 
-    def forward(self, input: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input: torch.Tensor,
+        *,
+        rate: RateLike | None = None,
+        blur: bool = False,
+        times: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        weighting: Literal["none", "density"] = "none",
+        out_of_domain: Literal["mask", "error"] = "mask",
+    ) -> torch.Tensor:
+        """Convolve ``input``, sampled as training data or as the keywords describe.
+
+        Args:
+            rate: sampling-rate ratio ``sr_input / sr_train`` (one or per dimension).
+            blur: with ``rate > 1``, blur the finer kernel (CKConv appendix E.3).
+            times: ``(N, L)`` sample times in training samples (1D): the kernel is evaluated
+                at the pairwise offsets (see :func:`ckconv.functional.irregular_ckconv`).
+            mask: ``(N, L)`` bool, observed samples (with ``times``).
+            weighting: ``"density"`` weights samples by their local spacing (with ``times``).
+            out_of_domain: offsets outside the trained kernel extent are dropped (``"mask"``)
+                or raise (``"error"``) (with ``times``).
+        """
         self._check_input(input)
+        if times is not None:
+            return self._forward_times(input, times, mask, weighting, out_of_domain, rate)
+        if mask is not None:
+            raise ValueError("mask is for timestamped inputs: pass times=... as well")
+        return self._forward_grid(input, rate, blur)
+
+    def _forward_grid(self, input: torch.Tensor, rate: RateLike | None, blur: bool) -> torch.Tensor:
         return ckconv_fn(
             input,
             self.kernel_net,
@@ -313,7 +343,35 @@ class CKConv(nn.Module):
             mixer=self.mixer,
             causal=self.causal,
             rate=rate,
+            blur=blur,
             method=self.method,
+        )
+
+    def _gaussian(self) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+        return None
+
+    def _forward_times(self, input, times, mask, weighting, out_of_domain, rate) -> torch.Tensor:
+        if self.data_dim != 1:
+            raise ValueError(
+                f"times= is for 1D sequences; {type(self).__name__} has data_dim={self.data_dim} "
+                "(use ckconv.nn.PointConv for scattered N-D points)"
+            )
+        if rate is not None:
+            raise ValueError(
+                "pass either rate= or times=, not both (times already say how the input is sampled)"
+            )
+        return irregular_ckconv(
+            input,
+            times,
+            self.kernel_net,
+            self.kernel_size[0],
+            self.bias,
+            mask=mask,
+            mixer=self.mixer,
+            causal=self.causal,
+            weighting=weighting,
+            out_of_domain=out_of_domain,
+            gaussian=self._gaussian(),
         )
 
     def extra_repr(self) -> str:

@@ -227,8 +227,7 @@ class FlexConv(CKConv):
         )
         return tuple(a.shape[0] for a in axes)
 
-    def forward(self, input: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
-        self._check_input(input)
+    def _forward_grid(self, input: torch.Tensor, rate: RateLike | None, blur: bool) -> torch.Tensor:
         return flexconv_fn(
             input,
             self.kernel_net,
@@ -240,8 +239,12 @@ class FlexConv(CKConv):
             threshold=self.mask.threshold,
             causal=self.causal,
             rate=rate,
+            blur=blur,
             method=self.method,
         )
+
+    def _gaussian(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        return self.mask.mu, self.mask.sigma, self.mask.threshold
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask_init_sigma={self.mask.init_sigma}"

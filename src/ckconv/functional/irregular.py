@@ -1,0 +1,221 @@
+"""Continuous convolutions over irregularly sampled 1D sequences with real timestamps.
+
+Times are measured in *training samples*: the regular training grid is ``t = 0, 1, 2, ...``
+(so a sequence subsampled by ``seq[::2]`` has times ``0, 2, 4, ...``).  A kernel of ``K``
+training samples maps the offset ``o = t_in - t_out`` to the position
+``p = anchor + o * 2 / (K - 1)`` (``anchor = +1`` causal, the centre tap otherwise), exactly the
+positions the grid path samples; pairs with ``p`` outside ``[-1, 1]`` lie outside the trained
+domain.  On the regular grid this path equals :func:`ckconv.functional.ckconv`.
+
+Everything is batched and vectorised: per batch element the pairwise offsets form an
+``(M, N)`` matrix, processed in chunks of output samples so memory stays bounded.  With kernel
+nets that expose ``hidden_features`` / ``output_linear`` (every :class:`~ckconv.kernelnets.KernelNet`)
+the input is contracted with the hidden features first and the output layer applied once (the
+PointConv factorisation), so no ``C_out x C_in`` kernel is built per pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+
+from ckconv.functional.masks import crop_counts, gaussian_mask
+from ckconv.grids import grid_step
+
+__all__ = ["density_weights", "irregular_ckconv"]
+
+OutOfDomain = Literal["mask", "error"]
+_EPS = 1e-6
+
+
+def density_weights(times: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Local sample spacing (in training samples) of every observed sample.
+
+    The mean of the gaps to the previous and next observed samples (one side at the ends; 1 for
+    a lone sample).  On the training grid every weight is 1; on a grid subsampled by ``n`` every
+    weight is ``n``, which reproduces the ``sr_train / sr_test`` scaling of CKConv eq. 5.
+
+    Shape:
+        - times: ``(B, N)``, non-decreasing along ``N`` over the observed samples
+        - mask: ``(B, N)`` bool, ``True`` where observed
+        - Output: ``(B, N)`` (0 where not observed)
+    """
+    if mask is None:
+        mask = torch.ones_like(times, dtype=torch.bool)
+    inf = torch.full_like(times, float("inf"))
+    prev_incl = torch.cummax(torch.where(mask, times, -inf), dim=-1).values
+    next_incl = torch.cummin(torch.where(mask, times, inf).flip(-1), dim=-1).values.flip(-1)
+    prev_excl = torch.cat([-inf[..., :1], prev_incl[..., :-1]], dim=-1)
+    next_excl = torch.cat([next_incl[..., 1:], inf[..., :1]], dim=-1)
+    left = times - prev_excl
+    right = next_excl - times
+    lf, rf = torch.isfinite(left), torch.isfinite(right)
+    both = (left + right) / 2
+    w = torch.where(
+        lf & rf, both, torch.where(lf, left, torch.where(rf, right, torch.ones_like(times)))
+    )
+    return torch.where(mask, w, torch.zeros_like(w))
+
+
+def _check(input, times, mask, output_times, output_mask):
+    if input.dim() != 3:
+        raise ValueError(
+            f"input must have shape (B, C, N) for timestamps, got {tuple(input.shape)}"
+        )
+    b, _, n = input.shape
+    if n == 0 or b == 0:
+        raise ValueError(f"input must be non-empty, got shape {tuple(input.shape)}")
+    if times.shape != (b, n):
+        raise ValueError(f"times must have shape (B, N) = {(b, n)}, got {tuple(times.shape)}")
+    if not times.is_floating_point():
+        raise TypeError(f"times must be floating point, got {times.dtype}")
+    if mask is not None and (mask.shape != (b, n) or mask.dtype != torch.bool):
+        raise ValueError(
+            f"mask must be a bool tensor of shape {(b, n)}, got {mask.dtype} {tuple(mask.shape)}"
+        )
+    if output_times is not None and (output_times.dim() != 2 or output_times.shape[0] != b):
+        raise ValueError(f"output_times must have shape (B, M), got {tuple(output_times.shape)}")
+    if (
+        output_mask is not None
+        and output_times is not None
+        and output_mask.shape != output_times.shape
+    ):
+        raise ValueError("output_mask must have the shape of output_times")
+    if not torch.compiler.is_compiling():
+        check = times if mask is None else torch.where(mask, times, torch.zeros_like(times))
+        if not bool(torch.isfinite(check).all()):
+            raise ValueError("times contain NaN or inf at observed samples")
+        if not bool(torch.isfinite(input).all()):
+            raise ValueError(
+                "input contains NaN or inf values (set missing values to 0 and mask them)"
+            )
+
+
+def irregular_ckconv(
+    input: torch.Tensor,
+    times: torch.Tensor,
+    kernel_net: Callable[[torch.Tensor], torch.Tensor],
+    kernel_size: int,
+    bias: torch.Tensor | None = None,
+    *,
+    mask: torch.Tensor | None = None,
+    output_times: torch.Tensor | None = None,
+    output_mask: torch.Tensor | None = None,
+    mixer: torch.Tensor | None = None,
+    causal: bool = True,
+    weighting: Literal["none", "density"] = "none",
+    out_of_domain: OutOfDomain = "mask",
+    gaussian: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """CKConv / FlexConv over samples at arbitrary times (1D).
+
+    Args:
+        input: ``(B, C_in, N)`` values; unobserved entries must be finite (e.g. 0) and masked.
+        times: ``(B, N)`` sample times in training samples (see module doc).
+        kernel_net: as for :func:`ckconv.functional.ckconv`.
+        kernel_size: kernel samples at the training rate.
+        bias: ``(C_out,)``.
+        mask: ``(B, N)`` bool, observed samples (default: all).
+        output_times / output_mask: where to produce outputs (default: the input's samples).
+        mixer: ``(C_out, C_in)`` makes the layer depthwise-separable.
+        causal: outputs see only samples at earlier or equal times.
+        weighting: ``"density"`` weights each sample by its local spacing
+            (:func:`density_weights`), a Riemann sum robust to very non-uniform sampling.
+        out_of_domain: pairs whose offset is outside the kernel's trained extent are dropped
+            (``"mask"``) or raise (``"error"``).
+        gaussian: ``(mu, sigma, threshold)`` of a FlexConv mask: the kernel is multiplied by it
+            and offsets beyond its crop are dropped, as on the grid.
+        chunk_size: output samples per chunk (default: keeps the pair block near 2**22 entries).
+
+    Shape:
+        - Output: ``(B, C_out, M)`` (``M = N`` by default); zero at unobserved outputs.
+    """
+    _check(input, times, mask, output_times, output_mask)
+    if out_of_domain not in ("mask", "error"):
+        raise ValueError(f"out_of_domain must be 'mask' or 'error', got {out_of_domain!r}")
+    if weighting not in ("none", "density"):
+        raise ValueError(f"weighting must be 'none' or 'density', got {weighting!r}")
+    bsz, c_in, n = input.shape
+    if output_times is None:
+        output_times, output_mask = times, mask
+    m = output_times.shape[1]
+    if mask is None:
+        mask = torch.ones(bsz, n, dtype=torch.bool, device=input.device)
+    if output_mask is None:
+        output_mask = torch.ones(bsz, m, dtype=torch.bool, device=input.device)
+    dtype = input.dtype
+    step = grid_step(kernel_size)
+    anchor = 1.0 if causal else (-1.0 + ((kernel_size - 1) // 2) * step if kernel_size > 1 else 0.0)
+    w_in = mask.to(dtype)
+    if weighting == "density":
+        w_in = density_weights(times.to(dtype), mask)
+    # FlexConv crop, in offset units (identical to the grid crop)
+    max_offset = None
+    if gaussian is not None:
+        mu, sigma, threshold = gaussian
+        (max_offset,) = crop_counts(
+            [step], [float(sigma.detach().abs()[0])], threshold, causal=causal
+        )
+
+    factorised = hasattr(kernel_net, "hidden_features") and hasattr(kernel_net, "output_linear")
+    separable = mixer is not None
+    if chunk_size is None:
+        chunk_size = max(1, (1 << 22) // max(1, bsz * n))
+    outs = []
+    x = input * w_in.unsqueeze(1)  # (B, C, N): weights folded into the input once
+    for start in range(0, m, chunk_size):
+        t_out = output_times[:, start : start + chunk_size].to(dtype)  # (B, m)
+        offsets = times.to(dtype).unsqueeze(1) - t_out.unsqueeze(2)  # (B, m, N): t_in - t_out
+        pos = anchor + offsets * step
+        inside = (pos >= -1.0 - _EPS) & (pos <= 1.0 + _EPS)
+        valid = mask.unsqueeze(1) & output_mask[:, start : start + chunk_size].unsqueeze(2)
+        if causal:
+            valid = valid & (offsets <= _EPS)
+        if out_of_domain == "error" and not torch.compiler.is_compiling():
+            bad = valid & ~inside
+            if bool(bad.any()):
+                worst = float(offsets[bad].abs().max())
+                raise ValueError(
+                    f"sample offsets up to {worst:g} training samples lie outside the kernel's "
+                    f"trained extent ({kernel_size - 1} samples); pass out_of_domain='mask' to drop them"
+                )
+        valid = valid & inside
+        if max_offset is not None:
+            valid = valid & (offsets.abs() <= max_offset * (1 + 1e-9) + _EPS)
+        pair_w = valid.to(dtype)
+        pos = pos.clamp(-1.0, 1.0).unsqueeze(-1)  # (B, m, N, 1)
+        if gaussian is not None:
+            mu, sigma, _ = gaussian
+            pair_w = pair_w * gaussian_mask(pos, mu.to(dtype), sigma.to(dtype))
+        if factorised:
+            h = kernel_net.hidden_features(pos) * pair_w.unsqueeze(-1)  # (B, m, N, H)
+            a = torch.einsum("bmnh,bcn->bmch", h, x)  # (B, m, C_in, H)
+            s = torch.einsum("bmn,bcn->bmc", pair_w, x)  # (B, m, C_in)
+            lin = kernel_net.output_linear
+            weight = lin.weight  # (C_k, H)
+            if separable:
+                y = torch.einsum("bmch,ch->bcm", a, weight)
+                if lin.bias is not None:
+                    y = y + (s * lin.bias).transpose(1, 2)
+            else:
+                c_out = weight.shape[0] // c_in
+                y = torch.einsum("bmch,och->bom", a, weight.view(c_out, c_in, -1))
+                if lin.bias is not None:
+                    y = y + torch.einsum("bmc,oc->bom", s, lin.bias.view(c_out, c_in))
+        else:
+            k = kernel_net(pos) * pair_w.unsqueeze(-1)  # (B, m, N, C_k)
+            if separable:
+                y = torch.einsum("bmnc,bcn->bcm", k, x)
+            else:
+                c_out = k.shape[-1] // c_in
+                y = torch.einsum("bmnoc,bcn->bom", k.unflatten(-1, (c_out, c_in)), x)
+        outs.append(y)
+    y = torch.cat(outs, dim=-1)
+    if separable:
+        y = torch.matmul(mixer, y)
+    if bias is not None:
+        y = y + bias.view(1, -1, 1)
+    return y * output_mask.unsqueeze(1).to(dtype)
