@@ -1,5 +1,6 @@
 import gzip
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -139,6 +140,20 @@ def test_cifar_batch_bytes_keys_and_plane_order(tmp_path, fab, rng):
     assert images.shape == (1, 3, 32, 32) and labels.tolist() == [7]
     assert (images[0, 0] == 10).all() and (images[0, 1] == 20).all()
     assert images[0, 2, 1, 0] == 32 and images[0, 2, 0, 5] == 5  # row 1 col 0 is pixel 32
+
+
+def test_cifar_batch_written_by_numpy_1_pickles(tmp_path, fab, rng):
+    # the published batches reference numpy.core.multiarray (numpy 1 names); numpy 2 must
+    # read them without touching its deprecated alias
+    imgs = rng.integers(0, 256, (2, 3072), dtype=np.uint8)
+    raw = fab.cifar_batch(tmp_path / "new", imgs, [3, 4]).read_bytes()
+    assert b"numpy._core.multiarray" in raw
+    old = tmp_path / "old"
+    old.write_bytes(raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        images, labels = read_cifar_batch(old)
+    assert np.array_equal(images.reshape(2, -1), imgs) and labels.tolist() == [3, 4]
 
 
 def test_cifar10_dataset(tmp_path, fab, rng):

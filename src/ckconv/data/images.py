@@ -123,6 +123,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) not in self._allowed:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):
+            # the published files name numpy.core (numpy 1); numpy 2 keeps it only as a
+            # deprecated alias of numpy._core
+            module = "numpy._core." + module[len("numpy.core.") :]
         return super().find_class(module, name)
 
 

@@ -94,8 +94,19 @@ def read_off(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: non-numeric vertex coordinate") from None
     if nv and verts.shape != (nv, 3):
         raise ValueError(f"{path}: every vertex needs 3 coordinates")
+    face_lines = lines[pos + nv : pos + nv + nf]
+    try:  # fast path: every face a triangle "3 i j k"
+        table = np.array([ln.split() for ln in face_lines], dtype=np.int64).reshape(nf, -1)
+    except ValueError:
+        table = None
+    if table is not None and table.shape[1] == 4 and (table[:, 0] == 3).all():
+        tri = table[:, 1:]
+        if nf and (tri.min() < 0 or tri.max() >= nv):
+            bad = int(np.flatnonzero((tri < 0).any(axis=1) | (tri >= nv).any(axis=1))[0])
+            raise ValueError(f"{path}: face {bad}: vertex index out of range 0..{nv - 1}")
+        return verts.reshape(nv, 3), tri.copy()
     tris: list[tuple[int, int, int]] = []
-    for k, ln in enumerate(lines[pos + nv : pos + nv + nf]):
+    for k, ln in enumerate(face_lines):
         try:
             vals = [int(v) for v in ln.split()]
         except ValueError:
