@@ -166,3 +166,23 @@ def test_build_model_registry_and_errors():
         build_model("transformer")
     with pytest.raises(ValueError, match="hidden_channels"):
         CCNN(1, 2, input_size=10, hidden_channels=0)
+
+
+def test_models_accept_timestamps_and_masks():
+    torch.manual_seed(6)
+    ckcnn = CKCNN(2, 3, input_size=30, hidden_channels=6, kernel_hidden=8, norm="layer").double()
+    x = torch.randn(2, 2, 30, dtype=torch.float64)
+    times = torch.arange(30, dtype=torch.float64).expand(2, 30)
+    torch.testing.assert_close(ckcnn(x, times=times), ckcnn(x), rtol=1e-9, atol=1e-9)
+    # a 'last' head reads the last *observed* sample: trailing missing samples change nothing
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[0, 20:] = False
+    y = ckcnn(x, times=times, mask=mask)
+    y_trunc = ckcnn(x[:1, :, :20], times=times[:1, :20])
+    torch.testing.assert_close(y[:1], y_trunc, rtol=1e-9, atol=1e-9)
+    ccnn = small_ccnn(1, (30,), causal=True, norm="layer").double().eval()
+    x3 = torch.randn(2, 3, 30, dtype=torch.float64)
+    out = ccnn(x3, times=times, mask=mask)
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="times"):
+        ccnn(x3, mask=mask)

@@ -97,8 +97,11 @@ class CCNNBlock(nn.Module):
             else nn.Identity()
         )
 
-    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
-        y = F.gelu(self.conv(self.norm(x), rate=rate))
+    def forward(
+        self, x: torch.Tensor, *, rate: RateLike | None = None, **sampling: Any
+    ) -> torch.Tensor:
+        """``sampling``: the sampling keywords of :meth:`ckconv.nn.CKConv.forward`."""
+        y = F.gelu(self.conv(self.norm(x), rate=rate, **sampling))
         y = F.gelu(self.linear(self.dropout(y)))
         return self.shortcut(x) + y
 
@@ -230,8 +233,29 @@ class CCNN(nn.Module):
         kwargs = {**CCNN_PRESETS[name], **overrides}
         return cls(in_channels, out_channels, data_dim, input_size=input_size, **kwargs)
 
-    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        rate: RateLike | None = None,
+        blur: bool = False,
+        times: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        weighting: str = "none",
+    ) -> torch.Tensor:
+        """Run the network; the keywords say how ``x`` is sampled (see :meth:`CKConv.forward`).
+
+        ``rate``/``blur``: a regular grid at another sampling rate.  ``times``/``mask``
+        ``(N, L)``: timestamped, possibly missing samples (1D); the head then pools over
+        (or reads the last of) the observed samples only.
+        """
+        if times is not None:
+            sampling = {"times": times, "mask": mask, "weighting": weighting}
+        else:
+            if mask is not None:
+                raise ValueError("mask is for timestamped inputs: pass times=... as well")
+            sampling = {"blur": blur}
         h = F.gelu(self.stem_norm(self.stem(x)))
         for block in self.blocks:
-            h = block(h, rate=rate)
-        return self.head(self.out_norm(h))
+            h = block(h, rate=rate, **sampling)
+        return self.head(self.out_norm(h), mask)

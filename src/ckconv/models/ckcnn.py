@@ -56,9 +56,12 @@ class CKCNNBlock(nn.Module):
             else nn.Identity()
         )
 
-    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
-        y = self.dropout(torch.relu(self.norm1(self.conv1(x, rate=rate))))
-        y = self.dropout(torch.relu(self.norm2(self.conv2(y, rate=rate))))
+    def forward(
+        self, x: torch.Tensor, *, rate: RateLike | None = None, **sampling: Any
+    ) -> torch.Tensor:
+        """``sampling``: the sampling keywords of :meth:`ckconv.nn.CKConv.forward`."""
+        y = self.dropout(torch.relu(self.norm1(self.conv1(x, rate=rate, **sampling))))
+        y = self.dropout(torch.relu(self.norm2(self.conv2(y, rate=rate, **sampling))))
         return torch.relu(y + self.shortcut(x))
 
 
@@ -141,8 +144,29 @@ class CKCNN(nn.Module):
         )
         self.head = Head(hidden_channels, out_channels, head, **factory)
 
-    def forward(self, x: torch.Tensor, *, rate: RateLike | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        rate: RateLike | None = None,
+        blur: bool = False,
+        times: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        weighting: str = "none",
+    ) -> torch.Tensor:
+        """Run the network; the keywords say how ``x`` is sampled (see :meth:`CKConv.forward`).
+
+        ``rate``/``blur``: a regular grid at another sampling rate.  ``times``/``mask``
+        ``(N, L)``: timestamped, possibly missing samples (1D); the head then pools over
+        (or reads the last of) the observed samples only.
+        """
+        if times is not None:
+            sampling = {"times": times, "mask": mask, "weighting": weighting}
+        else:
+            if mask is not None:
+                raise ValueError("mask is for timestamped inputs: pass times=... as well")
+            sampling = {"blur": blur}
         h = self.stem(x)
         for block in self.blocks:
-            h = block(h, rate=rate)
-        return self.head(h)
+            h = block(h, rate=rate, **sampling)
+        return self.head(h, mask)

@@ -169,16 +169,30 @@ class Head(nn.Module):
         self.kind = kind
         self.linear = PointwiseLinear(in_channels, out_channels, device=device, dtype=dtype)
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
+    def forward(self, input: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask`` ``(N, *spatial)`` bool: pool over observed positions only (``"mean"``) or
+        read the last observed step (``"last"``)."""
         if self.kind == "mean":
-            pooled = input.flatten(2).mean(-1, keepdim=True)
+            if mask is None:
+                pooled = input.flatten(2).mean(-1, keepdim=True)
+            else:
+                m = mask.flatten(1).unsqueeze(1).to(input.dtype)
+                pooled = (input.flatten(2) * m).sum(-1, keepdim=True) / m.sum(
+                    -1, keepdim=True
+                ).clamp_min(1)
             return self.linear(pooled).squeeze(-1)
         if self.kind == "last":
             if input.dim() != 3:
                 raise ValueError(
                     f"head='last' is for sequences (N, C, L), got {tuple(input.shape)}"
                 )
-            return self.linear(input[..., -1:]).squeeze(-1)
+            if mask is None:
+                return self.linear(input[..., -1:]).squeeze(-1)
+            length = input.shape[-1]
+            idx = torch.arange(length, device=input.device).expand_as(mask)
+            last = torch.where(mask, idx, torch.zeros_like(idx)).amax(-1)  # (N,)
+            picked = input.gather(2, last.view(-1, 1, 1).expand(-1, input.shape[1], 1))
+            return self.linear(picked).squeeze(-1)
         return self.linear(input)
 
     def extra_repr(self) -> str:
