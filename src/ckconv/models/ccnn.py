@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ckconv.grids import RateLike
-from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm
+from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm, sampling_kwargs
 from ckconv.nn import FlexConv
 
 __all__ = ["CCNN", "CCNN_PRESETS", "CCNNBlock", "kernel_net_factory"]
@@ -249,12 +249,7 @@ class CCNN(nn.Module):
         ``(N, L)``: timestamped, possibly missing samples (1D); the head then pools over
         (or reads the last of) the observed samples only.
         """
-        if times is not None:
-            sampling = {"times": times, "mask": mask, "weighting": weighting}
-        else:
-            if mask is not None:
-                raise ValueError("mask is for timestamped inputs: pass times=... as well")
-            sampling = {"blur": blur}
+        sampling = sampling_kwargs(blur, times, mask, weighting)
         h = F.gelu(self.stem_norm(self.stem(x)))
         for block in self.blocks:
             h = block(h, rate=rate, **sampling)

@@ -15,6 +15,7 @@ __all__ = [
     "Stem",
     "check_rate_unsupported",
     "make_norm",
+    "sampling_kwargs",
 ]
 
 HeadKind = Literal["mean", "last", "none"]
@@ -206,3 +207,18 @@ def check_rate_unsupported(model: nn.Module, rate) -> None:
             f"{type(model).__name__} has discrete kernels and cannot change sampling rate "
             f"(got rate={rate!r}); use a continuous model (CKCNN, CCNN)"
         )
+
+
+def sampling_kwargs(
+    blur: bool, times: torch.Tensor | None, mask: torch.Tensor | None, weighting: str
+) -> dict:
+    """The keywords a continuous layer gets for how its input is sampled.
+
+    Timestamped inputs (``times``, optional ``mask``) or a regular grid (optional ``blur``
+    with ``rate``); a mask without times is refused.
+    """
+    if times is not None:
+        return {"times": times, "mask": mask, "weighting": weighting}
+    if mask is not None:
+        raise ValueError("mask is for timestamped inputs: pass times=... as well")
+    return {"blur": blur}
