@@ -10,6 +10,11 @@ convention) whose output has the input's spatial size:
   current sample, output ``t`` depends on inputs ``<= t`` only.
 
 Kernels may be longer than the input (taps that cannot reach any output are ignored).
+
+Two back-ends give the same numbers: ``direct`` (``F.conv{1,2,3}d``) and ``fft`` (the blocked
+engine of :mod:`ckconv.functional.fft_engine`).  ``method="auto"`` picks direct for small
+effective kernels (after dropping taps that cannot reach an output) and FFT otherwise, from the
+crossover measured by ``benchmarks/bench_crossover.py`` (see :data:`DIRECT_MAX_TAPS`).
 """
 
 from __future__ import annotations
@@ -19,37 +24,47 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["conv", "direct_conv", "fft_conv", "fft_size", "padding_for", "validate_conv_args"]
+from ckconv.functional.fft_engine import (
+    BackwardMode,
+    block_fft_conv,
+    fft_size,
+    make_plan,
+)
+
+__all__ = [
+    "DIRECT_MAX_TAPS",
+    "conv",
+    "direct_conv",
+    "fft_conv",
+    "fft_size",
+    "padding_for",
+    "select_method",
+    "validate_conv_args",
+]
 
 Method = Literal["auto", "fft", "direct"]
+_METHODS = ("auto", "fft", "direct")
+_BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
 
-# Largest kernel extent (per dimension) for which direct convolution is used by ``method="auto"``.
-# SPEC §9: direct depthwise beats FFT only for small kernels (1D K <~ 15, 2D <~ 7x7).
-DIRECT_MAX_KERNEL: dict[int, int] = {1: 15, 2: 7, 3: 5}
+#: ``method="auto"`` uses direct convolution when the effective kernel (taps that can reach an
+#: output) has at most this many taps, keyed by ``(data_dim, "depthwise" | "dense")``.
+#: Measured with ``benchmarks/bench_crossover.py`` (2 vCPU, torch 2.13 CPU, float32); the
+#: table of timings is in that script's docstring.  "depthwise" means one input channel per
+#: group (``C_in / groups == 1``), "dense" anything else.
+DIRECT_MAX_TAPS: dict[tuple[int, str], int] = {
+    (1, "depthwise"): 15,
+    (1, "dense"): 31,
+    (2, "depthwise"): 49,
+    (2, "dense"): 81,
+    (3, "depthwise"): 125,
+    (3, "dense"): 125,
+}
 
-
-def fft_size(n: int) -> int:
-    """Smallest even 5-smooth integer ``>= n`` (an efficient real-FFT length)."""
-    if n < 1:
-        raise ValueError(f"fft_size needs a positive length, got {n}")
-    best = None
-    p2 = 2
-    while True:
-        p23 = p2
-        while True:
-            p235 = p23
-            while p235 < n:
-                p235 *= 5
-            if best is None or p235 < best:
-                best = p235
-            if p23 >= n:
-                break
-            p23 *= 3
-        if p2 >= n:
-            break
-        p2 *= 2
-    assert best is not None
-    return best
+# Kept for code that reads the old per-dimension limit: the side of the largest square/cube
+# kernel direct convolution is used for (depthwise).
+DIRECT_MAX_KERNEL: dict[int, int] = {
+    d: round(DIRECT_MAX_TAPS[(d, "depthwise")] ** (1 / d)) for d in (1, 2, 3)
+}
 
 
 def padding_for(kernel_size: int, causal: bool) -> tuple[int, int]:
@@ -58,6 +73,15 @@ def padding_for(kernel_size: int, causal: bool) -> tuple[int, int]:
         return kernel_size - 1, 0
     left = (kernel_size - 1) // 2
     return left, kernel_size - 1 - left
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    # A finite sum proves every element finite (NaN/inf propagate); only when the sum is not
+    # finite (a NaN/inf, or an overflow of huge finite values) is the exact check needed.
+    # This avoids allocating a boolean tensor the size of the input on every call.
+    if bool(torch.isfinite(t.sum())):
+        return True
+    return bool(torch.isfinite(t).all())
 
 
 def validate_conv_args(
@@ -92,14 +116,18 @@ def validate_conv_args(
         raise ValueError(f"weight is on {weight.device} but input is on {input.device}")
     if causal and data_dim != 1:
         raise ValueError(f"causal convolution is 1-D only, got {data_dim} spatial dimensions")
-    if not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     n, c_in = input.shape[:2]
     c_out = weight.shape[0]
     if n == 0 or c_in == 0 or any(s == 0 for s in input.shape[2:]):
-        raise ValueError(f"input must be non-empty in every dimension, got shape {tuple(input.shape)}")
+        raise ValueError(
+            f"input must be non-empty in every dimension, got shape {tuple(input.shape)}"
+        )
     if any(s == 0 for s in weight.shape):
-        raise ValueError(f"weight must be non-empty in every dimension, got shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must be non-empty in every dimension, got shape {tuple(weight.shape)}"
+        )
     if c_in != weight.shape[1] * groups:
         raise ValueError(
             f"input has {c_in} channels but weight of shape {tuple(weight.shape)} with "
@@ -108,16 +136,31 @@ def validate_conv_args(
     if c_out % groups != 0:
         raise ValueError(f"weight has {c_out} output channels, not divisible by groups={groups}")
     if bias is not None:
+        if not isinstance(bias, torch.Tensor):
+            raise TypeError(f"bias must be a torch.Tensor or None, got {type(bias).__name__}")
         if bias.shape != (c_out,):
             raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
         if bias.dtype != input.dtype:
             raise TypeError(f"bias dtype {bias.dtype} does not match input dtype {input.dtype}")
+        if bias.device != input.device:
+            raise ValueError(f"bias is on {bias.device} but input is on {input.device}")
     if check_finite and not torch.compiler.is_compiling():
-        if not bool(torch.isfinite(input).all()):
-            raise ValueError("input contains NaN or inf values")
-        if not bool(torch.isfinite(weight).all()):
-            raise ValueError("weight (the convolution kernel) contains NaN or inf values")
+        with torch.no_grad():
+            if not _all_finite(input):
+                raise ValueError("input contains NaN or inf values")
+            if not _all_finite(weight):
+                raise ValueError("weight (the convolution kernel) contains NaN or inf values")
     return data_dim
+
+
+def _effective_kernel(
+    spatial: tuple[int, ...], kernel: tuple[int, ...], causal: bool
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]]:
+    """Taps that can reach an output, and the (left, right) padding they need, per dimension."""
+    plan = make_plan(spatial, kernel, causal=causal)
+    lefts = plan.left
+    rights = tuple(k - 1 - a for k, a in zip(plan.kept, lefts))
+    return plan.taps, lefts, rights
 
 
 def direct_conv(
@@ -128,11 +171,18 @@ def direct_conv(
     groups: int = 1,
     causal: bool = False,
 ) -> torch.Tensor:
-    """Same-size cross-correlation through ``F.conv{1,2,3}d`` (no validation; see :func:`conv`)."""
+    """Same-size cross-correlation through ``F.conv{1,2,3}d`` (no validation; see :func:`conv`).
+
+    Taps that cannot reach any output (kernels longer than the input) are dropped first.
+    """
     data_dim = weight.dim() - 2
+    taps, lefts, rights = _effective_kernel(tuple(input.shape[2:]), tuple(weight.shape[2:]), causal)
+    for d, (first, last) in enumerate(taps):
+        if first != 0 or last != weight.shape[2 + d] - 1:
+            weight = weight.narrow(2 + d, first, last - first + 1)
     pads: list[int] = []
-    for k in reversed(weight.shape[2:]):  # F.pad wants the last dimension first
-        pads.extend(padding_for(k, causal))
+    for left, right in zip(reversed(lefts), reversed(rights)):  # F.pad: last dimension first
+        pads.extend((left, right))
     x = F.pad(input, pads)
     convnd = (F.conv1d, F.conv2d, F.conv3d)[data_dim - 1]
     return convnd(x, weight, bias, groups=groups)
@@ -145,40 +195,47 @@ def fft_conv(
     *,
     groups: int = 1,
     causal: bool = False,
+    backward_mode: BackwardMode = "auto",
+    memory_budget: int | None = None,
 ) -> torch.Tensor:
     """Same-size cross-correlation through real FFTs of even 5-smooth sizes (no validation).
 
-    The signal is zero-padded to a linear (non-circular) size and ``irfftn`` is always given
-    the sizes ``s=`` explicitly, so odd lengths are exact.
+    The signal is zero-padded to a linear (non-circular) size and the inverse transform is
+    always given its size, so odd lengths are exact.  Runs block by block over the
+    ``N * C`` rows with reused buffers; see :mod:`ckconv.functional.fft_engine` for the
+    ``backward_mode`` (``"auto"``, ``"save_spectrum"``, ``"recompute"``) and
+    ``memory_budget`` (bytes the auto mode may keep for the backward pass).
     """
-    data_dim = weight.dim() - 2
-    spatial = input.shape[2:]
-    ksize = weight.shape[2:]
-    dims = tuple(range(-data_dim, 0))
-    sizes = [fft_size(L + K - 1) for L, K in zip(spatial, ksize)]
-    x_f = torch.fft.rfftn(input, s=sizes, dim=dims)
-    w_f = torch.fft.rfftn(torch.flip(weight, dims), s=sizes, dim=dims)
-    n, c_in = input.shape[:2]
-    c_out = weight.shape[0]
-    freq = x_f.shape[2:]
-    x_g = x_f.reshape(n, groups, c_in // groups, *freq)
-    w_g = w_f.reshape(groups, c_out // groups, c_in // groups, *freq)
-    if c_in // groups == 1:
-        y_f = x_g * w_g.unsqueeze(0).squeeze(3)
-    else:
-        y_f = torch.einsum("bgi...,goi...->bgo...", x_g, w_g)
-    y = torch.fft.irfftn(y_f.reshape(n, c_out, *freq), s=sizes, dim=dims)
-    for d, (L, K) in enumerate(zip(spatial, ksize)):
-        left, _ = padding_for(K, causal)
-        y = y.narrow(2 + d, K - 1 - left, L)
-    if bias is not None:
-        y = y + bias.view(1, c_out, *([1] * data_dim))
-    return y
+    return block_fft_conv(
+        input,
+        weight,
+        bias,
+        groups=groups,
+        causal=causal,
+        backward_mode=backward_mode,
+        memory_budget=memory_budget,
+    )
 
 
-def _auto_method(weight: torch.Tensor) -> str:
-    data_dim = weight.dim() - 2
-    return "direct" if max(weight.shape[2:]) <= DIRECT_MAX_KERNEL[data_dim] else "fft"
+def select_method(
+    input_shape: tuple[int, ...] | torch.Size,
+    weight_shape: tuple[int, ...] | torch.Size,
+    *,
+    groups: int = 1,
+    causal: bool = False,
+) -> str:
+    """The back-end ``method="auto"`` uses for these shapes: ``"direct"`` or ``"fft"``.
+
+    Direct when the effective kernel (taps that can reach an output) has at most
+    ``DIRECT_MAX_TAPS[(data_dim, kind)]`` taps.
+    """
+    data_dim = len(weight_shape) - 2
+    taps, _, _ = _effective_kernel(tuple(input_shape[2:]), tuple(weight_shape[2:]), causal)
+    count = 1
+    for first, last in taps:
+        count *= last - first + 1
+    kind = "depthwise" if weight_shape[1] == 1 else "dense"
+    return "direct" if count <= DIRECT_MAX_TAPS[(data_dim, kind)] else "fft"
 
 
 def conv(
@@ -189,6 +246,8 @@ def conv(
     groups: int = 1,
     causal: bool = False,
     method: Method = "auto",
+    backward_mode: BackwardMode = "auto",
+    memory_budget: int | None = None,
 ) -> torch.Tensor:
     """Same-size N-D convolution (cross-correlation) for long kernels, centred or causal.
 
@@ -199,7 +258,13 @@ def conv(
         bias: optional ``(C_out,)``.
         groups: as in ``torch.nn.functional.conv1d`` (``groups == C_in == C_out`` is depthwise).
         causal: 1D only; output ``t`` sees inputs ``<= t`` (the last tap is the current sample).
-        method: ``"fft"``, ``"direct"`` (``F.convNd``) or ``"auto"`` (direct for small kernels).
+        method: ``"fft"``, ``"direct"`` (``F.convNd``) or ``"auto"`` (direct for small
+            effective kernels, see :func:`select_method`).
+        backward_mode: FFT path only: ``"save_spectrum"`` keeps the input spectrum for the
+            backward pass (fewer transforms), ``"recompute"`` transforms the input again
+            (least memory), ``"auto"`` saves it when it fits in ``memory_budget`` bytes.
+        memory_budget: bytes ``backward_mode="auto"`` may keep; default
+            :data:`ckconv.functional.fft_engine.DEFAULT_MEMORY_BUDGET`.
 
     Shape:
         - Input: ``(N, C_in, *spatial)``
@@ -212,11 +277,29 @@ def conv(
         >>> torch.allclose(y, F.conv1d(F.pad(x, (99, 0)), w), atol=1e-4)
         True
     """
-    validate_conv_args(input, weight, None if bias is None else bias, groups, causal)
+    if method not in _METHODS:
+        raise ValueError(f"method must be 'auto', 'fft' or 'direct', got {method!r}")
+    if backward_mode not in _BACKWARD_MODES:
+        raise ValueError(
+            f"backward_mode must be 'auto', 'save_spectrum' or 'recompute', got {backward_mode!r}"
+        )
+    validate_conv_args(input, weight, bias, groups, causal)
+    if memory_budget is not None and (
+        isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 0
+    ):
+        raise ValueError(
+            f"memory_budget must be a non-negative int (bytes) or None, got {memory_budget!r}"
+        )
     if method == "auto":
-        method = _auto_method(weight)  # type: ignore[assignment]
+        method = select_method(input.shape, weight.shape, groups=groups, causal=causal)  # type: ignore[assignment]
     if method == "direct":
         return direct_conv(input, weight, bias, groups=groups, causal=causal)
-    if method == "fft":
-        return fft_conv(input, weight, bias, groups=groups, causal=causal)
-    raise ValueError(f"method must be 'auto', 'fft' or 'direct', got {method!r}")
+    return fft_conv(
+        input,
+        weight,
+        bias,
+        groups=groups,
+        causal=causal,
+        backward_mode=backward_mode,
+        memory_budget=memory_budget,
+    )

@@ -1,0 +1,942 @@
+"""Blocked FFT convolution engine: rfft -> multiply -> irfft over row blocks with reused buffers.
+
+Why blocked: on CPU the textbook ``irfft(rfft(u, n=2L) * rfft(k, n=2L), n=2L)[..., :L]`` spends
+most of its time allocating and first-touching tensors several times the input's size (the
+padded input, two spectra, the product, the full-length inverse).  Here the ``B * C`` rows are
+transformed a block at a time (a block's buffers fit in cache and are reused for every block),
+the kernel spectrum is computed once per call and shared by the batch, and only the cropped
+output (and, if asked, the input spectrum for the backward pass) is allocated at full size.
+
+Conventions are those of :mod:`ckconv.functional.conv` (cross-correlation, same-size output,
+centred = ``padding="same"``, causal = left padding ``K - 1``).  The kernel is placed
+circularly around offset 0 (tap ``k`` at index ``(k - left) mod n``) and its spectrum is
+conjugated, so the output is the first ``L`` samples of the inverse transform and the FFT
+size only needs ``n >= L + max(left, right)`` (``1.5 L`` for a centred kernel as long as the
+input, ``2L - 1`` causal) instead of ``L + K - 1``.  Taps that cannot reach any output
+(further than ``L - 1`` from the anchor) are dropped before transforming.
+
+Dense (``C_in / groups > 1``) convolutions transform all input rows, contract over the input
+channels one block of frequencies at a time with a batched complex matmul, and inverse
+transform the output rows in blocks.
+
+Backward passes:
+
+* ``"save_spectrum"``: the forward keeps the input spectrum; the backward needs one forward and
+  one inverse transform per row (fewer transforms, ~``n / L`` input-sizes of extra memory).
+* ``"recompute"``: the forward keeps nothing but the input (which autograd keeps anyway); the
+  backward transforms the input again (one more transform per row, leanest memory).
+* ``"auto"``: save the spectrum when it fits in ``memory_budget`` bytes
+  (default :data:`DEFAULT_MEMORY_BUDGET`), recompute otherwise.  When the weight needs no
+  gradient nothing is saved in either mode (the input gradient only needs the kernel).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "BackwardMode",
+    "FFTPlan",
+    "KernelSpectrum",
+    "block_fft_conv",
+    "fft_size",
+    "good_fft_size",
+    "kernel_spectrum",
+    "make_plan",
+    "saved_bytes",
+    "spectrum_conv",
+]
+
+BackwardMode = Literal["auto", "save_spectrum", "recompute"]
+_BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
+
+#: Largest input spectrum (bytes) that ``backward_mode="auto"`` keeps for the backward pass.
+DEFAULT_MEMORY_BUDGET = 1 << 30
+
+# Target size (bytes) of one block's real padded buffer: rows per block = this / (n * itemsize).
+# 0.5-2 MiB measured equally good on this machine (benchmarks/bench_blocks.py); smaller blocks
+# pay Python/dispatch overhead, larger ones fall out of cache.
+_BLOCK_BYTES = 1 << 20
+# Frequencies per contraction block of the dense path.
+_FREQ_BLOCK_BYTES = 1 << 21
+
+
+def fft_size(n: int) -> int:
+    """Smallest even 5-smooth integer ``>= n`` (an efficient real-FFT length)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"fft_size needs an int length, got {n!r}")
+    if n < 1:
+        raise ValueError(f"fft_size needs a positive length, got {n}")
+    best = None
+    p2 = 2
+    while True:
+        p23 = p2
+        while True:
+            p235 = p23
+            while p235 < n:
+                p235 *= 5
+            if best is None or p235 < best:
+                best = p235
+            if p23 >= n:
+                break
+            p23 *= 3
+        if p2 >= n:
+            break
+        p2 *= 2
+    assert best is not None
+    return best
+
+
+def _factor_235(n: int) -> tuple[int, int, int, int]:
+    e = [0, 0, 0]
+    for i, p in enumerate((2, 3, 5)):
+        while n % p == 0:
+            n //= p
+            e[i] += 1
+    return e[0], e[1], e[2], n
+
+
+def good_fft_size(n: int) -> int:
+    """An even 5-smooth FFT length ``>= n`` chosen for speed, not just size.
+
+    MKL/pocketfft real transforms are fastest for powers of two and get slower with many
+    factors of 3 and 5, and much slower when ``n / 2`` is odd.  Measured per-row times
+    (``benchmarks/bench_fft_sizes.py``, float32, 1 thread, rfft + irfft) relative to the power of
+    two just above: 8000 1.14x, 8100 1.49x, 16000 1.10x, 16200 1.29x, 24000 1.06x (vs 24576),
+    24300 1.34x, 32000 1.10x, 32400 1.16x, 33750 1.88x.  We pick the size that minimises
+    ``n log2 n (1 + 0.1 e3 + 0.06 e5)`` (doubled when ``e2 == 1``) over the even 5-smooth sizes
+    in ``[n, 2n]``, so e.g. 32001 -> 32768 rather than 32400, 24001 -> 24576 rather than 24300.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"good_fft_size needs an int length, got {n!r}")
+    if n < 1:
+        raise ValueError(f"good_fft_size needs a positive length, got {n}")
+    best, best_cost = 0, math.inf
+    m = fft_size(n)
+    while m <= 2 * max(n, 2):
+        e2, e3, e5, rest = _factor_235(m)
+        if rest == 1 and e2 >= 1:
+            cost = m * math.log2(m) * (1 + 0.1 * e3 + 0.06 * e5) * (2 if e2 == 1 else 1)
+            if cost < best_cost:
+                best, best_cost = m, cost
+        m += 2
+    return best
+
+
+def _padding(kernel_size: int, causal: bool) -> tuple[int, int]:
+    if causal:
+        return kernel_size - 1, 0
+    left = (kernel_size - 1) // 2
+    return left, kernel_size - 1 - left
+
+
+@dataclass(frozen=True)
+class FFTPlan:
+    """Sizes of one FFT convolution (all derived from the shapes; see :func:`make_plan`).
+
+    ``taps[d] = (first, last)`` are the kernel taps along dimension ``d`` that can reach an
+    output; ``left[d]`` is the anchor offset within those taps; ``n`` the FFT sizes.
+    """
+
+    spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    causal: bool
+    groups: int
+    in_channels: int
+    out_channels: int
+    taps: tuple[tuple[int, int], ...]
+    left: tuple[int, ...]
+    n: tuple[int, ...]
+
+    @property
+    def data_dim(self) -> int:
+        return len(self.spatial)
+
+    @property
+    def freq(self) -> tuple[int, ...]:
+        return (*self.n[:-1], self.n[-1] // 2 + 1)
+
+    @property
+    def cig(self) -> int:
+        return self.in_channels // self.groups
+
+    @property
+    def cog(self) -> int:
+        return self.out_channels // self.groups
+
+    @property
+    def kept(self) -> tuple[int, ...]:
+        return tuple(b - a + 1 for a, b in self.taps)
+
+
+def make_plan(
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    *,
+    causal: bool = False,
+    groups: int = 1,
+    in_channels: int = 1,
+    out_channels: int = 1,
+) -> FFTPlan:
+    """Crop range, anchor and FFT sizes for a same-size convolution of these shapes."""
+    spatial = tuple(int(s) for s in spatial)
+    kernel = tuple(int(k) for k in kernel)
+    taps, lefts, ns = [], [], []
+    for L, K in zip(spatial, kernel):
+        left, _ = _padding(K, causal)
+        first = max(0, left - (L - 1))
+        last = min(K - 1, left + L - 1)
+        new_left = left - first
+        new_right = last - left
+        taps.append((first, last))
+        lefts.append(new_left)
+        ns.append(good_fft_size(L + max(new_left, new_right)))
+    return FFTPlan(
+        spatial=spatial,
+        kernel=kernel,
+        causal=bool(causal),
+        groups=int(groups),
+        in_channels=int(in_channels),
+        out_channels=int(out_channels),
+        taps=tuple(taps),
+        left=tuple(lefts),
+        n=tuple(ns),
+    )
+
+
+def _dims(plan: FFTPlan) -> tuple[int, ...]:
+    return tuple(range(-plan.data_dim, 0))
+
+
+def _crop(sizes: Sequence[int]) -> tuple[object, ...]:
+    return (Ellipsis, *(slice(0, s) for s in sizes))
+
+
+def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def _tap_pieces(plan: FFTPlan) -> list[tuple[tuple[slice, ...], tuple[slice, ...]]]:
+    """``(taps, buffer)`` slice pairs of the circular placement, one per corner.
+
+    Kept tap ``k`` goes to buffer index ``(k - left) mod n``: the taps at and after the anchor
+    start the buffer, the ones before it end it (per dimension; ``2^D`` corners in N-D).
+    Tap slices count from the first kept tap.
+    """
+    pieces = []
+    for corner in itertools.product((False, True), repeat=plan.data_dim):
+        taps: list[slice] = []
+        buf: list[slice] = []
+        for before, left, k, n in zip(corner, plan.left, plan.kept, plan.n):
+            if before:
+                taps.append(slice(0, left))
+                buf.append(slice(n - left, n))
+            else:
+                taps.append(slice(left, k))
+                buf.append(slice(0, k - left))
+        if all(t.start != t.stop for t in taps):
+            pieces.append((tuple(taps), tuple(buf)))
+    return pieces
+
+
+def _cropped_kernel(weight: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
+    """The kept taps of ``weight`` ``(C_out, cig, *K)`` (a view)."""
+    w = weight
+    for d, (first, last) in enumerate(plan.taps):
+        if first != 0 or last != plan.kernel[d] - 1:
+            w = w.narrow(2 + d, first, last - first + 1)
+    return w
+
+
+def _place_taps(pad: torch.Tensor, w: torch.Tensor, plan: FFTPlan) -> None:
+    """Write kept taps ``w`` ``(m, *kept)`` circularly into the zero buffer ``pad`` ``(m, *n)``.
+
+    Every call writes the same index set, so the rest of a reused buffer stays zero.
+    """
+    for taps, buf in _tap_pieces(plan):
+        pad[(slice(None), *buf)] = w[(slice(None), *taps)]
+
+
+def _kernel_spectrum(weight: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
+    """Conjugated spectrum of the circularly placed kernel, ``(G, cog, cig, *freq)``."""
+    w = _cropped_kernel(weight, plan)
+    rows = w.shape[0] * w.shape[1]
+    pad = torch.zeros(rows, *plan.n, dtype=w.dtype, device=w.device)
+    _place_taps(pad, w.reshape(rows, *plan.kept), plan)
+    spec = torch.fft.rfftn(pad, dim=_dims(plan))
+    del pad
+    spec.conj_physical_()
+    return spec.view(plan.groups, plan.cog, plan.cig, *plan.freq)
+
+
+def _kernel_grad_into(
+    corr: torch.Tensor, dst: torch.Tensor, plan: FFTPlan, work: torch.Tensor | None = None
+) -> None:
+    """Weight gradient from a batch-summed cross-spectrum.
+
+    ``corr`` ``(m, *freq)`` holds ``sum_b X conj(Y)``; its inverse transform is the gradient
+    of the circularly placed kernel, read back at the placement indices into ``dst``
+    ``(m, *K)`` (taps that reach no output get zero).
+    """
+    m = corr.shape[0]
+    if work is None:
+        r = torch.fft.irfftn(corr, s=plan.n, dim=_dims(plan))
+    else:
+        r = work[:m]
+        torch.fft.irfftn(corr, s=plan.n, dim=_dims(plan), out=r)
+    sub = dst
+    if plan.kept != plan.kernel:
+        dst.zero_()
+        sub = dst[(slice(None), *(slice(a, b + 1) for a, b in plan.taps))]
+    for taps, buf in _tap_pieces(plan):
+        sub[(slice(None), *taps)] = r[(slice(None), *buf)]
+
+
+def _rows_per_block(plan: FFTPlan, itemsize: int, rows: int) -> int:
+    per_row = math.prod(plan.n) * itemsize
+    return max(1, min(rows, _BLOCK_BYTES // per_row))
+
+
+def _schedule(batch: int, groups: int, rows: int) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Channel-major blocks: ``(g0, g1, [(b0, b1), ...])`` of about ``rows`` rows each.
+
+    Each block ``x[b0:b1, g0:g1]`` is contiguous in ``(B, G)`` row order; the channel range
+    is the outer loop so its kernel spectrum is computed once and used for the whole batch.
+    """
+    if groups >= rows:
+        return [
+            (g0, min(g0 + rows, groups), [(b, b + 1) for b in range(batch)])
+            for g0 in range(0, groups, rows)
+        ]
+    nb = max(1, rows // groups)
+    return [(0, groups, [(b0, min(b0 + nb, batch)) for b0 in range(0, batch, nb)])]
+
+
+class _Buffers:
+    """Per-call scratch buffers, reused by every block."""
+
+    def __init__(self, plan: FFTPlan, rows: int, dtype: torch.dtype, device: torch.device):
+        self.plan = plan
+        self.rows = rows
+        self.dtype = dtype
+        self.device = device
+        self.cdtype = _complex_dtype(dtype)
+        self._real: dict[str, torch.Tensor] = {}
+        self._spec: dict[str, torch.Tensor] = {}
+
+    def padded(self, name: str, m: int) -> torch.Tensor:
+        """Zero-initialised real buffer ``(m, *n)``; callers only ever write the same corner."""
+        buf = self._real.get(name)
+        if buf is None or buf.shape[0] < m:
+            buf = torch.zeros(max(m, self.rows), *self.plan.n, dtype=self.dtype, device=self.device)
+            self._real[name] = buf
+        return buf[:m]
+
+    def real(self, name: str, m: int) -> torch.Tensor:
+        buf = self._real.get(name)
+        if buf is None or buf.shape[0] < m:
+            buf = torch.empty(m, *self.plan.n, dtype=self.dtype, device=self.device)
+            self._real[name] = buf
+        return buf[:m]
+
+    def spec(self, name: str, m: int) -> torch.Tensor:
+        buf = self._spec.get(name)
+        if buf is None or buf.shape[0] < m:
+            buf = torch.empty(m, *self.plan.freq, dtype=self.cdtype, device=self.device)
+            self._spec[name] = buf
+        return buf[:m]
+
+
+def _forward_transform(
+    buf: _Buffers, src: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """rfftn of rows ``src`` ``(nb, ng, *L)`` zero-padded to the FFT size -> ``(m, *freq)``."""
+    plan = buf.plan
+    nb, ng = src.shape[:2]
+    m = nb * ng
+    pad = buf.padded("in", m)
+    pad.view(nb, ng, *plan.n)[_crop(plan.spatial)].copy_(src)
+    if out is None:
+        out = buf.spec("fwd", m)
+    torch.fft.rfftn(pad, dim=_dims(plan), out=out)
+    return out
+
+
+def _inverse_transform(
+    buf: _Buffers,
+    spec: torch.Tensor,
+    dst: torch.Tensor,
+    bias: torch.Tensor | None = None,
+) -> None:
+    """irfftn of ``spec`` ``(m, *freq)``, cropped to ``L`` and written (plus bias) into ``dst``."""
+    plan = buf.plan
+    full = buf.real("out", spec.shape[0])
+    torch.fft.irfftn(spec, s=plan.n, dim=_dims(plan), out=full)
+    cropped = full.view(dst.shape[: -plan.data_dim] + plan.n)[_crop(plan.spatial)]
+    if bias is None:
+        dst.copy_(cropped)
+    else:
+        torch.add(cropped, bias, out=dst)
+
+
+# --------------------------------------------------------------------------------------------
+# Depthwise-like path (C_in / groups == 1, any channel multiplier C_out / groups).
+# --------------------------------------------------------------------------------------------
+
+
+class _DepthwiseKernel:
+    """Kernel spectrum blocks ``(ng, cog, *freq)`` for the depthwise path.
+
+    From a precomputed spectrum: slices of it.  From the weight: each channel block is placed
+    and transformed when asked for, into a reused buffer, or -- with ``keep`` -- into a full
+    spectrum tensor that can be saved for the backward pass (each block is computed once).
+    """
+
+    def __init__(
+        self,
+        plan: FFTPlan,
+        rows: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        weight: torch.Tensor | None = None,
+        spectrum: torch.Tensor | None = None,
+        keep: bool = False,
+    ):
+        self.plan = plan
+        self.full: torch.Tensor | None = None
+        self.from_weight = spectrum is None
+        if spectrum is not None:
+            self.full = spectrum[:, :, 0]
+            return
+        assert weight is not None
+        self.w = _cropped_kernel(weight, plan)[:, 0].reshape(plan.groups, plan.cog, *plan.kept)
+        self.buf = _Buffers(plan, rows * plan.cog, dtype, device)
+        if keep:
+            self.full = torch.empty(
+                plan.groups, plan.cog, *plan.freq, dtype=_complex_dtype(dtype), device=device
+            )
+
+    def get(self, g0: int, g1: int) -> torch.Tensor:
+        plan = self.plan
+        if not self.from_weight:
+            assert self.full is not None
+            return self.full[g0:g1]
+        m = (g1 - g0) * plan.cog
+        pad = self.buf.padded("kernel", m)
+        _place_taps(pad, self.w[g0:g1].reshape(m, *plan.kept), plan)
+        if self.full is not None:
+            dst = self.full[g0:g1].view(m, *plan.freq)
+        else:
+            dst = self.buf.spec("kernel", m)
+        torch.fft.rfftn(pad, dim=_dims(plan), out=dst)
+        dst.conj_physical_()
+        return dst.view(g1 - g0, plan.cog, *plan.freq)
+
+
+def _bias_view(bias: torch.Tensor | None, plan: FFTPlan, g0: int, g1: int) -> torch.Tensor | None:
+    if bias is None:
+        return None
+    return bias.view(plan.groups, plan.cog)[g0:g1].reshape(
+        g1 - g0, plan.cog, *([1] * plan.data_dim)
+    )
+
+
+def _dw_forward(
+    x: torch.Tensor,
+    kern: _DepthwiseKernel,
+    bias: torch.Tensor | None,
+    plan: FFTPlan,
+    save_x: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    batch, G, cog = x.shape[0], plan.groups, plan.cog
+    out = torch.empty(batch, plan.out_channels, *plan.spatial, dtype=x.dtype, device=x.device)
+    out_g = out.view(batch, G, cog, *plan.spatial)
+    saved = None
+    if save_x:
+        saved = torch.empty(batch, G, *plan.freq, dtype=_complex_dtype(x.dtype), device=x.device)
+    rows = _rows_per_block(plan, x.element_size(), batch * G)
+    buf = _Buffers(plan, rows, x.dtype, x.device)
+    for g0, g1, chunks in _schedule(batch, G, rows):
+        ng = g1 - g0
+        kb = kern.get(g0, g1)  # (ng, cog, *freq)
+        bv = _bias_view(bias, plan, g0, g1)
+        for b0, b1 in chunks:
+            nb = b1 - b0
+            m = nb * ng
+            target = None if saved is None else saved[b0:b1, g0:g1].view(m, *plan.freq)
+            spec = _forward_transform(buf, x[b0:b1, g0:g1], target)
+            spec = spec.view(nb, ng, 1, *plan.freq)
+            if cog == 1 and saved is None:
+                prod = spec.mul_(kb)
+            else:
+                prod = buf.spec("prod", m * cog).view(nb, ng, cog, *plan.freq)
+                torch.mul(spec, kb, out=prod)
+            _inverse_transform(buf, prod.view(m * cog, *plan.freq), out_g[b0:b1, g0:g1], bv)
+    return out, saved
+
+
+def _dw_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor | None,
+    saved: torch.Tensor | None,
+    kern: _DepthwiseKernel,
+    plan: FFTPlan,
+    need_input: bool,
+    need_weight: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    batch, G, cog = grad_out.shape[0], plan.groups, plan.cog
+    dtype, device = grad_out.dtype, grad_out.device
+    grad_x = (
+        torch.empty(batch, G, *plan.spatial, dtype=dtype, device=device) if need_input else None
+    )
+    grad_w = None
+    if need_weight:
+        grad_w = torch.empty(plan.out_channels, 1, *plan.kernel, dtype=dtype, device=device)
+    # Rows counted in output rows: a block of input rows brings cog output rows with it.
+    rows_in = max(1, _rows_per_block(plan, grad_out.element_size(), batch * G * cog) // cog)
+    buf = _Buffers(plan, rows_in * cog, dtype, device)
+    for g0, g1, chunks in _schedule(batch, G, rows_in):
+        ng = g1 - g0
+        kb = kern.get(g0, g1) if need_input else None
+        acc = None
+        if need_weight:
+            acc = buf.spec("acc", ng * cog).view(ng, cog, *plan.freq)
+            acc.zero_()
+        for b0, b1 in chunks:
+            nb = b1 - b0
+            m = nb * ng
+            ys = _forward_transform(buf, grad_out[b0:b1, g0 * cog : g1 * cog])
+            ys = ys.view(nb, ng, cog, *plan.freq)
+            if acc is not None:
+                if saved is not None:
+                    xs = saved[b0:b1, g0:g1]
+                else:
+                    assert x is not None
+                    xs = _forward_transform(buf, x[b0:b1, g0:g1], buf.spec("x", m))
+                xs = xs.view(nb, ng, 1, *plan.freq)
+                if nb == 1:
+                    acc.addcmul_(xs[0], ys[0].conj())
+                else:
+                    prod = buf.spec("wprod", m * cog).view(nb, ng, cog, *plan.freq)
+                    torch.mul(xs, ys.conj(), out=prod)
+                    acc.add_(prod.sum(0))
+            if grad_x is not None:
+                assert kb is not None
+                ys.mul_(kb.conj())
+                if cog == 1:
+                    gx = ys.view(m, *plan.freq)
+                else:
+                    gx = buf.spec("gx", m)
+                    torch.sum(ys, dim=2, out=gx.view(nb, ng, *plan.freq))
+                _inverse_transform(buf, gx, grad_x[b0:b1, g0:g1])
+        if acc is not None:
+            assert grad_w is not None
+            _kernel_grad_into(
+                acc.view(ng * cog, *plan.freq),
+                grad_w[g0 * cog : g1 * cog, 0],
+                plan,
+                buf.real("out", ng * cog),
+            )
+    if grad_x is not None:
+        grad_x = grad_x.view(batch, plan.in_channels, *plan.spatial)
+    return grad_x, grad_w
+
+
+# --------------------------------------------------------------------------------------------
+# Dense path (C_in / groups > 1): contraction per frequency block as a batched matmul.
+# --------------------------------------------------------------------------------------------
+
+
+def _all_spectra(x: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
+    """rfftn of every row of ``x`` ``(B, C, *L)`` -> ``(B, C, *freq)``."""
+    batch, channels = x.shape[:2]
+    spec = torch.empty(batch, channels, *plan.freq, dtype=_complex_dtype(x.dtype), device=x.device)
+    rows = _rows_per_block(plan, x.element_size(), batch * channels)
+    buf = _Buffers(plan, rows, x.dtype, x.device)
+    for c0, c1, chunks in _schedule(batch, channels, rows):
+        for b0, b1 in chunks:
+            dst = spec[b0:b1, c0:c1].view((b1 - b0) * (c1 - c0), *plan.freq)
+            _forward_transform(buf, x[b0:b1, c0:c1], dst)
+    return spec
+
+
+def _all_inverse(
+    spec: torch.Tensor, plan: FFTPlan, dtype: torch.dtype, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """irfftn of every row of ``spec`` ``(B, C, *freq)``, cropped -> ``(B, C, *L)`` (+ bias)."""
+    batch, channels = spec.shape[:2]
+    out = torch.empty(batch, channels, *plan.spatial, dtype=dtype, device=spec.device)
+    rows = _rows_per_block(plan, out.element_size(), batch * channels)
+    buf = _Buffers(plan, rows, dtype, spec.device)
+    bias_v = None if bias is None else bias.view(channels, *([1] * plan.data_dim))
+    for c0, c1, chunks in _schedule(batch, channels, rows):
+        bv = None if bias_v is None else bias_v[c0:c1]
+        for b0, b1 in chunks:
+            blk = spec[b0:b1, c0:c1].reshape((b1 - b0) * (c1 - c0), *plan.freq)
+            _inverse_transform(buf, blk, out[b0:b1, c0:c1], bv)
+    return out
+
+
+def _freq_chunks(total: int, per_freq_bytes: int) -> Iterator[tuple[int, int]]:
+    step = max(1, _FREQ_BLOCK_BYTES // max(1, per_freq_bytes))
+    for f0 in range(0, total, step):
+        yield f0, min(f0 + step, total)
+
+
+def _contract(a: torch.Tensor, kernel_t: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
+    """``out[b, g, o, f] = sum_i a[b, g, i, f] * kernel_t[f, g, i, o]``, in frequency blocks.
+
+    ``a``: ``(B, G, I, Ftot)``; ``kernel_t``: ``(Ftot, G, I, O)``; returns ``(B, G*O, *freq)``.
+    """
+    batch, G, ci, ftot = a.shape
+    co = kernel_t.shape[-1]
+    out = torch.empty(batch, G, co, ftot, dtype=a.dtype, device=a.device)
+    per_freq = G * (batch * (ci + co) + ci * co) * a.element_size()
+    for f0, f1 in _freq_chunks(ftot, per_freq):
+        fb = f1 - f0
+        ab = a[..., f0:f1].permute(3, 1, 0, 2).reshape(fb * G, batch, ci)
+        kb = kernel_t[f0:f1].reshape(fb * G, ci, co)
+        ob = torch.bmm(ab, kb).view(fb, G, batch, co)
+        out[..., f0:f1].copy_(ob.permute(2, 1, 3, 0))
+    return out.view(batch, G * co, *plan.freq)
+
+
+def _cross_spectrum(x_spec: torch.Tensor, y_spec: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
+    """``sum_b X[b, g, i, f] * conj(Y[b, g, o, f])`` -> ``(G * cog * cig, *freq)`` via bmm."""
+    batch = x_spec.shape[0]
+    G, cig, cog = plan.groups, plan.cig, plan.cog
+    ftot = math.prod(plan.freq)
+    xs = x_spec.view(batch, G, cig, ftot)
+    ys = y_spec.view(batch, G, cog, ftot)
+    out = torch.empty(G, cog, cig, ftot, dtype=x_spec.dtype, device=x_spec.device)
+    per_freq = G * (batch * (cig + cog) + cig * cog) * x_spec.element_size()
+    for f0, f1 in _freq_chunks(ftot, per_freq):
+        fb = f1 - f0
+        yb = ys[..., f0:f1].permute(3, 1, 2, 0).conj().reshape(fb * G, cog, batch)
+        xb = xs[..., f0:f1].permute(3, 1, 0, 2).reshape(fb * G, batch, cig)
+        ob = torch.bmm(yb, xb).view(fb, G, cog, cig)
+        out[..., f0:f1].copy_(ob.permute(1, 2, 3, 0))
+    return out.view(G * cog * cig, *plan.freq)
+
+
+def _dense_forward(
+    x: torch.Tensor,
+    spec_k: torch.Tensor,
+    bias: torch.Tensor | None,
+    plan: FFTPlan,
+    save_x: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    batch = x.shape[0]
+    G, cig, cog = plan.groups, plan.cig, plan.cog
+    ftot = math.prod(plan.freq)
+    x_spec = _all_spectra(x, plan)
+    # kernel laid out frequency-major for the batched matmul: (Ftot, G, cig, cog)
+    kernel_t = spec_k.reshape(G, cog, cig, ftot).permute(3, 0, 2, 1).contiguous()
+    y_spec = _contract(x_spec.view(batch, G, cig, ftot), kernel_t, plan)
+    del kernel_t
+    if not save_x:
+        del x_spec
+        x_spec = None
+    out = _all_inverse(y_spec, plan, x.dtype, bias)
+    return out, x_spec
+
+
+def _dense_backward(
+    grad_out: torch.Tensor,
+    x: torch.Tensor | None,
+    saved: torch.Tensor | None,
+    spec_k: torch.Tensor,
+    plan: FFTPlan,
+    need_input: bool,
+    need_weight: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    batch = grad_out.shape[0]
+    G, cig, cog = plan.groups, plan.cig, plan.cog
+    ftot = math.prod(plan.freq)
+    y_spec = _all_spectra(grad_out, plan)
+    grad_w = None
+    if need_weight:
+        if saved is None:
+            assert x is not None
+            saved = _all_spectra(x, plan)
+        corr = _cross_spectrum(saved, y_spec, plan)
+        del saved
+        grad_w = torch.empty(
+            plan.out_channels, cig, *plan.kernel, dtype=grad_out.dtype, device=grad_out.device
+        )
+        _kernel_grad_into(corr, grad_w.view(plan.out_channels * cig, *plan.kernel), plan)
+        del corr
+    grad_x = None
+    if need_input:
+        # adjoint: conjugate kernel, transposed over channels -> (Ftot, G, cog, cig)
+        kernel_h = spec_k.reshape(G, cog, cig, ftot).permute(3, 0, 1, 2).conj_physical()
+        kernel_h = kernel_h.contiguous()
+        gx_spec = _contract(y_spec.view(batch, G, cog, ftot), kernel_h, plan)
+        del y_spec, kernel_h
+        grad_x = _all_inverse(gx_spec, plan, grad_out.dtype)
+    return grad_x, grad_w
+
+
+# --------------------------------------------------------------------------------------------
+# Autograd function and public entry points.
+# --------------------------------------------------------------------------------------------
+
+
+def saved_bytes(plan: FFTPlan, batch: int, dtype: torch.dtype, need_weight: bool = True) -> int:
+    """Bytes ``backward_mode="save_spectrum"`` keeps for the backward pass: the input
+    spectrum (only when the weight needs a gradient) and the kernel spectrum."""
+    itemsize = torch.empty((), dtype=_complex_dtype(dtype)).element_size()
+    freq = math.prod(plan.freq)
+    total = plan.out_channels * plan.cig * freq * itemsize
+    if need_weight:
+        total += batch * plan.in_channels * freq * itemsize
+    return total
+
+
+class _FFTConvFunction(torch.autograd.Function):
+    """Blocked FFT convolution with a hand-written backward (see module docstring).
+
+    ``mode``: ``"save_spectrum"``, ``"recompute"`` or ``"inference"`` (nothing kept).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        input: torch.Tensor,
+        weight: torch.Tensor | None,
+        bias: torch.Tensor | None,
+        spectrum: torch.Tensor | None,
+        plan: FFTPlan,
+        mode: str,
+    ) -> torch.Tensor:
+        need_x = ctx.needs_input_grad[0] and mode != "inference"
+        need_w = weight is not None and ctx.needs_input_grad[1] and mode != "inference"
+        keep = mode == "save_spectrum" and (need_x or need_w)
+        x = input.detach()
+        b = None if bias is None else bias.detach()
+        w = None if weight is None else weight.detach()
+        kept_spec = spectrum
+        if plan.cig == 1:
+            rows = _rows_per_block(plan, x.element_size(), x.shape[0] * plan.groups)
+            kern = _DepthwiseKernel(plan, rows, x.dtype, x.device, w, spectrum, keep)
+            out, saved_x = _dw_forward(x, kern, b, plan, save_x=keep and need_w)
+            if keep:
+                kept_spec = kern.full.unsqueeze(2) if spectrum is None else spectrum
+        else:
+            spec_k = _kernel_spectrum(w, plan) if spectrum is None else spectrum
+            out, saved_x = _dense_forward(x, spec_k, b, plan, save_x=keep and need_w)
+            if keep:
+                kept_spec = spec_k
+        ctx.plan = plan
+        ctx.set_materialize_grads(False)
+        if need_x or need_w:
+            ctx.save_for_backward(
+                input if (need_w and saved_x is None) else None,
+                weight if kept_spec is None else None,
+                saved_x,
+                kept_spec,
+            )
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: torch.Tensor | None):  # type: ignore[override]
+        plan: FFTPlan = ctx.plan
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_x = grad_w = grad_b = None
+        if grad_out is None:
+            return None, None, None, None, None, None
+        if need_x or need_w:
+            x, weight, saved_x, spec_k = ctx.saved_tensors
+            if plan.cig == 1:
+                rows = _rows_per_block(
+                    plan, grad_out.element_size(), grad_out.shape[0] * plan.groups
+                )
+                w = None if weight is None else weight.detach()
+                kern = _DepthwiseKernel(plan, rows, grad_out.dtype, grad_out.device, w, spec_k)
+                grad_x, grad_w = _dw_backward(grad_out, x, saved_x, kern, plan, need_x, need_w)
+            else:
+                if spec_k is None:
+                    spec_k = _kernel_spectrum(weight.detach(), plan)
+                grad_x, grad_w = _dense_backward(grad_out, x, saved_x, spec_k, plan, need_x, need_w)
+        if need_b:
+            grad_b = grad_out.sum(dim=(0, *range(2, grad_out.dim())))
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+def _check_mode(backward_mode: str) -> None:
+    if backward_mode not in _BACKWARD_MODES:
+        raise ValueError(
+            f"backward_mode must be one of {', '.join(map(repr, _BACKWARD_MODES))}, "
+            f"got {backward_mode!r}"
+        )
+
+
+def _resolve_mode(
+    mode: str,
+    plan: FFTPlan,
+    input: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    budget: int | None,
+) -> str:
+    tensors = [t for t in (input, weight, bias) if t is not None]
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+        return "inference"
+    if mode != "auto":
+        return mode
+    limit = DEFAULT_MEMORY_BUDGET if budget is None else budget
+    need_w = weight is not None and weight.requires_grad
+    nbytes = saved_bytes(plan, input.shape[0], input.dtype, need_w)
+    return "save_spectrum" if nbytes <= limit else "recompute"
+
+
+def _as_fft_dtype(t: torch.Tensor) -> torch.Tensor:
+    # CPU FFTs exist for float32/float64 only; half precisions are computed in float32.
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
+@torch.compiler.disable
+def block_fft_conv(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    groups: int = 1,
+    causal: bool = False,
+    backward_mode: BackwardMode = "auto",
+    memory_budget: int | None = None,
+) -> torch.Tensor:
+    """Blocked FFT convolution (no argument validation; :func:`ckconv.functional.conv` does it)."""
+    _check_mode(backward_mode)
+    plan = make_plan(
+        input.shape[2:],
+        weight.shape[2:],
+        causal=causal,
+        groups=groups,
+        in_channels=input.shape[1],
+        out_channels=weight.shape[0],
+    )
+    dtype = input.dtype
+    x, w = _as_fft_dtype(input), _as_fft_dtype(weight)
+    b = None if bias is None else _as_fft_dtype(bias)
+    mode = _resolve_mode(backward_mode, plan, x, w, b, memory_budget)
+    out = _FFTConvFunction.apply(x, w, b, None, plan, mode)
+    return out if out.dtype == dtype else out.to(dtype)
+
+
+@dataclass(frozen=True)
+class KernelSpectrum:
+    """A kernel's spectrum for one input size, reusable while the kernel and size are unchanged.
+
+    Built by :func:`kernel_spectrum`; consumed by :func:`spectrum_conv`.  It is a constant:
+    no gradient flows from it back to the kernel (meant for inference / ``torch.no_grad``).
+    """
+
+    spectrum: torch.Tensor
+    plan: FFTPlan
+    kernel_dtype: torch.dtype
+
+    @property
+    def spatial_size(self) -> tuple[int, ...]:
+        return self.plan.spatial
+
+    @property
+    def nbytes(self) -> int:
+        return self.spectrum.numel() * self.spectrum.element_size()
+
+
+def kernel_spectrum(
+    weight: torch.Tensor,
+    spatial_size: Sequence[int],
+    *,
+    groups: int = 1,
+    causal: bool = False,
+) -> KernelSpectrum:
+    """Precompute the spectrum of ``weight`` ``(C_out, C_in/groups, *K)`` for inputs of
+    spatial size ``spatial_size``, for repeated :func:`spectrum_conv` calls.
+
+    Examples:
+        >>> w = torch.randn(8, 1, 301)
+        >>> ks = kernel_spectrum(w, (1000,), groups=8, causal=True)
+        >>> x = torch.randn(2, 8, 1000)
+        >>> from ckconv.functional.conv import conv
+        >>> torch.allclose(spectrum_conv(x, ks), conv(x, w, groups=8, causal=True), atol=1e-4)
+        True
+    """
+    if not isinstance(weight, torch.Tensor) or weight.dim() not in (3, 4, 5):
+        raise ValueError(
+            "weight must be a tensor of shape (C_out, C_in/groups, *kernel) with 1, 2 or 3 "
+            f"kernel dimensions, got {getattr(weight, 'shape', type(weight).__name__)}"
+        )
+    spatial = tuple(int(s) for s in spatial_size)
+    data_dim = weight.dim() - 2
+    if len(spatial) != data_dim or any(s < 1 for s in spatial):
+        raise ValueError(
+            f"spatial_size must be {data_dim} positive ints to match weight of shape "
+            f"{tuple(weight.shape)}, got {tuple(spatial_size)}"
+        )
+    if causal and data_dim != 1:
+        raise ValueError(f"causal convolution is 1-D only, got {data_dim} spatial dimensions")
+    if not isinstance(groups, int) or groups < 1 or weight.shape[0] % groups != 0:
+        raise ValueError(
+            f"groups must be a positive int dividing C_out={weight.shape[0]}, got {groups!r}"
+        )
+    plan = make_plan(
+        spatial,
+        weight.shape[2:],
+        causal=causal,
+        groups=groups,
+        in_channels=weight.shape[1] * groups,
+        out_channels=weight.shape[0],
+    )
+    with torch.no_grad():
+        spec = _kernel_spectrum(_as_fft_dtype(weight.detach()), plan)
+    return KernelSpectrum(spectrum=spec, plan=plan, kernel_dtype=weight.dtype)
+
+
+@torch.compiler.disable
+def spectrum_conv(
+    input: torch.Tensor,
+    spectrum: KernelSpectrum,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Convolve ``input`` with a precomputed :class:`KernelSpectrum` (same numbers as
+    :func:`ckconv.functional.conv` with the kernel it was built from).
+
+    Gradients flow to ``input`` and ``bias`` but not to the kernel.
+    """
+    if not isinstance(spectrum, KernelSpectrum):
+        raise TypeError(f"spectrum must be a KernelSpectrum, got {type(spectrum).__name__}")
+    plan = spectrum.plan
+    expected = (plan.in_channels, *plan.spatial)
+    if not isinstance(input, torch.Tensor) or tuple(input.shape[1:]) != expected:
+        raise ValueError(
+            f"input must have shape (N, {', '.join(map(str, expected))}) to match the kernel "
+            f"spectrum, got {tuple(getattr(input, 'shape', ()))}"
+        )
+    if input.shape[0] == 0:
+        raise ValueError(f"input must be non-empty, got shape {tuple(input.shape)}")
+    if input.dtype != spectrum.kernel_dtype:
+        raise TypeError(
+            f"input dtype {input.dtype} does not match the kernel spectrum's {spectrum.kernel_dtype}"
+        )
+    if input.device != spectrum.spectrum.device:
+        raise ValueError(
+            f"input is on {input.device} but the kernel spectrum is on {spectrum.spectrum.device}"
+        )
+    if bias is not None and tuple(bias.shape) != (plan.out_channels,):
+        raise ValueError(f"bias must have shape ({plan.out_channels},), got {tuple(bias.shape)}")
+    dtype = input.dtype
+    x = _as_fft_dtype(input)
+    b = None if bias is None else _as_fft_dtype(bias)
+    mode = _resolve_mode("recompute", plan, x, None, b, None)
+    out = _FFTConvFunction.apply(x, None, b, spectrum.spectrum, plan, mode)
+    return out if out.dtype == dtype else out.to(dtype)
