@@ -1,0 +1,562 @@
+"""Point-cloud convolutions: PointConv (parametric continuous convolution, Wang et al. 2018) and
+PointFlexConv (a MAGNet kernel with a learnable Gaussian mask on the relative offsets).
+
+The maths lives in :mod:`ckconv.functional.pointconv`, the neighbour search in
+:mod:`ckconv.functional.neighbors`; these modules own the parameters and the locality rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from ckconv.functional.masks import SIGMA_EPS, mask_extent
+from ckconv.functional.neighbors import Backend, Neighbors, knn, radius_search
+from ckconv.functional.pointconv import (
+    Weighting,
+    kernel_density,
+    neighbor_weights,
+    point_conv,
+    relative_positions,
+)
+from ckconv.nn.flexconv import GaussianMask
+
+__all__ = ["Locality", "PointConv", "PointFlexConv"]
+
+Locality = Literal["knn", "radius", "window"]
+KernelNetArg = nn.Module | Callable[[int, int], nn.Module] | None
+
+#: Reference offsets per dimension on which the kernel re-weighting measures the kernel's RMS.
+_REFERENCE_POINTS = 9
+
+
+def _positive_int(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _positive_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+class PointConv(nn.Module):
+    r"""Parametric continuous convolution on point clouds (Wang et al. 2018).
+
+    :math:`h_i = \sum_{j \in nbr(i)} w_{ij}\, k((x_j - y_i)/s)\, f_j`: features ``f_j`` at
+    support points ``x_j``, outputs at points ``y_i`` (the support points themselves by default,
+    or any other ``M`` points), a kernel network ``k`` of the offset normalised by the stored
+    ``scale`` ``s``, quadrature weights ``w_ij`` and a locality rule for ``nbr(i)``.  Dense layers
+    use the PointConv factorisation and separable layers a depthwise kernel plus one matmul, so
+    no ``(M, K, C_in, C_out)`` tensor is ever built (:mod:`ckconv.functional.pointconv`).
+
+    Args:
+        in_channels: ``C_in``.
+        out_channels: ``C_out``.
+        data_dim: ``D``, dimension of the positions (3 for point clouds).
+        kernel_net: a kernel network or a factory ``f(in_dims, out_channels)``; default an
+            :class:`~ckconv.kernelnets.MLP` (32 hidden, 3 layers, ReLU) as Wang et al.  Dense
+            layers need ``C_out * C_in`` outputs and a :class:`~ckconv.kernelnets.KernelNet`
+            (``hidden_features`` + ``output_linear``); separable ones ``C_in`` outputs.
+        separable: depthwise kernel followed by a pointwise ``C_in -> C_out`` mixer.
+        locality: ``"knn"`` (the ``num_neighbors`` nearest support points), ``"radius"`` (those
+            within ``radius``, at most ``num_neighbors``) or ``"window"`` (those in the box
+            ``|x_j - y_i|_inf <= radius``, at most ``num_neighbors``: a grid kernel's window).
+        num_neighbors: ``K``, neighbours per output point (the most for radius / window).
+        radius: radius or box half-width for ``"radius"`` / ``"window"`` (default ``scale``);
+            unused by ``"knn"``.
+        scale: offsets are divided by it before the kernel network (the kernel domain
+            ``[-1, 1]^D`` spans ``+-scale``).  Stored as a persistent buffer.
+        weighting: ``"mean"`` (``1/|nbr(i)|``, Monte Carlo), ``"density"`` (inverse kernel
+            density, self-normalised) or ``"sum"`` (weight 1, as a grid convolution).
+        density_bandwidth: bandwidth of the Gaussian density estimate for ``"density"``
+            (default ``scale``).
+        bias: learnable output bias.
+        init_gain: kernel re-weighting in the spirit of CCNN §4.1: :meth:`reset_parameters`
+            scales the kernel network's output layer so that, for offsets spread uniformly over
+            the kernel domain and ``K`` neighbours, the output keeps the input's variance times
+            ``init_gain**2``.  ``None`` disables it.
+        backend: neighbour search backend (``"auto"``, ``"torch"``, ``"scipy"``).
+        chunk_size: process output points in checkpointed chunks of this many (memory scales
+            with the chunk, one extra forward in the backward pass); ``None``: all at once.
+
+    Forward:
+        ``forward(input, pos, *, mask=None, query_pos=None, query_mask=None, neighbors=None,
+        density=None)``.  ``neighbors`` (:meth:`find_neighbors`) and ``density``
+        (:func:`~ckconv.functional.pointconv.kernel_density`) may be computed once and shared
+        by the layers of a network.  Outputs at padded output points are 0.
+
+    Shape:
+        - input: ``(B, C_in, N)`` features; pos: ``(B, N, D)``; mask: ``(B, N)`` bool
+        - query_pos: ``(B, M, D)``; query_mask: ``(B, M)`` (default: ``pos`` and ``mask``)
+        - Output: ``(B, C_out, M)``
+
+    Examples:
+        >>> conv = PointConv(4, 8, num_neighbors=8, scale=0.5)
+        >>> pos = torch.rand(2, 100, 3)
+        >>> conv(torch.randn(2, 4, 100), pos).shape
+        torch.Size([2, 8, 100])
+        >>> conv(torch.randn(2, 4, 100), pos, query_pos=pos[:, :10]).shape
+        torch.Size([2, 8, 10])
+    """
+
+    scale: torch.Tensor
+    radius: torch.Tensor
+    density_bandwidth: torch.Tensor
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 3,
+        *,
+        kernel_net: KernelNetArg = None,
+        separable: bool = False,
+        locality: Locality = "knn",
+        num_neighbors: int = 16,
+        radius: float | None = None,
+        scale: float = 1.0,
+        weighting: Weighting = "mean",
+        density_bandwidth: float | None = None,
+        bias: bool = True,
+        init_gain: float | None = 1.0,
+        backend: Backend = "auto",
+        chunk_size: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.out_channels = _positive_int("out_channels", out_channels)
+        self.data_dim = _positive_int("data_dim", data_dim)
+        self.num_neighbors = _positive_int("num_neighbors", num_neighbors)
+        if locality not in ("knn", "radius", "window"):
+            raise ValueError(f"locality must be 'knn', 'radius' or 'window', got {locality!r}")
+        if weighting not in ("mean", "sum", "density"):
+            raise ValueError(f"weighting must be 'mean', 'sum' or 'density', got {weighting!r}")
+        if backend not in ("auto", "torch", "scipy"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'scipy', got {backend!r}")
+        if init_gain is not None:
+            _positive_float("init_gain", init_gain)
+        if chunk_size is not None:
+            _positive_int("chunk_size", chunk_size)
+        self.chunk_size = chunk_size
+        scale = _positive_float("scale", scale)
+        radius = scale if radius is None else _positive_float("radius", radius)
+        bandwidth = (
+            scale
+            if density_bandwidth is None
+            else _positive_float("density_bandwidth", density_bandwidth)
+        )
+        self.separable = bool(separable)
+        self.locality: Locality = locality
+        self.weighting: Weighting = weighting
+        self.init_gain = init_gain
+        self.backend: Backend = backend
+        factory = {"device": device, "dtype": dtype}
+        # Part of the model: the kernel's spatial scale and the search radius (SPEC §3.1).
+        self.register_buffer("scale", torch.tensor(scale, **factory), persistent=True)
+        self.register_buffer("radius", torch.tensor(radius, **factory), persistent=True)
+        self.register_buffer(
+            "density_bandwidth", torch.tensor(bandwidth, **factory), persistent=True
+        )
+        self._build_submodules(factory)
+        n_out = in_channels if self.separable else in_channels * out_channels
+        self.kernel_net = self._build_kernel_net(kernel_net, n_out, factory)
+        if self.separable:
+            self.mixer = nn.Parameter(torch.empty(out_channels, in_channels, **factory))
+        else:
+            self.register_parameter("mixer", None)
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    # -- construction ---------------------------------------------------------------
+    def _build_submodules(self, factory: dict[str, Any]) -> None:
+        """Hook for subclasses: modules that must exist before the kernel net is built."""
+
+    def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
+        from ckconv.kernelnets import MLP
+
+        return MLP(self.data_dim, n_out, hidden=32, layers=3, activation="relu", **factory)
+
+    def _build_kernel_net(
+        self, kernel_net: KernelNetArg, n_out: int, factory: dict[str, Any]
+    ) -> nn.Module:
+        if kernel_net is None:
+            net = self._default_kernel_net(n_out, factory)
+        elif isinstance(kernel_net, nn.Module):
+            net = kernel_net
+        elif callable(kernel_net):
+            net = kernel_net(self.data_dim, n_out)
+            if not isinstance(net, nn.Module):
+                raise TypeError(
+                    f"kernel_net factory must return an nn.Module, got {type(net).__name__}"
+                )
+            net = net.to(**{k: v for k, v in factory.items() if v is not None})
+        else:
+            raise TypeError(
+                "kernel_net must be an nn.Module, a factory f(in_dims, out_channels) or None, "
+                f"got {type(kernel_net).__name__}"
+            )
+        for attr, expected in (("in_dims", self.data_dim), ("out_channels", n_out)):
+            got = getattr(net, attr, expected)
+            if got != expected:
+                what = "in_channels" if self.separable else "out_channels * in_channels"
+                raise ValueError(
+                    f"kernel_net.{attr} is {got}, expected {expected}"
+                    + (f" ({what})" if attr == "out_channels" else " (data_dim)")
+                )
+        if not self.separable and not (
+            hasattr(net, "hidden_features") and hasattr(net, "output_linear")
+        ):
+            raise TypeError(
+                "a dense PointConv needs a kernel net with hidden_features() and output_linear "
+                "(a ckconv.kernelnets.KernelNet) for the factorised form; use separable=True for "
+                "other kernel nets"
+            )
+        if self.init_gain is not None and not hasattr(net, "scale_output_"):
+            raise TypeError(
+                "kernel_net has no scale_output_() for the kernel re-weighting; subclass "
+                "ckconv.kernelnets.KernelNet or pass init_gain=None"
+            )
+        return net
+
+    # -- initialisation -------------------------------------------------------------
+    def _reference_offsets(self) -> torch.Tensor:
+        """Offsets ``(R, D)`` spread uniformly over the kernel domain ``[-1, 1]^D``."""
+        ref = self.scale
+        axis = torch.linspace(-1.0, 1.0, _REFERENCE_POINTS, device=ref.device, dtype=ref.dtype)
+        grid = torch.meshgrid(*([axis] * self.data_dim), indexing="ij")
+        return torch.stack(grid, -1).reshape(-1, self.data_dim)
+
+    def _offset_mask(self, offsets: torch.Tensor) -> torch.Tensor | None:
+        """Multiplier ``(...)`` of every offset ``(..., D)`` (PointFlexConv's mask), or None."""
+        return None
+
+    def _sum_squared_weights(self) -> float:
+        """``sum_j w_ij^2`` for ``K`` neighbours: ``K`` (sum) or ``1/K`` (mean, density)."""
+        k = self.num_neighbors
+        return float(k) if self.weighting == "sum" else 1.0 / k
+
+    def reset_parameters(self) -> None:
+        """Re-initialise kernel net (with the re-weighting), mixer and bias.
+
+        Re-weighting: for ``K`` neighbours with weights ``w_j`` and kernel values of second
+        moment ``E[k^2]``, an output sums ``sum_j w_j^2 * fan`` terms of variance ``E[k^2]``
+        (``fan = C_in`` dense, 1 separable), so the output layer is scaled by
+        ``init_gain / (sqrt(fan * sum_j w_j^2) * rms)`` with ``rms`` the root-mean-square of the
+        (masked) kernel over reference offsets spread uniformly over the kernel domain.  Real
+        neighbourhoods are not uniform, so this sets the scale, not an exact variance.  Runs
+        here only; loading a state dict does not repeat it.
+        """
+        if hasattr(self.kernel_net, "reset_parameters"):
+            self.kernel_net.reset_parameters()
+        if self.init_gain is not None:
+            with torch.no_grad():
+                offsets = self._reference_offsets()
+                values = self.kernel_net(offsets.to(self._kernel_dtype()))
+                weight = self._offset_mask(offsets)
+                if weight is not None:
+                    values = values * weight.unsqueeze(-1).to(values.dtype)
+                rms = float(values.double().square().mean().sqrt())
+            if not math.isfinite(rms) or rms == 0.0:
+                raise ValueError(
+                    f"kernel_net generates kernel values with RMS {rms} on the kernel domain; the "
+                    "re-weighting needs a finite non-zero kernel (or pass init_gain=None)"
+                )
+            fan = (1 if self.separable else self.in_channels) * self._sum_squared_weights()
+            self.kernel_net.scale_output_(self.init_gain / (math.sqrt(fan) * rms))
+        if self.mixer is not None:
+            nn.init.kaiming_uniform_(self.mixer, nonlinearity="linear")
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _kernel_dtype(self) -> torch.dtype:
+        ref = next(iter(self.kernel_net.parameters()), None)
+        return self.scale.dtype if ref is None else ref.dtype
+
+    # -- forward --------------------------------------------------------------------
+    def find_neighbors(
+        self,
+        pos: torch.Tensor,
+        query_pos: torch.Tensor | None = None,
+        *,
+        mask: torch.Tensor | None = None,
+        query_mask: torch.Tensor | None = None,
+    ) -> Neighbors:
+        """Neighbours of every output point among the support points by this layer's rule."""
+        if query_pos is None:
+            query_pos, query_mask = pos, mask
+        if self.locality == "knn":
+            return knn(
+                query_pos,
+                pos,
+                self.num_neighbors,
+                query_mask=query_mask,
+                support_mask=mask,
+                backend=self.backend,
+            )
+        return radius_search(
+            query_pos,
+            pos,
+            float(self.radius),
+            self.num_neighbors,
+            p=2 if self.locality == "radius" else math.inf,
+            query_mask=query_mask,
+            support_mask=mask,
+            backend=self.backend,
+        )
+
+    def density(
+        self,
+        pos: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        neighbors: Neighbors | None = None,
+    ) -> torch.Tensor:
+        """Kernel density ``(B, N)`` at the support points (for ``weighting="density"``).
+
+        ``neighbors`` must be a search of ``pos`` against itself (default: this layer's rule).
+        """
+        if neighbors is None:
+            neighbors = self.find_neighbors(pos, mask=mask)
+        return kernel_density(pos, neighbors, self.density_bandwidth.to(pos.dtype))
+
+    def _check_forward(self, input, pos, mask, query_pos, query_mask) -> None:
+        if not isinstance(input, torch.Tensor) or input.dim() != 3:
+            raise ValueError(
+                f"input must be a tensor (B, C_in={self.in_channels}, N), got "
+                f"{tuple(input.shape) if isinstance(input, torch.Tensor) else type(input).__name__}"
+            )
+        if input.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects {self.in_channels} input channels, got input of "
+                f"shape {tuple(input.shape)}"
+            )
+        if not isinstance(pos, torch.Tensor) or pos.dim() != 3 or pos.shape[-1] != self.data_dim:
+            raise ValueError(
+                f"pos must be a tensor (B, N, {self.data_dim}), got "
+                f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}"
+            )
+        if pos.shape[:2] != (input.shape[0], input.shape[2]):
+            raise ValueError(
+                f"input (B, C, N) and pos (B, N, D) disagree on B or N: {tuple(input.shape)} vs "
+                f"{tuple(pos.shape)}"
+            )
+        if query_pos is not None and (
+            query_pos.dim() != 3
+            or query_pos.shape[0] != pos.shape[0]
+            or query_pos.shape[2] != self.data_dim
+        ):
+            raise ValueError(
+                f"query_pos must be (B={pos.shape[0]}, M, {self.data_dim}), got "
+                f"{tuple(query_pos.shape)}"
+            )
+        if query_mask is not None and query_pos is None:
+            raise ValueError("query_mask given without query_pos; pass mask for the support points")
+        dtype = self._kernel_dtype()
+        if input.dtype != dtype or pos.dtype != dtype:
+            raise TypeError(
+                f"input ({input.dtype}) and pos ({pos.dtype}) must match the layer's parameter "
+                f"dtype {dtype}; convert one of them (e.g. layer.to(torch.float64))"
+            )
+
+    def forward(
+        self,
+        input: torch.Tensor,
+        pos: torch.Tensor,
+        *,
+        mask: torch.Tensor | None = None,
+        query_pos: torch.Tensor | None = None,
+        query_mask: torch.Tensor | None = None,
+        neighbors: Neighbors | None = None,
+        density: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        self._check_forward(input, pos, mask, query_pos, query_mask)
+        same_points = query_pos is None
+        if same_points:
+            query_pos, query_mask = pos, mask
+        if neighbors is None:
+            neighbors = self.find_neighbors(
+                pos, None if same_points else query_pos, mask=mask, query_mask=query_mask
+            )
+        elif neighbors.index.shape[:2] != query_pos.shape[:2]:
+            raise ValueError(
+                f"neighbors are for {tuple(neighbors.index.shape[:2])} output points, query_pos "
+                f"has {tuple(query_pos.shape[:2])}"
+            )
+        if self.weighting == "density" and density is None:
+            density = self.density(pos, mask, neighbors if same_points else None)
+        weights = neighbor_weights(neighbors, self.weighting, density, dtype=input.dtype)
+        offsets = relative_positions(query_pos, pos, neighbors.index, self.scale)
+        offset_mask = self._offset_mask(offsets)
+        if offset_mask is not None:
+            weights = weights * offset_mask
+        return point_conv(
+            input,
+            offsets,
+            neighbors.index,
+            weights,
+            self.kernel_net,
+            separable=self.separable,
+            mixer=self.mixer,
+            bias=self.bias,
+            query_mask=query_mask,
+            chunk_size=self.chunk_size,
+        )
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.in_channels}, {self.out_channels}, data_dim={self.data_dim}, "
+            f"locality={self.locality!r}, num_neighbors={self.num_neighbors}"
+        )
+        if self.locality != "knn":
+            s += f", radius={float(self.radius):g}"
+        s += f", scale={float(self.scale):g}, weighting={self.weighting!r}"
+        if self.separable:
+            s += ", separable=True"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.init_gain != 1.0:
+            s += f", init_gain={self.init_gain}"
+        if self.chunk_size is not None:
+            s += f", chunk_size={self.chunk_size}"
+        return s
+
+
+class PointFlexConv(PointConv):
+    r"""Point FlexConv: a :class:`PointConv` whose kernel is multiplied by a learnable Gaussian
+    mask of the normalised offset, and cropped where the mask is small.
+
+    The mask is :class:`~ckconv.nn.GaussianMask` (centred, ``mu = 0``): anisotropic with one
+    ``sigma`` per dimension, or ``isotropic=True`` with one ``sigma`` applied to ``|z|``.
+    Offsets outside ``|z_d| <= sigma_d sqrt(-2 ln tau)`` per dimension (isotropic: the ball of
+    that radius) get weight 0 -- the crop rule of the grid FlexConv, so on a full grid this layer
+    computes what :class:`~ckconv.nn.FlexConv` computes.  The default kernel network is a
+    :class:`~ckconv.kernelnets.MAGNet` whose Gabor centres start within
+    ``1.667 * mask_init_sigma`` of the origin.  Mask parameters are found by
+    :func:`ckconv.nn.param_groups` (by module type) for their own learning rate.
+
+    Args:
+        in_channels, out_channels, data_dim, separable, locality, num_neighbors, radius, scale,
+            weighting, density_bandwidth, bias, init_gain, backend, chunk_size: as in
+            :class:`PointConv`.
+        kernel_net: default a MAGNet (32 hidden, 4 linears, ``omega_0=50``).
+        mask_init_sigma: initial mask width in normalised offsets (0.075 as the papers' grids).
+        mask_threshold: crop threshold ``tau`` (0.1).
+        isotropic: one ``sigma`` for all dimensions.
+
+    Shape:
+        as :class:`PointConv`.
+
+    Examples:
+        >>> conv = PointFlexConv(4, 8, separable=True, num_neighbors=8, mask_init_sigma=0.3)
+        >>> conv(torch.randn(2, 4, 50), torch.rand(2, 50, 3)).shape
+        torch.Size([2, 8, 50])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 3,
+        *,
+        kernel_net: KernelNetArg = None,
+        separable: bool = False,
+        locality: Locality = "knn",
+        num_neighbors: int = 16,
+        radius: float | None = None,
+        scale: float = 1.0,
+        weighting: Weighting = "mean",
+        density_bandwidth: float | None = None,
+        bias: bool = True,
+        init_gain: float | None = 1.0,
+        mask_init_sigma: float = 0.075,
+        mask_threshold: float = 0.1,
+        isotropic: bool = False,
+        backend: Backend = "auto",
+        chunk_size: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self._mask_args = {
+            "init_sigma": mask_init_sigma,
+            "threshold": mask_threshold,
+            "isotropic": bool(isotropic),
+        }
+        super().__init__(
+            in_channels,
+            out_channels,
+            data_dim,
+            kernel_net=kernel_net,
+            separable=separable,
+            locality=locality,
+            num_neighbors=num_neighbors,
+            radius=radius,
+            scale=scale,
+            weighting=weighting,
+            density_bandwidth=density_bandwidth,
+            bias=bias,
+            init_gain=init_gain,
+            backend=backend,
+            chunk_size=chunk_size,
+            device=device,
+            dtype=dtype,
+        )
+
+    def _build_submodules(self, factory: dict[str, Any]) -> None:
+        args = self._mask_args
+        del self._mask_args
+        self.isotropic = args["isotropic"]
+        self.mask = GaussianMask(
+            1 if self.isotropic else self.data_dim,
+            init_sigma=args["init_sigma"],
+            threshold=args["threshold"],
+            **factory,
+        )
+
+    def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
+        from ckconv.kernelnets import MAGNet
+
+        return MAGNet(
+            self.data_dim, n_out, init_extent=min(1.0, 1.667 * self.mask.init_sigma), **factory
+        )
+
+    def _offset_mask(self, offsets: torch.Tensor) -> torch.Tensor:
+        """Gaussian mask times the crop indicator, ``(...)`` for offsets ``(..., D)``."""
+        sigma = self.mask.sigma.to(offsets.dtype)
+        reach = math.sqrt(-2.0 * math.log(self.mask.threshold))
+        extent = (sigma.detach().square() + SIGMA_EPS).sqrt() * reach
+        if self.isotropic:
+            # squared norm: no sqrt, so gradients stay finite at the zero offset
+            sq = offsets.square().sum(-1)
+            value = torch.exp(-0.5 * sq / (sigma.square() + SIGMA_EPS))
+            return value * (sq <= extent.square())
+        value = self.mask(offsets)  # (x - mu)^2 / (sigma^2 + 1e-8), summed over dimensions
+        inside = ((offsets - self.mask.mu.to(offsets.dtype)).abs() <= extent).all(-1)
+        return value * inside
+
+    def _reference_offsets(self) -> torch.Tensor:
+        """Offsets spread uniformly over the initial crop (within ``[-1, 1]^D``)."""
+        width = min(1.0, mask_extent(self.mask.init_sigma, self.mask.threshold))
+        return super()._reference_offsets() * width
+
+    def reset_parameters(self) -> None:
+        self.mask.reset_parameters()
+        super().reset_parameters()
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr() + f", mask_init_sigma={self.mask.init_sigma}"
+        if self.isotropic:
+            s += ", isotropic=True"
+        return s
