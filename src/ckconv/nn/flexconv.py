@@ -12,8 +12,8 @@ from torch import nn
 from ckconv.functional.ckconv import flexconv as flexconv_fn
 from ckconv.functional.ckconv import flexconv_axes, meshgrid, sample_kernel
 from ckconv.functional.conv import Method
-from ckconv.functional.masks import crop_counts, gaussian_mask
-from ckconv.grids import RateLike, grid_step, rate_scale
+from ckconv.functional.masks import gaussian_mask
+from ckconv.grids import RateLike, rate_scale
 from ckconv.nn.ckconv import CKConv, KernelNetArg, KernelSizeArg
 
 __all__ = ["FlexConv", "GaussianMask"]
@@ -161,21 +161,18 @@ class FlexConv(CKConv):
 
     def init_kernel_numel(self) -> int:
         """Kernel samples inside the crop at the initial ``sigma`` (training rate)."""
-        ks = self.kernel_size
-        steps = [grid_step(k) for k in ks]
-        n = crop_counts(
-            steps, [self.mask.init_sigma] * self.data_dim, self.mask.threshold, causal=self.causal
+        sigma = torch.full((self.data_dim,), self.mask.init_sigma, dtype=torch.float64)
+        axes = flexconv_axes(
+            self.kernel_size,
+            sigma,
+            self.mask.threshold,
+            causal=self.causal,
+            rate=None,
+            input_size=None,
+            device="cpu",
+            dtype=torch.float64,
         )
-        if self.causal:
-            return min(ks[0], n[0] + 1)
-        total = 1
-        for k, ni in zip(ks, n):
-            anchor = (k - 1) // 2
-            left = min(anchor, ni)
-            right = min(k - 1 - anchor, ni, left + 1)
-            left = min(left, right)
-            total *= left + right + 1
-        return total
+        return math.prod(a.shape[0] for a in axes)
 
     def reset_parameters(self) -> None:
         self.mask.reset_parameters()
