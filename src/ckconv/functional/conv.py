@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from ckconv.functional.fft_engine import (
     BackwardMode,
     block_fft_conv,
+    effective_taps,
     fft_size,
-    make_plan,
 )
 
 __all__ = [
@@ -153,16 +153,6 @@ def validate_conv_args(
     return data_dim
 
 
-def _effective_kernel(
-    spatial: tuple[int, ...], kernel: tuple[int, ...], causal: bool
-) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]]:
-    """Taps that can reach an output, and the (left, right) padding they need, per dimension."""
-    plan = make_plan(spatial, kernel, causal=causal)
-    lefts = plan.left
-    rights = tuple(k - 1 - a for k, a in zip(plan.kept, lefts))
-    return plan.taps, lefts, rights
-
-
 def direct_conv(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -176,7 +166,7 @@ def direct_conv(
     Taps that cannot reach any output (kernels longer than the input) are dropped first.
     """
     data_dim = weight.dim() - 2
-    taps, lefts, rights = _effective_kernel(tuple(input.shape[2:]), tuple(weight.shape[2:]), causal)
+    taps, lefts, rights = effective_taps(tuple(input.shape[2:]), tuple(weight.shape[2:]), causal)
     for d, (first, last) in enumerate(taps):
         if first != 0 or last != weight.shape[2 + d] - 1:
             weight = weight.narrow(2 + d, first, last - first + 1)
@@ -230,7 +220,7 @@ def select_method(
     ``DIRECT_MAX_TAPS[(data_dim, kind)]`` taps.
     """
     data_dim = len(weight_shape) - 2
-    taps, _, _ = _effective_kernel(tuple(input_shape[2:]), tuple(weight_shape[2:]), causal)
+    taps, _, _ = effective_taps(tuple(input_shape[2:]), tuple(weight_shape[2:]), causal)
     count = 1
     for first, last in taps:
         count *= last - first + 1

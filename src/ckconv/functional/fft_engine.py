@@ -32,6 +32,7 @@ Backward passes:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "FFTPlan",
     "KernelSpectrum",
     "block_fft_conv",
+    "effective_taps",
     "fft_size",
     "good_fft_size",
     "kernel_spectrum",
@@ -94,39 +96,41 @@ def fft_size(n: int) -> int:
     return best
 
 
-def _factor_235(n: int) -> tuple[int, int, int, int]:
-    e = [0, 0, 0]
-    for i, p in enumerate((2, 3, 5)):
-        while n % p == 0:
-            n //= p
-            e[i] += 1
-    return e[0], e[1], e[2], n
-
-
+@functools.lru_cache(maxsize=1024, typed=True)
 def good_fft_size(n: int) -> int:
     """An even 5-smooth FFT length ``>= n`` chosen for speed, not just size.
 
     MKL/pocketfft real transforms are fastest for powers of two and get slower with many
     factors of 3 and 5, and much slower when ``n / 2`` is odd.  Measured per-row times
-    (``benchmarks/bench_fft_sizes.py``, float32, 1 thread, rfft + irfft) relative to the power of
-    two just above: 8000 1.14x, 8100 1.49x, 16000 1.10x, 16200 1.29x, 24000 1.06x (vs 24576),
-    24300 1.34x, 32000 1.10x, 32400 1.16x, 33750 1.88x.  We pick the size that minimises
-    ``n log2 n (1 + 0.1 e3 + 0.06 e5)`` (doubled when ``e2 == 1``) over the even 5-smooth sizes
-    in ``[n, 2n]``, so e.g. 32001 -> 32768 rather than 32400, 24001 -> 24576 rather than 24300.
+    (``benchmarks/bench_tuning.py fft-sizes``, float32, 1 thread, rfft + irfft) relative to the
+    power of two just above: 8000 1.14x, 8100 1.49x, 16000 1.10x, 16200 1.29x, 24000 1.06x
+    (vs 24576), 24300 1.34x, 32000 1.10x, 32400 1.16x, 33750 1.88x.  We pick the size that
+    minimises ``n log2 n (1 + 0.1 e3 + 0.06 e5)`` (doubled when ``e2 == 1``) over the even
+    5-smooth sizes ``2^e2 3^e3 5^e5`` in ``[n, 2n]``, so e.g. 32001 -> 32768 rather than
+    32400, 24001 -> 24576 rather than 24300.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"good_fft_size needs an int length, got {n!r}")
     if n < 1:
         raise ValueError(f"good_fft_size needs a positive length, got {n}")
-    best, best_cost = 0, math.inf
-    m = fft_size(n)
-    while m <= 2 * max(n, 2):
-        e2, e3, e5, rest = _factor_235(m)
-        if rest == 1 and e2 >= 1:
-            cost = m * math.log2(m) * (1 + 0.1 * e3 + 0.06 * e5) * (2 if e2 == 1 else 1)
-            if cost < best_cost:
-                best, best_cost = m, cost
-        m += 2
+    hi = 2 * max(n, 2)
+    best, best_cost = hi, math.inf
+    p5, e5 = 1, 0
+    while p5 <= hi:
+        p35, e3 = p5, 0
+        while p35 <= hi:
+            m, e2 = p35, 0
+            while m < n or e2 == 0:  # smallest even multiple 2^e2 * p35 >= n
+                m *= 2
+                e2 += 1
+            if m <= hi:
+                cost = m * math.log2(m) * (1 + 0.1 * e3 + 0.06 * e5) * (2 if e2 == 1 else 1)
+                if cost < best_cost:
+                    best, best_cost = m, cost
+            p35 *= 3
+            e3 += 1
+        p5 *= 5
+        e5 += 1
     return best
 
 
@@ -176,6 +180,22 @@ class FFTPlan:
         return tuple(b - a + 1 for a, b in self.taps)
 
 
+def effective_taps(
+    spatial: Sequence[int], kernel: Sequence[int], causal: bool = False
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]]:
+    """Per dimension: the ``(first, last)`` taps that can reach an output, and the (left,
+    right) zero padding those kept taps need for a same-size output."""
+    taps, lefts, rights = [], [], []
+    for L, K in zip(spatial, kernel):
+        left, _ = _padding(int(K), causal)
+        first = max(0, left - (int(L) - 1))
+        last = min(int(K) - 1, left + int(L) - 1)
+        taps.append((first, last))
+        lefts.append(left - first)
+        rights.append(last - left)
+    return tuple(taps), tuple(lefts), tuple(rights)
+
+
 def make_plan(
     spatial: Sequence[int],
     kernel: Sequence[int],
@@ -188,16 +208,8 @@ def make_plan(
     """Crop range, anchor and FFT sizes for a same-size convolution of these shapes."""
     spatial = tuple(int(s) for s in spatial)
     kernel = tuple(int(k) for k in kernel)
-    taps, lefts, ns = [], [], []
-    for L, K in zip(spatial, kernel):
-        left, _ = _padding(K, causal)
-        first = max(0, left - (L - 1))
-        last = min(K - 1, left + L - 1)
-        new_left = left - first
-        new_right = last - left
-        taps.append((first, last))
-        lefts.append(new_left)
-        ns.append(good_fft_size(L + max(new_left, new_right)))
+    taps, lefts, rights = effective_taps(spatial, kernel, causal)
+    ns = tuple(good_fft_size(L + max(a, b)) for L, a, b in zip(spatial, lefts, rights))
     return FFTPlan(
         spatial=spatial,
         kernel=kernel,
@@ -205,9 +217,9 @@ def make_plan(
         groups=int(groups),
         in_channels=int(in_channels),
         out_channels=int(out_channels),
-        taps=tuple(taps),
-        left=tuple(lefts),
-        n=tuple(ns),
+        taps=taps,
+        left=lefts,
+        n=ns,
     )
 
 
@@ -223,6 +235,7 @@ def _complex_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 
 
+@functools.lru_cache(maxsize=256)
 def _tap_pieces(plan: FFTPlan) -> list[tuple[tuple[slice, ...], tuple[slice, ...]]]:
     """``(taps, buffer)`` slice pairs of the circular placement, one per corner.
 

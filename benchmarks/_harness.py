@@ -1,0 +1,89 @@
+"""Timing and memory helpers shared by the benchmark scripts (not part of the library).
+
+Timing: candidates run interleaved (one call of each per round, same process), so load from
+other processes hits them alike; we report the median time of each and, for ratios, the
+median of the per-round ratios.
+
+Memory: ``peak_bytes`` runs a function under ``torch.profiler`` with ``profile_memory=True``
+and reads the CPU allocator's running "Total Allocated" counter from the trace.  That counter
+starts at zero when profiling starts, so the peak is the largest amount of memory allocated
+*during* the call and not yet freed at that moment: outputs, tensors saved for backward,
+gradients and temporaries -- not the inputs, weights and incoming gradient that existed
+before.  It covers every allocation made through PyTorch's CPU allocator (all tensors).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Seconds per call of every function, ``rounds`` times, one call of each per round."""
+    for f in fns.values():
+        for _ in range(warmup):
+            f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            gc.collect()
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
+    """Median over rounds of ``time[slow] / time[fast]`` (> 1: ``fast`` is faster)."""
+    return statistics.median(a / b for a, b in zip(times[slow], times[fast]))
+
+
+def peak_bytes(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated (and not yet freed) during ``fn()``; see the module docstring."""
+    from torch.profiler import ProfilerActivity, profile
+
+    gc.collect()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn()
+        del result
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as f:
+            events = json.load(f)["traceEvents"]
+    finally:
+        os.remove(path)
+    mem = sorted(
+        (e for e in events if e.get("name") == "[memory]" and e["args"].get("Device Type", 0) == 0),
+        key=lambda e: e["ts"],
+    )
+    if not mem:
+        return 0
+    # The allocator's counter persists across profiling sessions (and misses frees made while
+    # not profiling), so measure from the value just before the first allocation of this run.
+    base = int(mem[0]["args"]["Total Allocated"]) - int(mem[0]["args"]["Bytes"])
+    return max(int(e["args"]["Total Allocated"]) for e in mem) - base
+
+
+def fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:8.1f}"
+
+
+def set_threads(threads: int | None) -> int:
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()

@@ -1,0 +1,313 @@
+"""Speed and memory of ``ckconv.functional.conv`` against the usual ways to convolve.
+
+Run from the repository root::
+
+    python benchmarks/bench_conv.py --quick      # about a minute
+    python benchmarks/bench_conv.py              # the full set, a few minutes
+    python benchmarks/bench_conv.py --threads 1  # pin the thread count (less noise on a busy box)
+
+Everything runs in one process; the candidates of a table run interleaved (one call of each
+per round) and we print median times and the median of the per-round ratios, so load from
+other processes hits all candidates alike.  Candidates (see ``baselines.py``):
+
+* ``ckconv`` -- ``ckconv.functional.conv`` (the blocked FFT engine, ``method="auto"``);
+  causal to compare with the causal textbook formula, centred to compare with the CCNN style;
+  ``save``/``recomp`` are its two backward modes forced, plain ``ckconv`` is ``"auto"``;
+* ``textbook`` -- ``irfft(rfft(u, n=2L) * rfft(k, n=2L), n=2L)[..., :L]`` (S4 / Hyena), and
+  its N-D form with sizes ``2L`` (the "unblocked FFT" of the 2D table);
+* ``ccnn-ref`` -- the reference CCNN padding scheme (odd kernel, padded sizes that are often
+  not 5-smooth, no ``n=``);
+* ``direct`` -- ``F.conv{1,2}d`` depthwise (skipped when it would take more than a few
+  seconds: global kernels make it quadratic);
+* ``floor`` -- ``irfft(rfft(u))``: one forward and one inverse transform of the bare input.
+
+Every kernel is as long as the input (a global kernel, the CCNN/CKConv case).  Before timing,
+each candidate's output is checked against ``ckconv``'s (the max relative error is printed).
+
+Memory: "peak" is the largest amount of memory allocated during one forward+backward call
+and not yet freed (output, saved tensors, gradients, temporaries; the input, kernel and
+incoming gradient existed before and are not counted), read from the PyTorch profiler's CPU
+allocator trace; printed as a multiple of the input tensor's size.  See ``_harness.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import fmt_ms, interleaved, median, peak_bytes, ratio, set_threads
+from baselines import (
+    ccnn_reference_style,
+    direct,
+    fft_floor,
+    textbook_causal,
+    textbook_nd,
+)
+from ckconv.functional import conv
+
+
+@dataclass
+class Candidate:
+    name: str
+    forward: Callable[[], torch.Tensor]
+    leaves: list[torch.Tensor] = field(default_factory=list)
+    check_against: str | None = None  # name of the candidate whose output it must equal
+    backward: bool = True
+
+
+@dataclass
+class Result:
+    fwd: dict[str, list[float]]
+    fwdbwd: dict[str, list[float]]
+    peak: dict[str, float]
+    errors: dict[str, float]
+
+
+def _fwd_bwd(c: Candidate, grad: torch.Tensor) -> Callable[[], torch.Tensor]:
+    def run() -> torch.Tensor:
+        for t in c.leaves:
+            t.grad = None
+        y = c.forward()
+        y.backward(grad)
+        return y
+
+    return run
+
+
+def run_table(
+    title: str,
+    candidates: list[Candidate],
+    ref: str,
+    input_bytes: int,
+    rounds: int,
+    memory: bool,
+) -> Result:
+    """Check, time (forward, forward+backward) and measure one set of candidates."""
+    outputs: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for c in candidates:
+            outputs[c.name] = c.forward()
+    errors = {}
+    for c in candidates:
+        if c.check_against is not None:
+            a, b = outputs[c.name], outputs[c.check_against]
+            errors[c.name] = float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+    grad = torch.randn_like(outputs[ref])
+    del outputs
+
+    def no_grad(f: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            with torch.no_grad():
+                return f()
+
+        return run
+
+    fwd = interleaved({c.name: no_grad(c.forward) for c in candidates}, rounds)
+    with_bwd = [c for c in candidates if c.backward]
+    fwdbwd = interleaved({c.name: _fwd_bwd(c, grad) for c in with_bwd}, rounds)
+    peak: dict[str, float] = {}
+    if memory:
+        for c in with_bwd:
+            peak[c.name] = peak_bytes(_fwd_bwd(c, grad)) / input_bytes
+            for t in c.leaves:
+                t.grad = None
+
+    print(f"\n{title}")
+    print(
+        f"  {'candidate':<16}{'fwd ms':>9}{'x ' + ref:>14}{'fwd+bwd ms':>12}{'x ' + ref:>14}"
+        f"{'peak (x in)':>13}{'max rel err':>13}"
+    )
+    for c in candidates:
+        f_ms = fmt_ms(median(fwd[c.name]))
+        f_r = f"{ratio(fwd, ref, c.name):.2f}"
+        if c.name in fwdbwd:
+            b_ms = fmt_ms(median(fwdbwd[c.name]))
+            b_r = f"{ratio(fwdbwd, ref, c.name):.2f}" if ref in fwdbwd else "-"
+        else:
+            b_ms, b_r = "-", "-"
+        pk = f"{peak[c.name]:.1f}" if c.name in peak else "-"
+        err = f"{errors[c.name]:.1e}" if c.name in errors else "-"
+        print(f"  {c.name:<16}{f_ms:>9}{f_r:>14}{b_ms:>12}{b_r:>14}{pk:>13}{err:>13}")
+    return Result(fwd, fwdbwd, peak, errors)
+
+
+def _leaf(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().requires_grad_(True)
+
+
+def _direct_ok(macs: float, budget: float) -> bool:
+    return macs <= budget
+
+
+def table_1d(B: int, C: int, L: int, rounds: int, memory: bool, direct_budget: float) -> Result:
+    torch.manual_seed(0)
+    u = torch.randn(B, C, L)
+    w0 = torch.randn(C, 1, L) / math.sqrt(L)
+    x = _leaf(u)
+    w_causal, w_centred = _leaf(w0), _leaf(w0)
+    k_tb = _leaf(w0[:, 0].flip(-1))  # textbook convolves: flip the cross-correlation kernel
+    w_ref = _leaf(w0)
+    w_save, w_rec = _leaf(w0), _leaf(w0)
+    cands = [
+        Candidate("ckconv causal", lambda: conv(x, w_causal, groups=C, causal=True), [x, w_causal]),
+        Candidate(
+            "  save",
+            lambda: conv(x, w_save, groups=C, causal=True, backward_mode="save_spectrum"),
+            [x, w_save],
+        ),
+        Candidate(
+            "  recomp",
+            lambda: conv(x, w_rec, groups=C, causal=True, backward_mode="recompute"),
+            [x, w_rec],
+        ),
+        Candidate("textbook", lambda: textbook_causal(x, k_tb), [x, k_tb], "ckconv causal"),
+        Candidate("ckconv centred", lambda: conv(x, w_centred, groups=C), [x, w_centred]),
+        Candidate("ccnn-ref", lambda: ccnn_reference_style(x, w_ref), [x, w_ref], "ckconv centred"),
+    ]
+    if _direct_ok(B * C * L * L, direct_budget):
+        w_d = _leaf(w0)
+        cands.append(Candidate("direct", lambda: direct(x, w_d), [x, w_d], "ckconv centred"))
+    cands.append(Candidate("floor", lambda: fft_floor(x), [x], None, backward=False))
+    title = f"1D depthwise, global kernel: (B, C, L) = ({B}, {C}, {L})"
+    if not _direct_ok(B * C * L * L, direct_budget):
+        title += f"   [direct skipped: {B * C * L * L / 1e9:.0f} GMAC]"
+    return run_table(title, cands, "textbook", u.numel() * u.element_size(), rounds, memory)
+
+
+def table_odd(B: int, C: int, L: int, rounds: int) -> dict[str, float]:
+    """Same candidates at L and L+1 (odd), interleaved: the odd-length penalty."""
+    torch.manual_seed(0)
+    fns = {}
+    for n in (L, L + 1):
+        u = torch.randn(B, C, n)
+        w = torch.randn(C, 1, n) / math.sqrt(n)
+        k = w[:, 0].flip(-1).contiguous()
+        fns[f"ckconv causal {n}"] = lambda u=u, w=w: conv(u, w, groups=C, causal=True)
+        fns[f"ckconv centred {n}"] = lambda u=u, w=w: conv(u, w, groups=C)
+        fns[f"textbook {n}"] = lambda u=u, k=k: textbook_causal(u, k)
+        fns[f"ccnn-ref {n}"] = lambda u=u, w=w: ccnn_reference_style(u, w)
+    with torch.no_grad():
+        times = interleaved(fns, rounds)
+    print(f"\nOdd length: (B, C) = ({B}, {C}), L = {L} vs {L + 1}, forward")
+    print(f"  {'candidate':<16}{f'ms @{L}':>11}{f'ms @{L + 1}':>11}{'odd/even':>10}")
+    pen = {}
+    for name in ("ckconv causal", "ckconv centred", "textbook", "ccnn-ref"):
+        a, b = f"{name} {L}", f"{name} {L + 1}"
+        pen[name] = ratio(times, b, a)
+        print(
+            f"  {name:<16}{fmt_ms(median(times[a])):>11}{fmt_ms(median(times[b])):>11}"
+            f"{pen[name]:>10.2f}"
+        )
+    return pen
+
+
+def table_2d(B: int, C: int, S: int, rounds: int, memory: bool, direct_budget: float) -> Result:
+    torch.manual_seed(0)
+    u = torch.randn(B, C, S, S)
+    w0 = torch.randn(C, 1, S, S) / S
+    x = _leaf(u)
+    w_ck, w_tb, w_ref = _leaf(w0), _leaf(w0), _leaf(w0)
+    cands = [
+        Candidate("ckconv", lambda: conv(x, w_ck, groups=C), [x, w_ck]),
+        Candidate("unblocked", lambda: textbook_nd(x, w_tb), [x, w_tb], "ckconv"),
+        Candidate("ccnn-ref", lambda: ccnn_reference_style(x, w_ref), [x, w_ref], "ckconv"),
+    ]
+    macs = B * C * S**4
+    if _direct_ok(macs, direct_budget):
+        w_d = _leaf(w0)
+        cands.append(Candidate("direct", lambda: direct(x, w_d), [x, w_d], "ckconv"))
+    cands.append(Candidate("floor", lambda: fft_floor(x), [x], None, backward=False))
+    title = f"2D depthwise, global kernel: (B, C, H, W) = ({B}, {C}, {S}, {S})"
+    if not _direct_ok(macs, direct_budget):
+        title += f"   [direct skipped: {macs / 1e9:.0f} GMAC]"
+    return run_table(title, cands, "unblocked", u.numel() * u.element_size(), rounds, memory)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer shapes and rounds (~1 min)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--rounds", type=int, default=None, help="timing rounds per table")
+    p.add_argument("--no-memory", action="store_true", help="skip the profiler memory runs")
+    p.add_argument(
+        "--only", default="1d,odd,2d,layer", help="comma list of sections: 1d,odd,2d,layer"
+    )
+    args = p.parse_args(argv)
+    threads = set_threads(args.threads)
+    sections = set(args.only.split(","))
+    rounds = args.rounds or (3 if args.quick else 7)
+    memory = not args.no_memory
+    direct_budget = 3e8 if args.quick else 3e9
+    print(
+        f"torch {torch.__version__}, {threads} thread(s), float32, {rounds} rounds; "
+        "ratios = median over rounds of (reference time / candidate time), > 1 is faster"
+    )
+
+    summary: list[tuple[str, str, bool]] = []
+
+    if "1d" in sections:
+        shapes = (
+            [(8, 256, 1024), (8, 256, 4096)]
+            if args.quick
+            else [(8, 256, 1024), (8, 256, 4096), (8, 140, 16000), (1, 256, 16000)]
+        )
+        for B, C, L in shapes:
+            r = table_1d(B, C, L, rounds, memory, direct_budget)
+            if L >= 4096:
+                f = ratio(r.fwd, "textbook", "ckconv causal")
+                fb = ratio(r.fwdbwd, "textbook", "ckconv causal")
+                summary.append((f"fwd vs textbook ({B},{C},{L})", f"{f:.2f}x (>= 2.5)", f >= 2.5))
+                summary.append(
+                    (f"fwd+bwd vs textbook ({B},{C},{L})", f"{fb:.2f}x (>= 2)", fb >= 2.0)
+                )
+            if memory:
+                pk = r.peak["ckconv causal"]
+                summary.append((f"peak fwd+bwd ({B},{C},{L})", f"{pk:.1f}x input (<= 5)", pk <= 5))
+
+    if "odd" in sections:
+        B, C = (2, 140) if args.quick else (8, 140)
+        pen = table_odd(B, C, 16000, rounds)
+        for name in ("ckconv causal", "ckconv centred"):
+            summary.append(
+                (f"odd-length penalty {name}", f"{pen[name]:.2f}x (<= 1.1)", pen[name] <= 1.1)
+            )
+
+    if "2d" in sections:
+        sizes = [64] if args.quick else [32, 64, 96]
+        for S in sizes:
+            r = table_2d(8, 140, S, rounds, memory, direct_budget)
+            if S >= 64:
+                f = ratio(r.fwd, "unblocked", "ckconv")
+                summary.append((f"2D {S}x{S} fwd vs unblocked", f"{f:.2f}x (>= 4)", f >= 4.0))
+                fb = ratio(r.fwdbwd, "unblocked", "ckconv")
+                summary.append((f"2D {S}x{S} fwd+bwd vs unblocked", f"{fb:.2f}x", True))
+
+    if "layer" in sections:
+        from bench_layer import layer_table
+
+        res = layer_table(args.quick, rounds)
+        if res is not None:
+            for shape, r in res.items():
+                summary.append(
+                    (
+                        f"separable FlexConv layer / bare conv {shape}",
+                        f"{r:.2f}x (<= 1.25)",
+                        r <= 1.25,
+                    )
+                )
+
+    print("\nTargets")
+    for name, value, ok in summary:
+        print(f"  [{'ok' if ok else 'MISS'}] {name:<44} {value}")
+
+
+if __name__ == "__main__":
+    main()

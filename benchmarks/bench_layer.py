@@ -1,0 +1,140 @@
+"""The whole separable FlexConv layer against its bare convolution.
+
+Run from the repository root (also called by ``bench_conv.py``)::
+
+    python benchmarks/bench_layer.py [--quick] [--threads N]
+
+``layer`` is ``ckconv.nn.FlexConv(C, C, separable=True)``: kernel net (MAGNet) on the cropped
+grid, Gaussian mask, depthwise convolution, pointwise mixer (one matmul) and bias.
+``bare conv`` is ``ckconv.functional.conv`` alone with a fixed kernel of the same (cropped)
+size: the layer's overhead is ``layer / bare conv``.  ``ccnn-ref layer`` is the same kernel
+followed by the reference CCNN convolution and an ``einsum`` mixer.  The mask width is set so
+the kernel is global (``sigma = 1``: the FFT path) and, for the 1D shape, also left at the
+papers' initial 0.075 (a small cropped kernel: the direct path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import fmt_ms, interleaved, median, ratio, set_threads
+from baselines import ccnn_reference_style
+from ckconv.functional import conv
+
+
+def _flexconv():
+    try:
+        from ckconv.nn import FlexConv
+    except ImportError as e:  # the layer lives in another part of the package
+        print(f"\n(layer benchmark skipped: cannot import ckconv.nn.FlexConv: {e})")
+        return None
+    return FlexConv
+
+
+def one_layer(B: int, C: int, spatial: tuple[int, ...], sigma: float | None, rounds: int):
+    FlexConv = _flexconv()
+    if FlexConv is None:
+        return None
+    torch.manual_seed(0)
+    d = len(spatial)
+    layer = FlexConv(C, C, d, kernel_size="same", input_size=spatial, separable=True)
+    if sigma is not None:
+        with torch.no_grad():
+            layer.mask.sigma.fill_(sigma)
+    x = torch.randn(B, C, *spatial, requires_grad=True)
+    with torch.no_grad():
+        w0 = layer.kernel(input_size=spatial)
+    w = w0.detach().clone().requires_grad_(True)
+    mixer = layer.mixer.detach().clone().requires_grad_(True)
+    bias = None if layer.bias is None else layer.bias.detach().clone().requires_grad_(True)
+    grad = torch.randn(B, C, *spatial)
+
+    def ref_layer():
+        k = layer.kernel(input_size=spatial)
+        y = ccnn_reference_style(x, k, mixer)
+        return y if bias is None else y + bias.view(1, -1, *([1] * d))
+
+    fns = {
+        "layer": lambda: layer(x),
+        "bare conv": lambda: conv(x, w, groups=C),
+        "ccnn-ref layer": ref_layer,
+    }
+    with torch.no_grad():
+        err = float((fns["layer"]() - fns["ccnn-ref layer"]()).abs().max())
+    params = [x, w, mixer, *list(layer.parameters())] + ([bias] if bias is not None else [])
+
+    def fb(f):
+        def run():
+            for p in params:
+                p.grad = None
+            f().backward(grad)
+
+        return run
+
+    def ng(f):
+        def run():
+            with torch.no_grad():
+                return f()
+
+        return run
+
+    fwd = interleaved({k: ng(f) for k, f in fns.items()}, rounds)
+    fwdbwd = interleaved({k: fb(f) for k, f in fns.items()}, rounds)
+    ks = "x".join(map(str, w0.shape[2:]))
+    label = f"({B}, {C}, {'x'.join(map(str, spatial))}), kernel {ks}"
+    print(f"\nSeparable FlexConv layer {label}   [layer vs ccnn-ref layer max abs diff {err:.1e}]")
+    print(f"  {'candidate':<16}{'fwd ms':>9}{'/ bare':>9}{'fwd+bwd ms':>12}{'/ bare':>9}")
+    for k in fns:
+        print(
+            f"  {k:<16}{fmt_ms(median(fwd[k])):>9}{ratio(fwd, k, 'bare conv'):>9.2f}"
+            f"{fmt_ms(median(fwdbwd[k])):>12}{ratio(fwdbwd, k, 'bare conv'):>9.2f}"
+        )
+    return label, ratio(fwd, "layer", "bare conv"), ratio(fwdbwd, "layer", "bare conv")
+
+
+def layer_table(quick: bool, rounds: int) -> dict[str, float] | None:
+    """Run the layer benchmarks; returns ``{label: layer / bare conv}`` (fwd and fwd+bwd)."""
+    cases = (
+        [(8, 140, (4096,), 1.0), (8, 140, (4096,), None)]
+        if quick
+        else [
+            (8, 140, (16000,), 1.0),
+            (8, 140, (16000,), None),
+            (8, 140, (64, 64), 1.0),
+        ]
+    )
+    out: dict[str, float] = {}
+    for B, C, spatial, sigma in cases:
+        r = one_layer(B, C, spatial, sigma, rounds)
+        if r is None:
+            return None
+        label, f, fb = r
+        out[f"fwd {label}"] = f
+        out[f"fwd+bwd {label}"] = fb
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--rounds", type=int, default=None)
+    args = p.parse_args()
+    threads = set_threads(args.threads)
+    rounds = args.rounds or (3 if args.quick else 7)
+    print(f"torch {torch.__version__}, {threads} thread(s), float32, {rounds} rounds")
+    res = layer_table(args.quick, rounds)
+    if res:
+        print("\nlayer / bare conv (target <= 1.25):")
+        for k, v in res.items():
+            print(f"  {k:<60} {v:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
