@@ -9,7 +9,8 @@ and reads the CPU allocator's running "Total Allocated" counter from the trace. 
 starts at zero when profiling starts, so the peak is the largest amount of memory allocated
 *during* the call and not yet freed at that moment: outputs, tensors saved for backward,
 gradients and temporaries -- not the inputs, weights and incoming gradient that existed
-before.  It covers every allocation made through PyTorch's CPU allocator (all tensors).
+before.  Free old gradients *before* calling it: memory allocated before the measurement and
+freed during it would be subtracted from the peak.  It covers every allocation made through PyTorch's CPU allocator (all tensors).
 """
 
 from __future__ import annotations

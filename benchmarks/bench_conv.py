@@ -71,10 +71,11 @@ class Result:
     errors: dict[str, float]
 
 
-def _fwd_bwd(c: Candidate, grad: torch.Tensor) -> Callable[[], torch.Tensor]:
+def _fwd_bwd(c: Candidate, grad: torch.Tensor, reset: bool = True) -> Callable[[], torch.Tensor]:
     def run() -> torch.Tensor:
-        for t in c.leaves:
-            t.grad = None
+        if reset:
+            for t in c.leaves:
+                t.grad = None
         y = c.forward()
         y.backward(grad)
         return y
@@ -116,7 +117,9 @@ def run_table(
     peak: dict[str, float] = {}
     if memory:
         for c in with_bwd:
-            peak[c.name] = peak_bytes(_fwd_bwd(c, grad)) / input_bytes
+            for t in c.leaves:  # reset outside the measurement: old gradients are not freed in it
+                t.grad = None
+            peak[c.name] = peak_bytes(_fwd_bwd(c, grad, reset=False)) / input_bytes
             for t in c.leaves:
                 t.grad = None
 

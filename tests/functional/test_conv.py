@@ -187,26 +187,33 @@ def test_gradcheck_fft(case, mode):
 
 
 def test_auto_dispatch_matches_both_paths_and_uses_crossover():
-    from ckconv.functional import DIRECT_MAX_TAPS, select_method
+    from ckconv.functional import DIRECT_MAX_TAPS, DIRECT_MAX_TAPS_INFERENCE, select_method
 
     g = torch.Generator().manual_seed(4)
-    x = torch.randn(2, 4, 200, generator=g)
-    limit = DIRECT_MAX_TAPS[(1, "depthwise")]
-    for k in (3, limit, limit + 1, 100, 400):
-        w = torch.randn(4, 1, k, generator=g)
-        auto = conv(x, w, groups=4)
-        fft = conv(x, w, groups=4, method="fft")
-        direct = conv(x, w, groups=4, method="direct")
-        expected = "direct" if k <= limit else "fft"
-        assert select_method(x.shape, w.shape, groups=4) == expected
-        assert torch.equal(auto, direct if expected == "direct" else fft)
-        assert rel_err(fft, direct) < 1e-5
+    x = torch.randn(2, 4, 400, generator=g)
+    for table, grad in ((DIRECT_MAX_TAPS, True), (DIRECT_MAX_TAPS_INFERENCE, False)):
+        limit = table[(1, "depthwise")]
+        for k in (3, limit, limit + 1, 2 * limit + 1):
+            w = torch.randn(4, 1, k, generator=g).requires_grad_(grad)
+            auto = conv(x, w, groups=4)
+            fft = conv(x, w, groups=4, method="fft")
+            direct = conv(x, w, groups=4, method="direct")
+            expected = "direct" if k <= limit else "fft"
+            assert select_method(x.shape, w.shape, groups=4, needs_grad=grad) == expected
+            assert torch.equal(auto, direct if expected == "direct" else fft)
+            assert rel_err(fft, direct) < 1e-5
+            with torch.no_grad():  # no grad needed: the inference limits apply
+                expected_ng = select_method(x.shape, w.shape, groups=4, needs_grad=False)
+                assert torch.equal(conv(x, w, groups=4), conv(x, w, groups=4, method=expected_ng))
     # The effective kernel decides: a huge kernel on a 5-sample input has at most 9 taps.
     assert select_method((1, 4, 5), (4, 1, 1001), groups=4) == "direct"
     # Dense and 2D have their own limits.
-    side = round(DIRECT_MAX_TAPS[(2, "depthwise")] ** 0.5)
+    side = int(DIRECT_MAX_TAPS[(2, "depthwise")] ** 0.5)
     assert select_method((1, 4, 64, 64), (4, 1, side, side), groups=4) == "direct"
     assert select_method((1, 4, 64, 64), (4, 1, side + 2, side + 2), groups=4) == "fft"
+    dense = DIRECT_MAX_TAPS[(1, "dense")]
+    assert select_method((1, 4, 500), (4, 4, dense)) == "direct"
+    assert select_method((1, 4, 500), (4, 4, dense + 1)) == "fft"
 
 
 @pytest.mark.parametrize("batch", [1, 3, 37])

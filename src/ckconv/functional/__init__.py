@@ -2,6 +2,7 @@
 
 from ckconv.functional.conv import (
     DIRECT_MAX_TAPS,
+    DIRECT_MAX_TAPS_INFERENCE,
     conv,
     direct_conv,
     fft_conv,
@@ -21,6 +22,7 @@ from ckconv.functional.fft_engine import (
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "DIRECT_MAX_TAPS",
+    "DIRECT_MAX_TAPS_INFERENCE",
     "KernelSpectrum",
     "conv",
     "direct_conv",

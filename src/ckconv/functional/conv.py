@@ -33,6 +33,7 @@ from ckconv.functional.fft_engine import (
 
 __all__ = [
     "DIRECT_MAX_TAPS",
+    "DIRECT_MAX_TAPS_INFERENCE",
     "conv",
     "direct_conv",
     "fft_conv",
@@ -47,23 +48,28 @@ _METHODS = ("auto", "fft", "direct")
 _BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
 
 #: ``method="auto"`` uses direct convolution when the effective kernel (taps that can reach an
-#: output) has at most this many taps, keyed by ``(data_dim, "depthwise" | "dense")``.
-#: Measured with ``benchmarks/bench_crossover.py`` (2 vCPU, torch 2.13 CPU, float32); the
-#: table of timings is in that script's docstring.  "depthwise" means one input channel per
-#: group (``C_in / groups == 1``), "dense" anything else.
+#: output) has at most this many taps and gradients are needed, keyed by
+#: ``(data_dim, "depthwise" | "dense")`` ("depthwise": one input channel per group).
+#: Measured forward+backward with ``benchmarks/bench_crossover.py`` (table in its docstring):
+#: PyTorch's CPU backward of a depthwise ``F.convNd`` is slow, so training crosses over early.
 DIRECT_MAX_TAPS: dict[tuple[int, str], int] = {
     (1, "depthwise"): 15,
-    (1, "dense"): 31,
-    (2, "depthwise"): 49,
+    (1, "dense"): 21,
+    (2, "depthwise"): 25,
     (2, "dense"): 81,
-    (3, "depthwise"): 125,
+    (3, "depthwise"): 27,
     (3, "dense"): 125,
 }
 
-# Kept for code that reads the old per-dimension limit: the side of the largest square/cube
-# kernel direct convolution is used for (depthwise).
-DIRECT_MAX_KERNEL: dict[int, int] = {
-    d: round(DIRECT_MAX_TAPS[(d, "depthwise")] ** (1 / d)) for d in (1, 2, 3)
+#: The same limits when no gradient is needed (inference): the direct forward alone stays
+#: faster than the FFT up to much larger kernels.
+DIRECT_MAX_TAPS_INFERENCE: dict[tuple[int, str], int] = {
+    (1, "depthwise"): 95,
+    (1, "dense"): 31,
+    (2, "depthwise"): 225,
+    (2, "dense"): 121,
+    (3, "depthwise"): 343,
+    (3, "dense"): 343,
 }
 
 
@@ -213,11 +219,13 @@ def select_method(
     *,
     groups: int = 1,
     causal: bool = False,
+    needs_grad: bool = True,
 ) -> str:
     """The back-end ``method="auto"`` uses for these shapes: ``"direct"`` or ``"fft"``.
 
     Direct when the effective kernel (taps that can reach an output) has at most
-    ``DIRECT_MAX_TAPS[(data_dim, kind)]`` taps.
+    ``DIRECT_MAX_TAPS[(data_dim, kind)]`` taps (``DIRECT_MAX_TAPS_INFERENCE`` when
+    ``needs_grad`` is false).
     """
     data_dim = len(weight_shape) - 2
     taps, _, _ = effective_taps(tuple(input_shape[2:]), tuple(weight_shape[2:]), causal)
@@ -225,7 +233,8 @@ def select_method(
     for first, last in taps:
         count *= last - first + 1
     kind = "depthwise" if weight_shape[1] == 1 else "dense"
-    return "direct" if count <= DIRECT_MAX_TAPS[(data_dim, kind)] else "fft"
+    table = DIRECT_MAX_TAPS if needs_grad else DIRECT_MAX_TAPS_INFERENCE
+    return "direct" if count <= table[(data_dim, kind)] else "fft"
 
 
 def conv(
@@ -281,7 +290,12 @@ def conv(
             f"memory_budget must be a non-negative int (bytes) or None, got {memory_budget!r}"
         )
     if method == "auto":
-        method = select_method(input.shape, weight.shape, groups=groups, causal=causal)  # type: ignore[assignment]
+        needs_grad = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (input, weight, bias)
+        )
+        method = select_method(  # type: ignore[assignment]
+            input.shape, weight.shape, groups=groups, causal=causal, needs_grad=needs_grad
+        )
     if method == "direct":
         return direct_conv(input, weight, bias, groups=groups, causal=causal)
     return fft_conv(

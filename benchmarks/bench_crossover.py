@@ -1,0 +1,115 @@
+"""Where direct convolution stops beating the FFT: the crossover behind ``method="auto"``.
+
+Run from the repository root::
+
+    python benchmarks/bench_crossover.py [--quick] [--threads N] [--rounds R]
+
+For each family (1D/2D/3D x depthwise/dense) and kernel size, ``F.convNd`` (direct) and the
+blocked FFT engine run interleaved (forward+backward, the training cost; forward alone is
+printed too), and ``auto`` is ``ckconv.functional.conv(method="auto")``.  ``auto / best`` is
+the median per-round ratio of auto's time to the faster of the two; the library constant
+``ckconv.functional.conv.DIRECT_MAX_TAPS`` is read from these tables (the largest effective
+kernel, in taps, for which direct was still at least as fast).
+
+MEASURED
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import fmt_ms, interleaved, median, set_threads
+from ckconv.functional import DIRECT_MAX_TAPS, DIRECT_MAX_TAPS_INFERENCE, conv, select_method
+
+FAMILIES = {
+    # name: (data_dim, depthwise, (B, C, *spatial), sides for training, sides for inference)
+    "1d-depthwise": (
+        1,
+        True,
+        (8, 140, 4096),
+        [7, 11, 15, 19, 23, 31, 47],
+        [31, 63, 95, 127, 191, 255, 383],
+    ),
+    "1d-dense": (1, False, (8, 32, 1024), [5, 9, 15, 21, 31, 47], [15, 31, 47, 63, 95]),
+    "2d-depthwise": (2, True, (8, 140, 64, 64), [3, 5, 7, 9, 11], [9, 13, 17, 21, 25, 31]),
+    "2d-dense": (2, False, (8, 16, 32, 32), [5, 7, 9, 11, 13], [7, 9, 11, 13, 15, 17]),
+    "3d-depthwise": (3, True, (2, 32, 16, 16, 16), [3, 5, 7], [5, 7, 9, 11, 13]),
+    "3d-dense": (3, False, (2, 8, 16, 16, 16), [3, 5, 7], [5, 7, 9, 11]),
+}
+QUICK = {
+    "1d-depthwise": (1, True, (8, 140, 2048), [11, 15, 19, 23], [63, 127, 191]),
+    "2d-depthwise": (2, True, (8, 64, 48, 48), [5, 7, 9], [13, 17, 21]),
+}
+
+
+def run_family(name: str, spec, rounds: int, training: bool) -> list[tuple[float, int]]:
+    data_dim, depthwise, shape, train_sides, infer_sides = spec
+    sides = train_sides if training else infer_sides
+    C = shape[1]
+    key = (data_dim, "depthwise" if depthwise else "dense")
+    table = DIRECT_MAX_TAPS if training else DIRECT_MAX_TAPS_INFERENCE
+    what = "forward+backward" if training else "forward (no grad)"
+    print(f"\n{name} {what}: (B, C, *spatial) = {shape}, limit {table[key]} taps")
+    print(f"  {'kernel':>9}{'taps':>7}{'direct ms':>11}{'fft ms':>9}{'auto':>8}{'auto/best':>11}")
+    torch.manual_seed(0)
+    x = torch.randn(*shape, requires_grad=training)
+    grad = torch.randn(*shape)
+    rows = []
+    for k in sides:
+        groups = C if depthwise else 1
+        w = torch.randn(C, 1 if depthwise else C, *([k] * data_dim), requires_grad=training)
+        auto = select_method(x.shape, w.shape, groups=groups, needs_grad=training)
+
+        def make(method, w=w, groups=groups):
+            def run():
+                if training:
+                    x.grad = None
+                    w.grad = None
+                    conv(x, w, groups=groups, method=method).backward(grad)
+                else:
+                    with torch.no_grad():
+                        conv(x, w, groups=groups, method=method)
+
+            return run
+
+        t = interleaved({m: make(m) for m in ("direct", "fft")}, rounds)
+        rel = median([t[auto][i] / min(t["direct"][i], t["fft"][i]) for i in range(rounds)])
+        rows.append((rel, k**data_dim))
+        print(
+            f"  {'x'.join([str(k)] * data_dim):>9}{k**data_dim:>7}"
+            f"{fmt_ms(median(t['direct'])):>11}{fmt_ms(median(t['fft'])):>9}"
+            f"{auto:>8}{rel:>11.2f}"
+        )
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--rounds", type=int, default=None)
+    p.add_argument("--only", default=None, help="comma list of families")
+    args = p.parse_args()
+    threads = set_threads(args.threads)
+    rounds = args.rounds or (3 if args.quick else 5)
+    fams = QUICK if args.quick else FAMILIES
+    if args.only:
+        fams = {k: FAMILIES[k] for k in args.only.split(",")}
+    print(f"torch {torch.__version__}, {threads} thread(s), float32, {rounds} rounds")
+    worst = []
+    for training in (True, False):
+        for name, spec in fams.items():
+            for rel, taps in run_family(name, spec, rounds, training):
+                worst.append((rel, name, taps, "fwd+bwd" if training else "fwd"))
+    rel, name, taps, what = max(worst)
+    print(f"\nworst auto / best: {rel:.2f} ({name} {what}, {taps} taps); target <= 1.10")
+
+
+if __name__ == "__main__":
+    main()
