@@ -115,10 +115,15 @@ CASES = [
     (PointConv, False, "sum", "window", "magnet"),
     (PointFlexConv, True, "mean", "knn", "magnet"),
     (PointFlexConv, False, "density", "radius", "magnet"),
+    (PointConv, True, "mean", "knn", "plain"),  # any module: the unfactorised depthwise path
 ]
 
 
 def _kernel_net(name, n_out):
+    if name == "plain":
+        return torch.nn.Sequential(
+            torch.nn.Linear(3, 8, dtype=F64), torch.nn.Tanh(), torch.nn.Linear(8, n_out, dtype=F64)
+        )
     if name == "mlp":
         return MLP(3, n_out, hidden=8, dtype=F64)
     if name == "siren":
@@ -129,6 +134,8 @@ def _kernel_net(name, n_out):
 def _layer(cls, separable, weighting, locality, net, *, c_in=3, c_out=4, **kw):
     n_out = c_in if separable else c_in * c_out
     extra = {"mask_init_sigma": 0.6} if cls is PointFlexConv else {}
+    if net == "plain":
+        extra["init_gain"] = None  # a plain module has no scale_output_()
     extra.update(kw)
     return cls(
         c_in,

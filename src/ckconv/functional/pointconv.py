@@ -22,7 +22,9 @@ Memory (SPEC §4): nothing of size ``N x N`` or ``M x K x C_in x C_out`` is buil
   factorisation of Wu et al. 2019).  Largest tensors: ``(B, M, K, max(C_in, h))`` and
   ``(B, M, C_in, h)``.
 - **separable**: a depthwise kernel (``C_in`` values per offset) then one ``C_in -> C_out``
-  matmul.  Largest tensor: ``(B, M, K, max(C_in, h))``.
+  matmul; with a :class:`~ckconv.kernelnets.KernelNet` the same factorisation is used
+  (``out_i = sum_l W_il T_il``), so the ``(B, M, K, C_in)`` kernel is not built either.
+  Largest tensors: as dense.
 
 Shapes follow :mod:`ckconv.functional.neighbors`: positions ``(B, N, D)``, neighbour indices
 ``(B, M, K)``; features are channel-first ``(B, C, N)`` like the grid layers.
@@ -254,7 +256,8 @@ def _conv_block(
     c_in = points.shape[-1]
     feats = gather_neighbors(points, index)  # (B, M, K, C_in)
     weight_row = pair_weight.unsqueeze(-2)  # (B, M, 1, K)
-    if separable:
+    factorised = hasattr(kernel_net, "hidden_features") and hasattr(kernel_net, "output_linear")
+    if separable and not factorised:
         kernel = kernel_net(offsets)  # (B, M, K, C_in)
         if kernel.shape[-1] != c_in:
             raise ValueError(
@@ -266,13 +269,23 @@ def _conv_block(
     linear = kernel_net.output_linear
     hidden = kernel_net.hidden_features(offsets)  # (B, M, K, h)
     h = hidden.shape[-1]
-    weight = linear.weight  # (C_out * C_in, h)
-    c_out = weight.shape[0] // c_in
+    weight = linear.weight  # dense (C_out * C_in, h); separable (C_in, h)
+    if separable and weight.shape[0] != c_in:
+        raise ValueError(
+            f"a separable kernel net must output in_channels={c_in} values, got {weight.shape[0]}"
+        )
     # weight the smaller of the two per-pair operands by the pair weights
     if c_in <= h:
         t = (feats * pair_weight.unsqueeze(-1)).transpose(-1, -2) @ hidden
     else:
         t = feats.transpose(-1, -2) @ (hidden * pair_weight.unsqueeze(-1))
+    # t: (B, M, C_in, h) = sum_j w_ij f_j H(z_ij)^T
+    if separable:  # kernel_i(z) = W_i . H(z) + b_i: channel i only meets row i of W
+        out = (t * weight).sum(-1)  # (B, M, C_in)
+        if linear.bias is not None:
+            out = out + (weight_row @ feats).squeeze(-2) * linear.bias
+        return out @ mixer.t()
+    c_out = weight.shape[0] // c_in
     out = t.reshape(b, m, c_in * h) @ weight.reshape(c_out, c_in * h).t()  # (B, M, C_out)
     if linear.bias is not None:
         summed = (weight_row @ feats).squeeze(-2)  # (B, M, C_in) = sum_j w_ij f_j
