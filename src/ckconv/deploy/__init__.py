@@ -9,8 +9,8 @@
   forward (:class:`Streamer`, :class:`StreamingConv`).
 """
 
-from ckconv.deploy.bake import bake, continuous_layers
 from ckconv.deploy.baked import BakedConv
+from ckconv.deploy.baking import bake, continuous_layers
 from ckconv.deploy.export import (
     example_input,
     export_onnx,
@@ -19,7 +19,7 @@ from ckconv.deploy.export import (
     main_export,
     save_model,
 )
-from ckconv.deploy.stream import Streamer, StreamingConv, stream
+from ckconv.deploy.streaming import Streamer, StreamingConv, stream
 
 __all__ = [
     "BakedConv",

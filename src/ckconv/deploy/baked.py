@@ -100,7 +100,8 @@ def spectrum_conv_nd(
     else:
         # (N, C_in, *F) -> (*F, N, C_in) @ (*F, C_in, C_out) -> (*F, N, C_out) -> (N, C_out, *F)
         order = (*range(2, 2 + data_dim), 0, 1)
-        ys = torch.matmul(xs.permute(order), spectrum)
+        # contiguous operands keep CPU complex bmm off its slow per-matrix loop
+        ys = torch.matmul(xs.permute(order).contiguous(), spectrum)
         ys = ys.permute(data_dim, data_dim + 1, *range(data_dim))
     out = torch.fft.irfftn(ys, s=list(fft_shape), dim=dims)
     return out[(..., *(slice(0, s) for s in spatial))]

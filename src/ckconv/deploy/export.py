@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ckconv.deploy.bake import bake, continuous_layers
+from ckconv.deploy.baking import bake, continuous_layers
 
 __all__ = [
     "example_input",

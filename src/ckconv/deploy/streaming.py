@@ -37,10 +37,12 @@ __all__ = ["Streamer", "StreamingConv", "stream"]
 
 StreamMethod = Literal["auto", "direct", "fft"]
 
-# Relative cost of one FFT flop against one direct-convolution multiply-add, measured with
-# benchmarks/bench_stream.py --calibrate (2 vCPU, torch 2.13 CPU, float32): the per-chunk
-# choice between the two paths compares the estimated costs.
-_FFT_COST = 2.0
+# Relative cost of one FFT flop against one direct-convolution multiply-add: the per-chunk
+# choice between the two paths compares the estimated costs.  Measured by
+# benchmarks/bench_stream.py --calibrate (2 vCPU, torch 2.13 CPU, float32, 1 thread): 0.5-3,
+# median 1.7, for chunks of >= 256 samples (shorter chunks cost about the same fixed overhead
+# on either path); with 1.5 the pick was never more than 1.3x slower than the faster path.
+_FFT_COST = 1.5
 
 
 class StreamingConv(nn.Module):
@@ -258,6 +260,13 @@ class StreamingConv(nn.Module):
         return self._fft_cost(chunk_length) < self._direct_cost(chunk_length)
 
     def _valid_direct(self, buf: torch.Tensor) -> torch.Tensor:
+        if buf.shape[-1] == self.kernel_size:
+            # one new sample: a dot product with the window (about 10x faster on CPU than
+            # F.conv1d with a single output position, benchmarks/bench_stream.py)
+            if self.separable:
+                return (buf * self.weight[:, 0]).sum(-1, keepdim=True)
+            flat = buf.reshape(buf.shape[0], -1)  # (N, C_in * K), matching weight's layout
+            return torch.matmul(flat, self.weight.reshape(self.out_channels, -1).t()).unsqueeze(-1)
         return F.conv1d(buf, self.weight, groups=self.groups)
 
     def _valid_fft(self, buf: torch.Tensor, t: int) -> torch.Tensor:
@@ -271,9 +280,10 @@ class StreamingConv(nn.Module):
         spec = torch.view_as_complex(self.spectrum)
         if self.separable:
             ys = xs * spec.unsqueeze(1)
-        else:  # (N, C_in, blocks, F) -> (F, N * blocks, C_in) @ (F, C_in, C_out)
+        else:  # (N, C_in, blocks, F) -> (F, N * blocks, C_in) @ (F, C_in, C_out); contiguous
+            # operands keep CPU complex bmm off its slow per-matrix loop
             nb, ci = xs.shape[0], xs.shape[1]
-            flat = xs.permute(3, 0, 2, 1).reshape(xs.shape[3], nb * blocks, ci)
+            flat = xs.permute(3, 0, 2, 1).reshape(xs.shape[3], nb * blocks, ci).contiguous()
             ys = torch.matmul(flat, spec).reshape(xs.shape[3], nb, blocks, -1).permute(1, 3, 2, 0)
         out = torch.fft.irfft(ys, n=n)[..., :b]  # (N, C, blocks, b)
         return out.reshape(out.shape[0], out.shape[1], blocks * b)[..., :t]
