@@ -60,16 +60,16 @@ def _cases():
     """name -> (model, input size, bake method, formats): each ONNX/pt2 path covered once."""
     torch.manual_seed(0)
     return {
-        # 1D CCNN, depthwise kernels forced through the fixed-spectrum FFT path: ONNX DFT nodes
-        "ccnn1d_fft": (
+        # 1D CCNN through F.conv1d (depthwise, asymmetric "same" padding): ONNX Conv nodes
+        "ccnn1d_direct": (
             CCNN(2, 4, input_size=48, hidden_channels=8, num_blocks=2),
             48,
-            "fft",
+            "direct",
             ["onnx"],
         ),
         # CKCNN: dense global causal kernels (auto picks FFT: a complex matmul per frequency)
         "ckcnn": (CKCNN(3, 4, input_size=60, hidden_channels=6), 60, "auto", ["pt2", "onnx"]),
-        # 2D CCNN through 2-D FFTs
+        # 2D CCNN through 2-D FFTs of depthwise kernels: ONNX DFT nodes
         "ccnn2d_fft": (
             CCNN(1, 4, 2, input_size=(10, 12), hidden_channels=6, num_blocks=1),
             (10, 12),

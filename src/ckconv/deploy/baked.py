@@ -126,8 +126,8 @@ class BakedConv(nn.Module):
         causal: 1D causal convolution (output ``t`` sees inputs ``<= t``).
         bias: learnable bias.
         method: ``"direct"`` (``F.conv{1,2,3}d``), ``"fft"`` (precomputed spectrum) or
-            ``"auto"`` (the crossover of :func:`ckconv.functional.conv.select_method`); fixed at
-            construction.
+            ``"auto"`` (the inference crossover of
+            :func:`ckconv.functional.conv.select_method`); fixed at construction.
         rate: the sampling-rate ratio the kernel was sampled at (recorded; forward accepts
             ``rate=`` only when it repeats this).
         blur: whether the kernel was blurred (recorded).
@@ -201,8 +201,9 @@ class BakedConv(nn.Module):
         self.groups = in_channels if separable else 1
         wshape = (in_channels, 1, *ksize) if separable else (out_channels, in_channels, *ksize)
         if method == "auto":
+            # a baked kernel is a constant: the inference crossover applies
             method = select_method(  # type: ignore[assignment]
-                (1, in_channels, *size), wshape, groups=self.groups, causal=causal
+                (1, in_channels, *size), wshape, groups=self.groups, causal=causal, needs_grad=False
             )
         self.method: Literal["direct", "fft"] = method  # type: ignore[assignment]
         self.register_buffer("weight", torch.zeros(wshape, **factory))
