@@ -66,6 +66,7 @@ def bake(
         method: ``"auto"``, ``"direct"`` or ``"fft"`` for every baked layer.
 
     Examples:
+        >>> import torch
         >>> from ckconv.models import CCNN
         >>> model = CCNN(1, 10, input_size=64, hidden_channels=8, num_blocks=2).eval()
         >>> baked = bake(model, 64)
