@@ -2,7 +2,10 @@
 
 Timing: candidates run interleaved (one call of each per round, same process), so load from
 other processes hits them alike; we report the median time of each and, for ratios, the
-median of the per-round ratios.
+median of the per-round ratios.  ``set_clock("cpu")`` times with the process's CPU time
+instead of the wall clock: with one thread (``--threads 1``) that leaves out the time the
+process waits for a core on a busy machine (page faults and all our own work still count),
+which makes runs on a shared machine far more repeatable.
 
 Memory: ``peak_bytes`` runs a function under ``torch.profiler`` with ``profile_memory=True``
 and reads the CPU allocator's running "Total Allocated" counter from the trace.  That counter
@@ -25,6 +28,14 @@ from collections.abc import Callable
 
 import torch
 
+_CLOCK = time.perf_counter
+
+
+def set_clock(name: str) -> None:
+    """``"wall"`` (``time.perf_counter``, default) or ``"cpu"`` (``time.process_time``)."""
+    global _CLOCK
+    _CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}[name]
+
 
 def interleaved(
     fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1
@@ -37,9 +48,9 @@ def interleaved(
     for _ in range(rounds):
         for k, f in fns.items():
             gc.collect()
-            t = time.perf_counter()
+            t = _CLOCK()
             f()
-            times[k].append(time.perf_counter() - t)
+            times[k].append(_CLOCK() - t)
     return times
 
 

@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fmt_ms, interleaved, median, set_threads
+from _harness import fmt_ms, interleaved, median, set_clock, set_threads
 from ckconv.functional import DIRECT_MAX_TAPS, DIRECT_MAX_TAPS_INFERENCE, conv, select_method
 
 FAMILIES = {
@@ -92,11 +92,18 @@ def run_family(name: str, spec, rounds: int, training: bool) -> list[tuple[float
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: time with process CPU time (use with --threads 1 on a shared machine)",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--only", default=None, help="comma list of families")
     args = p.parse_args()
     threads = set_threads(args.threads)
+    set_clock(args.clock)
     rounds = args.rounds or (3 if args.quick else 5)
     fams = QUICK if args.quick else FAMILIES
     if args.only:

@@ -59,12 +59,21 @@ __all__ = [
 BackwardMode = Literal["auto", "save_spectrum", "recompute"]
 _BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
 
-#: Largest input spectrum (bytes) that ``backward_mode="auto"`` keeps for the backward pass.
-DEFAULT_MEMORY_BUDGET = 1 << 30
+#: Largest amount (bytes) of spectra ``backward_mode="auto"`` keeps for the backward pass.
+#: Measured with ``benchmarks/bench_tuning.py backward`` (1 thread, CPU time, causal global
+#: kernel, fwd+bwd ms save / recompute): (8, 256, 1024) [18 MiB saved] 31.6 / 38.3,
+#: (8, 256, 2048) [36 MiB] 87.7 / 81.4, (8, 256, 4096) [72 MiB] 203.5 / 196.0,
+#: (8, 140, 16000) [158 MiB] 564 / 575.  Saving pays (~10%) only while the allocator can recycle
+#: the memory; blocks above glibc's 32 MiB mmap threshold come back as fresh pages whose page
+#: faults cost about as much as the transform they save, while the peak memory roughly doubles
+#: (4.5x vs 2.4x the input at (8, 256, 4096)).
+DEFAULT_MEMORY_BUDGET = 32 << 20
 
 # Target size (bytes) of one block's real padded buffer: rows per block = this / (n * itemsize).
-# 0.5-2 MiB measured equally good on this machine (benchmarks/bench_blocks.py); smaller blocks
-# pay Python/dispatch overhead, larger ones fall out of cache.
+# benchmarks/bench_tuning.py blocks (1 thread, CPU time, forward ms for 256k/512k/1M/2M/4M):
+# (8, 256, 1024) 16.8/14.8/16.3/19.0/30.2; (8, 256, 4096) 105/88/83/88/91;
+# (8, 140, 16000) 281/205/181/177/183.  Smaller blocks pay per-call overhead, larger ones
+# fall out of cache.
 _BLOCK_BYTES = 1 << 20
 # Frequencies per contraction block of the dense path.
 _FREQ_BLOCK_BYTES = 1 << 21
