@@ -1,0 +1,10 @@
+"""The training app: the ``ckconv`` command (train / eval / demo) on Lightning.
+
+Needs the ``app`` extra (``pip install "ckconv[app]"``): lightning, pyyaml, matplotlib,
+scikit-learn. Nothing here is imported by the core library.
+"""
+
+from ckconv.app.config import Config, ConfigError, list_configs, load_config
+from ckconv.app.run import evaluate, train
+
+__all__ = ["Config", "ConfigError", "evaluate", "list_configs", "load_config", "train"]

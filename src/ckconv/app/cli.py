@@ -1,0 +1,197 @@
+"""The ``ckconv`` command.
+
+::
+
+    ckconv demo [--out DIR]                          train a CCNN on offline digits, ~minutes on CPU
+    ckconv train --config NAME|FILE [key=value ...]  train a paper experiment (ckconv configs)
+    ckconv train --resume RUN_DIR                    continue a killed run from last.ckpt
+    ckconv eval --checkpoint FILE [--rate R]         evaluate, optionally at another resolution
+    ckconv configs                                   list the shipped experiment configs
+    ckconv data list [--root DIR]                    list the tasks and whether their data is here
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+
+from ckconv.app.config import (
+    SECTION_DOCS,
+    ConfigError,
+    dump_config,
+    list_configs,
+    load_config,
+    parse_overrides,
+)
+
+__all__ = ["main"]
+
+
+def _config_reference() -> str:
+    """Every fixed key with its type and default (``ckconv train --help``)."""
+    from ckconv.app.config import _SECTIONS, _type_name
+
+    lines = ["config keys (override with key=value or --key value):", "  name, seed"]
+    for section, cls in _SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        doc = SECTION_DOCS[section].splitlines()[0]
+        lines.append(f"  {section}: {doc}")
+        for f in dataclasses.fields(cls):
+            if f.name == "options":
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"    {section}.{f.name} ({_type_name(hints[f.name])}) = {default!r}")
+        if section in ("task", "model"):
+            lines.append(f"    {section}.<option>: any keyword argument of the {section} (checked)")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ckconv",
+        description="Continuous kernel convolutions: train and evaluate the papers' models.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("::", 1)[1],
+        allow_abbrev=False,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "train",
+        help="train a model from a config (key=value overrides allowed)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_config_reference(),
+        allow_abbrev=False,
+    )
+    p.add_argument("--config", "-c", help="a YAML file or a shipped config name (ckconv configs)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run folder (or checkpoint) RUN")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config, exit")
+    p.add_argument(
+        "--dry-run", action="store_true", help="build data, model and optimiser, then exit"
+    )
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint", allow_abbrev=False)
+    p.add_argument("--checkpoint", required=True, help="a .ckpt written by ckconv train")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="sampling-rate ratio sr_eval/sr_train: inputs are resampled and the kernels follow",
+    )
+    p.add_argument(
+        "--no-resample",
+        action="store_true",
+        help="pass --rate to the model only (the data is already at that rate)",
+    )
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    p = sub.add_parser("demo", help="train a CCNN on scikit-learn digits (offline, a few minutes)")
+    p.add_argument("--out", default="runs", help="folder for the run (default: runs)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 30)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+
+    sub.add_parser("configs", help="list the shipped experiment configs")
+
+    p = sub.add_parser("data", help="datasets: `ckconv data list`", add_help=True)
+    p.add_argument("action", choices=["list"])
+    return parser
+
+
+def _train(args: argparse.Namespace, extra: list[str]) -> int:
+    from ckconv.app.run import dist_env, prepare, train
+
+    overrides = parse_overrides(extra)
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume reads the run's own config.yaml; drop --config")
+        result = train(resume=args.resume, overrides=overrides)
+    else:
+        if not args.config:
+            raise ConfigError("--config is required (a YAML file or `ckconv configs` name)")
+        cfg = load_config(args.config, extra)
+        if args.print_config:
+            print(dump_config(cfg), end="")
+            return 0
+        if args.dry_run:
+            prepared = prepare(cfg)
+            n = sum(p.numel() for p in prepared.model.parameters())
+            print(f"ok: task {cfg.task.name}, {prepared.bundle.spec}, "
+                  f"model {cfg.model.name} with {n:,} parameters, "
+                  f"{prepared.steps_per_epoch} steps per epoch")  # fmt: skip
+            return 0
+        result = train(cfg)
+    if dist_env().is_zero:
+        _print_metrics(result.metrics)
+        print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def _print_metrics(metrics: dict[str, float]) -> None:
+    for key in sorted(metrics):
+        if key.startswith(("val/", "test/")):
+            print(f"{key}: {metrics[key]:.4f}")
+
+
+def _eval(args: argparse.Namespace, extra: list[str]) -> int:
+    from ckconv.app.run import dist_env, evaluate
+
+    metrics = evaluate(
+        args.checkpoint,
+        split=args.split,
+        rate=args.rate,
+        resample=not args.no_resample,
+        overrides=parse_overrides(extra),
+        batch_size=args.batch_size,
+    )
+    if not dist_env().is_zero:
+        return 0
+    if args.json:
+        print(json.dumps(metrics, sort_keys=True))
+    else:
+        _print_metrics(metrics)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ckconv`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args, extra)
+        if args.command == "data":
+            from ckconv.data.registry import main_data_list
+
+            return main_data_list(extra)
+        if extra and args.command != "eval":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command == "eval":
+            return _eval(args, extra)
+        if args.command == "demo":
+            from ckconv.app.demo import run_demo
+
+            run_demo(out=args.out, epochs=args.epochs, seed=args.seed, threads=args.threads)
+            return 0
+        if args.command == "configs":
+            for name in list_configs():
+                print(name)
+            return 0
+    except ConfigError as err:
+        print(f"ckconv: config error: {err}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, FileExistsError) as err:
+        print(f"ckconv: {err}", file=sys.stderr)
+        return 2
+    parser.print_help()
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

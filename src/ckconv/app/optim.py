@@ -1,0 +1,112 @@
+"""Optimisers and learning-rate schedules of the papers.
+
+- CKCNN (CKConv Table 8): Adam, ReduceLROnPlateau on the validation metric.
+- CCNN (CCNN App. C.2): AdamW, cosine annealing after a linear warm-up of 10 epochs.
+
+Parameters fall into three groups, found by module type: FlexConv mask parameters (their own lr
+and decay), kernel-network parameters (no weight decay by default: the L2 penalty acts on the
+kernels they generate, CCNN eq. 3) and everything else.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from ckconv.app.config import OptimConfig
+
+__all__ = ["build_optimizer", "build_scheduler", "cosine_warmup_factor", "optimizer_groups"]
+
+
+def optimizer_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
+    """Three parameter groups (empty ones left out), each with a ``name``."""
+    from ckconv.nn import CKConv, mask_parameters
+
+    masks = {id(p) for p in mask_parameters(model)}
+    kernel_net: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, CKConv):
+            kernel_net.update(id(p) for p in module.kernel_net.parameters())
+    groups: dict[str, list[nn.Parameter]] = {"default": [], "kernel_net": [], "mask": []}
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        if id(p) in masks:
+            groups["mask"].append(p)
+        elif id(p) in kernel_net:
+            groups["kernel_net"].append(p)
+        else:
+            groups["default"].append(p)
+    settings = {
+        "default": (cfg.lr, cfg.weight_decay),
+        "kernel_net": (cfg.lr, cfg.kernel_net_weight_decay),
+        "mask": (cfg.lr if cfg.mask_lr is None else cfg.mask_lr, cfg.mask_weight_decay),
+    }
+    return [
+        {"params": params, "lr": settings[name][0], "weight_decay": settings[name][1], "name": name}
+        for name, params in groups.items()
+        if params
+    ]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    groups = optimizer_groups(model, cfg)
+    if not groups:
+        raise ValueError("the model has no trainable parameters")
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def cosine_warmup_factor(step: int, warmup_steps: int, total_steps: int, floor: float) -> float:
+    """lr multiplier at optimiser step ``step``: linear ramp ``(step+1)/warmup`` for the first
+    ``warmup_steps`` steps, then cosine from 1 down to ``floor`` at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
+    cfg: OptimConfig,
+    *,
+    steps_per_epoch: int,
+    total_steps: int,
+    monitor: str,
+    mode: str,
+) -> dict[str, Any] | None:
+    """A Lightning ``lr_scheduler`` config dict (or None for ``scheduler: none``)."""
+    if cfg.scheduler == "none":
+        return None
+    if cfg.scheduler == "cosine":
+        warmup = round(cfg.warmup_epochs * steps_per_epoch)
+        floor = cfg.min_lr_ratio
+
+        def factor(step: int) -> float:
+            return cosine_warmup_factor(step, warmup, total_steps, floor)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"scheduler": sched, "interval": "step", "frequency": 1, "name": "lr"}
+    if cfg.scheduler == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience
+        )
+        return {
+            "scheduler": sched,
+            "interval": "epoch",
+            "frequency": 1,
+            "monitor": monitor,
+            "strict": True,
+            "name": "lr",
+        }
+    sched = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=cfg.step_size, gamma=cfg.step_gamma
+    )
+    return {"scheduler": sched, "interval": "epoch", "frequency": 1, "name": "lr"}

@@ -1,0 +1,323 @@
+"""From a task name to what training needs: datasets, the model's input/output sizes, the loss
+and the metric.
+
+The datasets come from :mod:`ckconv.data.registry`. What the model must look like is read off one
+real training item (so options such as ``drop_rate`` that add a mask channel, or ``subsample``
+that shortens sequences, are accounted for): a float ``x`` of shape ``(C, *spatial)`` gives
+``in_channels = C``, ``data_dim = len(spatial)`` and ``input_size = spatial``; an int64 ``x`` of
+shape ``(L,)`` is a sequence of token ids (the model gets ``vocab_size``). The target decides the
+objective:
+
+================  ==========================  ===================  ======================
+objective         target ``y``                loss                 metric (selects best)
+================  ==========================  ===================  ======================
+classification    int64 scalar                cross-entropy        ``acc`` (max)
+per_step          int64 ``(L,)``              cross-entropy/step   ``acc`` (max)
+language_model    int64 ``(L,)`` + vocab      cross-entropy/step   ``bpc`` (min)
+binary_auc        int64 scalar, 2 classes     cross-entropy        ``auroc`` (max)
+regression        float ``(C,)``              mean squared error   ``mse`` (min)
+per_step_regr.    float ``(C, L)``            mean squared error   ``mse`` (min)
+================  ==========================  ===================  ======================
+
+PhysioNet 2019 sepsis is scored by AUC (CKConv Table 4); char-level PTB by bits per character.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ckconv.app.config import Config, ConfigError
+
+__all__ = [
+    "InputSpec",
+    "Objective",
+    "TaskBundle",
+    "build_model_from_config",
+    "build_task",
+    "describe_input",
+    "model_class",
+    "model_kwargs",
+    "objective_for",
+]
+
+ObjectiveKind = Literal[
+    "classification",
+    "per_step",
+    "language_model",
+    "binary_auc",
+    "regression",
+    "per_step_regression",
+]
+
+# Tasks whose objective is not what the target alone says.
+_TASK_OBJECTIVES: dict[str, ObjectiveKind] = {
+    "physionet_sepsis": "binary_auc",
+    "char_ptb": "language_model",
+}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Loss and metric of a task; ``metric`` is logged as ``val/<metric>`` and ``test/<metric>``."""
+
+    kind: ObjectiveKind
+    metric: Literal["acc", "bpc", "auroc", "mse"]
+    mode: Literal["max", "min"]
+    num_classes: int | None
+
+    @property
+    def per_step(self) -> bool:
+        return self.kind in ("per_step", "language_model", "per_step_regression")
+
+    @property
+    def classification(self) -> bool:
+        return self.kind in ("classification", "per_step", "language_model", "binary_auc")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model-facing shape of a task's items."""
+
+    in_channels: int
+    data_dim: int
+    input_size: tuple[int, ...]
+    tokens: bool
+    target_shape: tuple[int, ...]
+    target_is_int: bool
+
+
+@dataclass
+class TaskBundle:
+    """Everything a run needs from its task."""
+
+    name: str
+    datasets: dict[str, Dataset]
+    spec: InputSpec
+    objective: Objective
+    vocab_size: int | None
+    out_channels: int
+    collate: str  # "default" or "pad"
+
+
+def _first_item(ds: Dataset, task: str) -> tuple[Any, Any]:
+    try:
+        n = len(ds)  # type: ignore[arg-type]
+    except TypeError:
+        n = None
+    if n == 0:
+        raise ConfigError(f"task {task!r}: the training split is empty")
+    item = ds[0]
+    if not (isinstance(item, (tuple, list)) and len(item) == 2):
+        raise ConfigError(f"task {task!r}: items must be (x, y) pairs, got {type(item).__name__}")
+    return item[0], item[1]
+
+
+def describe_input(x: Any, y: Any, task: str = "task") -> InputSpec:
+    """The :class:`InputSpec` of one ``(x, y)`` item."""
+    if isinstance(x, (tuple, list)):
+        raise ConfigError(
+            f"task {task!r}: items with several inputs (e.g. route='timestamps') need a model that "
+            "takes sample times; the training app trains on regular grids (use route='mask')"
+        )
+    x = torch.as_tensor(x)
+    y = torch.as_tensor(y)
+    if x.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        if x.dim() != 1:
+            raise ConfigError(f"task {task!r}: token inputs must be (L,), got {tuple(x.shape)}")
+        return InputSpec(1, 1, (x.shape[0],), True, tuple(y.shape), not y.is_floating_point())
+    if x.dim() < 2:
+        raise ConfigError(f"task {task!r}: inputs must be (C, *spatial), got {tuple(x.shape)}")
+    return InputSpec(
+        int(x.shape[0]), x.dim() - 1, tuple(int(s) for s in x.shape[1:]), False,
+        tuple(y.shape), not y.is_floating_point(),
+    )  # fmt: skip
+
+
+def objective_for(
+    task: str, spec: InputSpec, num_classes: int | None, vocab: int | None
+) -> Objective:
+    """The loss/metric of a task (see the module docstring)."""
+    kind = _TASK_OBJECTIVES.get(task)
+    if kind is None:
+        if not spec.target_is_int:
+            kind = "regression" if len(spec.target_shape) <= 1 else "per_step_regression"
+        elif len(spec.target_shape) == 0:
+            kind = "classification"
+        else:
+            kind = "language_model" if vocab is not None else "per_step"
+    if kind in ("classification", "per_step", "language_model", "binary_auc") and not num_classes:
+        raise ConfigError(f"task {task!r}: a classification task needs num_classes")
+    metric, mode = {
+        "classification": ("acc", "max"),
+        "per_step": ("acc", "max"),
+        "language_model": ("bpc", "min"),
+        "binary_auc": ("auroc", "max"),
+        "regression": ("mse", "min"),
+        "per_step_regression": ("mse", "min"),
+    }[kind]
+    return Objective(kind, metric, mode, num_classes)  # type: ignore[arg-type]
+
+
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def build_task(cfg: Config) -> TaskBundle:
+    """Build the task's datasets and read its shapes; option errors name the config key."""
+    from ckconv.data.registry import TASKS, make_datasets
+
+    name = cfg.task.name
+    if name not in TASKS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(TASKS), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(
+            f"task.name: unknown task {name!r}{hint}; `ckconv data list` shows the tasks"
+        )
+    info = TASKS[name]
+    try:
+        datasets = make_datasets(name, cfg.task.root, **cfg.task.options)
+    except TypeError as err:
+        match = _UNEXPECTED.search(str(err))
+        if match:
+            raise ConfigError(
+                f"task.{match.group(1)}: not an option of task {name!r} ({err})"
+            ) from None
+        raise ConfigError(f"task {name!r}: bad options {cfg.task.options!r} ({err})") from None
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"task {name!r}: data files not found ({err}). Put them under task.root "
+            f"(now {cfg.task.root!r}; default $CKCONV_DATA or ./data); `ckconv data list` shows "
+            "what is found"
+        ) from None
+    except ValueError as err:
+        raise ConfigError(f"task {name!r}: {err}") from None
+    missing = {"train", "val", "test"} - set(datasets)
+    if missing:
+        raise ConfigError(f"task {name!r}: the registry gave no {sorted(missing)} split")
+    x, y = _first_item(datasets["train"], name)
+    spec = describe_input(x, y, name)
+    vocab = info.vocab_size if spec.tokens else None
+    if spec.tokens and vocab is None:
+        raise ConfigError(f"task {name!r}: token inputs but the task has no vocab_size")
+    objective = objective_for(name, spec, info.num_classes, vocab)
+    if objective.classification:
+        out_channels = int(objective.num_classes or 0)
+    else:
+        out_channels = int(spec.target_shape[0]) if spec.target_shape else 1
+    collate = "pad" if "pad_collate" in (info.notes or "") else "default"
+    return TaskBundle(name, datasets, spec, objective, vocab, out_channels, collate)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def model_class(name: str) -> type[nn.Module] | None:
+    """The class behind a ``build_model`` name (for signature checks), or None if unknown."""
+    from ckconv import models
+
+    table = {"ccnn": "CCNN", "ckcnn": "CKCNN", "tcn": "TCN", "gru": "RNN", "lstm": "RNN",
+             "resnet": "ResNet"}  # fmt: skip
+    attr = table.get(name.lower())
+    return getattr(models, attr, None) if attr else None
+
+
+def _task_kwargs(cls: type | None, bundle: TaskBundle) -> dict[str, Any]:
+    spec = bundle.spec
+    size: int | tuple[int, ...] = spec.input_size[0] if spec.data_dim == 1 else spec.input_size
+    offered: dict[str, Any] = {
+        "in_channels": spec.in_channels,
+        "out_channels": bundle.out_channels,
+        "data_dim": spec.data_dim,
+        "input_size": size,
+    }
+    if spec.tokens:
+        offered["vocab_size"] = bundle.vocab_size
+    if cls is None:
+        return offered
+    params = inspect.signature(cls.__init__).parameters
+    out = {k: v for k, v in offered.items() if k in params}
+    if spec.tokens and "vocab_size" not in params:
+        raise ConfigError(f"model.name: {cls.__name__} cannot take token inputs (no vocab_size)")
+    if "data_dim" not in params and spec.data_dim != 1:
+        raise ConfigError(
+            f"model.name: {cls.__name__} is for sequences, but task {bundle.name!r} has "
+            f"{spec.data_dim}-D inputs {spec.input_size}"
+        )
+    return out
+
+
+def _model_options(cfg: Config, cls: type | None, bundle: TaskBundle) -> dict[str, Any]:
+    options = dict(cfg.model.options)
+    if cls is None:
+        return options
+    params = inspect.signature(cls.__init__).parameters
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if not accepts_any:
+        known = [k for k in params if k not in ("self", "device", "dtype")]
+        if cfg.model.name.lower() in ("gru", "lstm"):
+            known = [k for k in known if k != "kind"]
+            if "kind" in options:
+                raise ConfigError("model.kind: set by model.name ('gru' or 'lstm')")
+        for key in options:
+            if key not in known:
+                import difflib
+
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean model.{close[0]}?)" if close else ""
+                raise ConfigError(
+                    f"model.{key}: not an argument of {cls.__name__}{hint}; its arguments: "
+                    f"{', '.join(k for k in known if k not in _TASK_KEYS)}"
+                )
+    if bundle.objective.per_step and "head" in params and "head" not in options:
+        options["head"] = "none"
+    return options
+
+
+_TASK_KEYS = ("in_channels", "out_channels", "data_dim", "input_size", "vocab_size")
+
+
+def model_kwargs(cfg: Config, bundle: TaskBundle) -> dict[str, Any]:
+    """The keyword arguments ``build_model(cfg.model.name, ...)`` gets: the task's sizes plus the
+    config's options, whose names are checked against the model's signature."""
+    from ckconv.models import MODEL_NAMES
+
+    name = cfg.model.name
+    if name.lower() not in MODEL_NAMES:
+        raise ConfigError(f"model.name: unknown model {name!r}; choose from {list(MODEL_NAMES)}")
+    cls = model_class(name)
+    kwargs = {**_task_kwargs(cls, bundle), **_model_options(cfg, cls, bundle)}
+    if cfg.model.preset is not None:
+        if name.lower() != "ccnn":
+            raise ConfigError(f"model.preset: only the ccnn model has presets, not {name!r}")
+        kwargs["preset"] = cfg.model.preset
+    return kwargs
+
+
+def build_model_from_config(cfg: Config, bundle: TaskBundle) -> nn.Module:
+    """``ckconv.models.build_model`` with :func:`model_kwargs`.
+
+    Errors (unknown names, unknown or invalid arguments) are reported against ``model.<key>``.
+    """
+    from ckconv.models import build_model
+
+    name = cfg.model.name
+    kwargs = model_kwargs(cfg, bundle)
+    try:
+        model = build_model(name, **kwargs)
+    except TypeError as err:
+        match = _UNEXPECTED.search(str(err))
+        key = f"model.{match.group(1)}" if match else "model"
+        raise ConfigError(f"{key}: {err}") from None
+    except ValueError as err:
+        text = str(err)
+        key = next((f"model.{k}" for k in kwargs if re.search(rf"\b{k}\b", text)), "model")
+        raise ConfigError(f"{key}: {text}") from None
+    return model
