@@ -66,3 +66,7 @@ __all__ = [
     "timestamp_collate",
     "verify_checksum",
 ]
+
+from ckconv.data.shapes import SyntheticShapes
+
+__all__ += ["SyntheticShapes"]
