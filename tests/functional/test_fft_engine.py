@@ -141,6 +141,10 @@ def test_spectrum_conv_errors():
 def test_saved_bytes_counts_the_spectra():
     p = make_plan((100,), (100,), causal=True, groups=4, in_channels=4, out_channels=4)
     freq = p.n[0] // 2 + 1
-    assert saved_bytes(p, 3, torch.float32) == (3 * 4 + 4) * freq * 8
-    assert saved_bytes(p, 3, torch.float64, need_weight=False) == 4 * freq * 16
     assert math.prod(p.freq) == freq
+    assert saved_bytes(p, 3, torch.float32) == 3 * 4 * freq * 8  # depthwise: input spectrum
+    assert saved_bytes(p, 3, torch.float64, need_weight=False) == 0
+    p = make_plan((100,), (100,), groups=2, in_channels=4, out_channels=6)  # dense groups
+    freq = p.n[0] // 2 + 1
+    assert saved_bytes(p, 3, torch.float32) == (3 * 4 + 6 * 2) * freq * 8
+    assert saved_bytes(p, 3, torch.float32, need_weight=False) == 6 * 2 * freq * 8
