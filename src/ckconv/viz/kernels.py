@@ -135,8 +135,8 @@ def format_mask_table(rows: list[MaskSize]) -> str:
     return "\n".join(lines)
 
 
-def _first_axis(conv: CKConv) -> torch.Tensor:
-    """Positions along the first dimension at which :meth:`CKConv.kernel` samples the kernel."""
+def _axes(conv: CKConv) -> list[torch.Tensor]:
+    """Positions per dimension at which :meth:`CKConv.kernel` samples the kernel."""
     if isinstance(conv, FlexConv):
         axes = flexconv_axes(
             conv.kernel_size,
@@ -150,7 +150,7 @@ def _first_axis(conv: CKConv) -> torch.Tensor:
         )
     else:
         axes = kernel_axes(conv.kernel_size, causal=conv.causal, device="cpu", dtype=torch.float64)
-    return axes[0]
+    return axes
 
 
 def _channels(kernel: torch.Tensor) -> tuple[torch.Tensor, str]:
@@ -207,7 +207,7 @@ def plot_kernels(
     one_d = all(conv.data_dim == 1 for _, conv in convs)
     cols = 1 if one_d else max_tiles
     fig_w = 7.0 if one_d else 1.2 * cols
-    row_h = 1.5 if one_d else 1.45
+    row_h = 1.5
     fig, axes = plt.subplots(
         len(convs), cols, figsize=(fig_w, row_h * len(convs) + 0.5), squeeze=False
     )
@@ -223,7 +223,7 @@ def plot_kernels(
         if conv.data_dim == 1 and cols == 1:
             ax = axes[row, 0]
             shown = channels[:max_channels]
-            axis = _first_axis(conv)
+            axis = _axes(conv)[0]
             first, last = float(axis[0]), float(axis[-1])
             half = grid_step(conv.kernel_size[0]) / 2
             image = ax.imshow(
@@ -246,6 +246,18 @@ def plot_kernels(
             if row == len(convs) - 1:
                 ax.set_xlabel("relative position", fontsize=7)
             continue
+        # 2D / 3D tiles over [-1, 1]^2 (3D: the middle slice of the first axis), so the extent
+        # of a FlexConv's crop is visible; the dashed box marks the crop
+        axes2 = _axes(conv)[-2:] if conv.data_dim > 1 else [torch.zeros(1), _axes(conv)[0]]
+        halves = [grid_step(k) / 2 for k in conv.kernel_size[-2:]]
+        if conv.data_dim == 1:
+            halves = [0.5, grid_step(conv.kernel_size[0]) / 2]
+        box = (
+            float(axes2[1][0]) - halves[1],
+            float(axes2[1][-1]) + halves[1],
+            float(axes2[0][-1]) + halves[0],
+            float(axes2[0][0]) - halves[0],
+        )
         for col in range(cols):
             ax = axes[row, col]
             ax.set_xticks([])
@@ -258,9 +270,27 @@ def plot_kernels(
                 tile = tile.unsqueeze(0)
             while tile.dim() > 2:
                 tile = tile[tile.shape[0] // 2]
-            ax.imshow(tile.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-            if col == 0:
-                ax.set_title(head, fontsize=7, loc="left", pad=2)
+            ax.imshow(
+                tile.numpy(),
+                cmap="RdBu_r",
+                vmin=-lim,
+                vmax=lim,
+                interpolation="nearest",
+                extent=box,
+            )
+            ax.set_xlim(-1.0 - halves[1], 1.0 + halves[1])
+            ax.set_ylim(1.0 + halves[0], -1.0 - halves[0])
+            if isinstance(conv, FlexConv):
+                ax.plot(
+                    [box[0], box[1], box[1], box[0], box[0]],
+                    [box[2], box[2], box[3], box[3], box[2]],
+                    color="0.3",
+                    lw=0.5,
+                    ls="--",
+                )
+            if col == 0:  # the row's header spans the tiles: kept out of the layout
+                text = ax.text(0.0, 1.06, head, fontsize=7, transform=ax.transAxes, va="bottom")
+                text.set_in_layout(False)
     fig.suptitle(title or "learned kernels (training resolution)", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig
