@@ -15,7 +15,6 @@ from ckconv.viz import (
     format_mask_table,
     main_plot_kernels,
     mask_sizes,
-    model_from_checkpoint,
     plot_kernels,
     plot_mask_sizes,
     save_figure,
@@ -101,6 +100,19 @@ def test_1d_pictures_show_each_layers_kernel_over_its_positions():
     assert images[2].get_extent()[1] == pytest.approx(1.0 + 0.01)
 
 
+def test_kernels_at_a_finer_rate_are_sampled_on_the_finer_grid():
+    conv = CKConv(1, 2, kernel_size=11)
+    fig = plot_kernels(conv, rate=2.0)
+    (image,) = [ax.images[0] for ax in fig.axes if ax.images]
+    data = np.asarray(image.get_array())
+    assert data.shape == (2, 21)  # step 0.2 / 2 over [-1, 1]
+    np.testing.assert_allclose(data, conv.kernel(2.0)[:, 0].detach().numpy(), rtol=1e-6)
+    assert image.get_extent()[:2] == pytest.approx((-1.05, 1.05))
+    assert "2x the training resolution" in fig.texts[0].get_text()
+    with pytest.raises(ValueError, match="rate must be a finite number > 0 or None, got -1"):
+        plot_kernels(conv, rate=-1.0)
+
+
 def test_2d_and_3d_kernels_are_drawn_as_tiles():
     conv2 = FlexConv(4, 2, data_dim=2, kernel_size=15, separable=True)  # 4 depthwise kernels
     _set_sigma(conv2, 0.5)
@@ -175,11 +187,13 @@ def digits_run(tmp_path_factory):
     return path, model
 
 
-def test_model_from_checkpoint_restores_the_kernels(digits_run):
+def test_checkpoint_round_trip_restores_the_kernels(digits_run):
+    # what the command draws is the trained model: its kernels equal the saved model's
+    from ckconv.app.run import load_model
+
     path, model = digits_run
     torch.manual_seed(99)
-    loaded = model_from_checkpoint(path)
-    assert not loaded.training
+    loaded = load_model(path)[0]
     for (_, a), (_, b) in zip(continuous_convs(model), continuous_convs(loaded), strict=True):
         torch.testing.assert_close(b.kernel(), a.kernel(), rtol=0, atol=0)
     assert [r.cropped_size for r in mask_sizes(loaded)] == [

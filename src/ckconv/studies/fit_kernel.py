@@ -88,6 +88,7 @@ TARGETS: dict[str, tuple[str, Callable[[torch.Tensor, torch.Generator], torch.Te
     ),
     "noise": ("white Gaussian noise N(0, 1), one value per sample", _noise),
 }
+#: The targets ``ckconv fit-kernel`` fits by default: all of :data:`TARGETS`.
 DEFAULT_TARGETS: tuple[str, ...] = tuple(TARGETS)
 
 

@@ -1,6 +1,6 @@
 """Pictures: learned kernels per layer and FlexConv mask sizes (matplotlib, imported lazily)."""
 
-from ckconv.viz.command import main_plot_kernels, model_from_checkpoint
+from ckconv.viz.command import main_plot_kernels
 from ckconv.viz.kernels import (
     MaskSize,
     continuous_convs,
@@ -18,7 +18,6 @@ __all__ = [
     "format_mask_table",
     "main_plot_kernels",
     "mask_sizes",
-    "model_from_checkpoint",
     "plot_kernels",
     "plot_mask_sizes",
     "pyplot",

@@ -1,9 +1,9 @@
 """``ckconv plot kernels --checkpoint FILE``: kernel pictures and mask sizes of a trained model.
 
-The checkpoint is one written by ``ckconv train`` (Lightning format with the run's config under
-the ``"ckconv"`` key): :func:`model_from_checkpoint` rebuilds the model from that config (which
-builds the task's datasets to learn the input shape, so the task's data must be readable) and
-loads the weights.  Needs the ``app`` extra (lightning, matplotlib).
+The checkpoint is one written by ``ckconv train``: :func:`ckconv.app.run.load_model` rebuilds
+the model from the config stored inside (building the task's datasets to learn the input
+shape, so the task's data must be readable; ``--data-root`` points at it on another machine)
+and loads the weights.  Needs the ``app`` extra (lightning, matplotlib).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-from torch import nn
-
 from ckconv.viz.kernels import (
     format_mask_table,
     mask_sizes,
@@ -23,47 +21,7 @@ from ckconv.viz.kernels import (
     save_figure,
 )
 
-__all__ = ["main_plot_kernels", "model_from_checkpoint"]
-
-
-def model_from_checkpoint(path: str | os.PathLike, *, data_root: str | None = None) -> nn.Module:
-    """The model of a ``ckconv train`` checkpoint, with its weights, in eval mode.
-
-    Args:
-        path: a ``.ckpt`` file written by ``ckconv train``.
-        data_root: where the task's data lives on this machine (overrides the stored
-            ``task.root``); the task is built to read its input shape.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a ``ckconv train`` checkpoint, or its weights do not fit
-            the model rebuilt from its config.
-    """
-    from ckconv.app.checkpoint import load_checkpoint
-    from ckconv.app.config import config_from_dict
-    from ckconv.app.module import CHECKPOINT_KEY
-    from ckconv.app.tasks import build_model_from_config, build_task
-
-    ckpt = load_checkpoint(path)
-    extra = ckpt.get(CHECKPOINT_KEY) or {}
-    if "config" not in extra:
-        raise ValueError(
-            f"{path}: no ckconv config inside (not written by `ckconv train`); for a model "
-            "object use ckconv.viz.plot_kernels(model) directly"
-        )
-    cfg = config_from_dict(extra["config"])
-    if data_root is not None:
-        cfg.task.root = str(data_root)
-    model = build_model_from_config(cfg, build_task(cfg))
-    prefix = "model."
-    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not fit the model rebuilt from its config "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-    return model.eval()
+__all__ = ["main_plot_kernels"]
 
 
 def main_plot_kernels(argv: list[str] | None = None) -> int:
@@ -88,13 +46,22 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
         "--max-channels", type=int, default=64, help="1D: channel rows per layer (default 64)"
     )
     parser.add_argument("--max-tiles", type=int, default=8, help="2D/3D: tiles per layer")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="sample the kernels at RATE x the training resolution (e.g. 2: the finer grid)",
+    )
     parser.add_argument("--dpi", type=int, default=110)
     args = parser.parse_args(argv)
     for name in ("max_layers", "max_channels", "max_tiles", "dpi"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    from ckconv.app.run import load_model
+
+    overrides = [] if args.data_root is None else [("task.root", args.data_root)]
     try:
-        model = model_from_checkpoint(args.checkpoint, data_root=args.data_root)
+        model = load_model(args.checkpoint, overrides)[0].eval()
     except (FileNotFoundError, ValueError) as err:
         print(f"ckconv plot kernels: {err}", file=sys.stderr)
         return 2
@@ -105,7 +72,9 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
             max_layers=args.max_layers,
             max_channels=args.max_channels,
             max_tiles=args.max_tiles,
-            title=f"learned kernels of {Path(args.checkpoint).name}",
+            rate=args.rate,
+            title=f"learned kernels of {Path(args.checkpoint).name}"
+            + ("" if args.rate is None else f" at {args.rate:g}x the training resolution"),
         )
     except ValueError as err:  # a model without continuous convolutions (a baseline)
         print(f"ckconv plot kernels: {err}", file=sys.stderr)

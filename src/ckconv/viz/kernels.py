@@ -135,21 +135,23 @@ def format_mask_table(rows: list[MaskSize]) -> str:
     return "\n".join(lines)
 
 
-def _axes(conv: CKConv) -> list[torch.Tensor]:
-    """Positions per dimension at which :meth:`CKConv.kernel` samples the kernel."""
+def _axes(conv: CKConv, rate: float | None = None) -> list[torch.Tensor]:
+    """Positions per dimension at which :meth:`CKConv.kernel` samples the kernel at ``rate``."""
     if isinstance(conv, FlexConv):
         axes = flexconv_axes(
             conv.kernel_size,
             conv.mask.sigma,
             conv.mask.threshold,
             causal=conv.causal,
-            rate=None,
+            rate=rate,
             input_size=None,
             device="cpu",
             dtype=torch.float64,
         )
     else:
-        axes = kernel_axes(conv.kernel_size, causal=conv.causal, device="cpu", dtype=torch.float64)
+        axes = kernel_axes(
+            conv.kernel_size, causal=conv.causal, rate=rate, device="cpu", dtype=torch.float64
+        )
     return axes
 
 
@@ -167,6 +169,7 @@ def plot_kernels(
     max_layers: int = 12,
     max_channels: int = 64,
     max_tiles: int = 8,
+    rate: float | None = None,
     title: str | None = None,
 ):
     """Pictures of the learned kernels of every continuous convolution in ``model``.
@@ -182,6 +185,9 @@ def plot_kernels(
         model: any module containing :class:`~ckconv.nn.CKConv` or
             :class:`~ckconv.nn.FlexConv` layers (or such a layer itself).
         max_layers, max_channels, max_tiles: caps on what is drawn.
+        rate: sample the kernels at ``rate`` times the training sampling rate (e.g. ``2.0``:
+            the finer grid a model evaluated at twice the resolution uses, where high
+            frequencies of Sine kernels show, CKConv Fig. 9); ``None`` is the training rate.
         title: figure title.
 
     Returns:
@@ -203,6 +209,11 @@ def plot_kernels(
             f"{type(model).__name__} has no continuous convolution (CKConv / FlexConv) to plot"
         )
     convs = convs[:max_layers]
+    if rate is not None and not (
+        isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0
+    ):
+        raise ValueError(f"rate must be a finite number > 0 or None, got {rate!r}")
+    step_factor = 1.0 / float(rate or 1.0)
     plt = pyplot()
     one_d = all(conv.data_dim == 1 for _, conv in convs)
     cols = 1 if one_d else max_tiles
@@ -212,7 +223,7 @@ def plot_kernels(
         len(convs), cols, figsize=(fig_w, row_h * len(convs) + 0.5), squeeze=False
     )
     for row, (name, conv) in enumerate(convs):
-        kernel = conv.kernel().detach().float().cpu()
+        kernel = conv.kernel(rate).detach().float().cpu()
         channels, label = _channels(kernel)
         lim = float(channels.abs().max()) or 1.0
         head = f"{name}: kernel {'x'.join(map(str, conv.kernel_size))}"
@@ -223,9 +234,9 @@ def plot_kernels(
         if conv.data_dim == 1 and cols == 1:
             ax = axes[row, 0]
             shown = channels[:max_channels]
-            axis = _axes(conv)[0]
+            axis = _axes(conv, rate)[0]
             first, last = float(axis[0]), float(axis[-1])
-            half = grid_step(conv.kernel_size[0]) / 2
+            half = grid_step(conv.kernel_size[0]) * step_factor / 2
             image = ax.imshow(
                 shown.numpy(),
                 aspect="auto",
@@ -248,10 +259,11 @@ def plot_kernels(
             continue
         # 2D / 3D tiles over [-1, 1]^2 (3D: the middle slice of the first axis), so the extent
         # of a FlexConv's crop is visible; the dashed box marks the crop
-        axes2 = _axes(conv)[-2:] if conv.data_dim > 1 else [torch.zeros(1), _axes(conv)[0]]
-        halves = [grid_step(k) / 2 for k in conv.kernel_size[-2:]]
+        all_axes = _axes(conv, rate)
+        axes2 = all_axes[-2:] if conv.data_dim > 1 else [torch.zeros(1), all_axes[0]]
+        halves = [grid_step(k) * step_factor / 2 for k in conv.kernel_size[-2:]]
         if conv.data_dim == 1:
-            halves = [0.5, grid_step(conv.kernel_size[0]) / 2]
+            halves = [0.5, grid_step(conv.kernel_size[0]) * step_factor / 2]
         box = (
             float(axes2[1][0]) - halves[1],
             float(axes2[1][-1]) + halves[1],
@@ -291,7 +303,8 @@ def plot_kernels(
             if col == 0:  # the row's header spans the tiles: kept out of the layout
                 text = ax.text(0.0, 1.06, head, fontsize=7, transform=ax.transAxes, va="bottom")
                 text.set_in_layout(False)
-    fig.suptitle(title or "learned kernels (training resolution)", fontsize=9)
+    where = "training resolution" if rate in (None, 1.0) else f"{rate:g}x the training resolution"
+    fig.suptitle(title or f"learned kernels ({where})", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
     return fig
 
