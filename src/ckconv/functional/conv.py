@@ -53,10 +53,10 @@ _BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
 #: Measured forward+backward with ``benchmarks/bench_crossover.py`` (table in its docstring):
 #: PyTorch's CPU backward of a depthwise ``F.convNd`` is slow, so training crosses over early.
 DIRECT_MAX_TAPS: dict[tuple[int, str], int] = {
-    (1, "depthwise"): 15,
+    (1, "depthwise"): 11,
     (1, "dense"): 21,
-    (2, "depthwise"): 25,
-    (2, "dense"): 81,
+    (2, "depthwise"): 15,
+    (2, "dense"): 121,
     (3, "depthwise"): 27,
     (3, "dense"): 125,
 }
@@ -64,12 +64,12 @@ DIRECT_MAX_TAPS: dict[tuple[int, str], int] = {
 #: The same limits when no gradient is needed (inference): the direct forward alone stays
 #: faster than the FFT up to much larger kernels.
 DIRECT_MAX_TAPS_INFERENCE: dict[tuple[int, str], int] = {
-    (1, "depthwise"): 95,
-    (1, "dense"): 31,
-    (2, "depthwise"): 225,
-    (2, "dense"): 121,
-    (3, "depthwise"): 343,
-    (3, "dense"): 343,
+    (1, "depthwise"): 151,
+    (1, "dense"): 55,
+    (2, "depthwise"): 289,
+    (2, "dense"): 169,
+    (3, "depthwise"): 512,
+    (3, "dense"): 216,
 }
 
 

@@ -3,9 +3,9 @@
 Why blocked: on CPU the textbook ``irfft(rfft(u, n=2L) * rfft(k, n=2L), n=2L)[..., :L]`` spends
 most of its time allocating and first-touching tensors several times the input's size (the
 padded input, two spectra, the product, the full-length inverse).  Here the ``B * C`` rows are
-transformed a block at a time (a block's buffers fit in cache and are reused for every block),
-the kernel spectrum is computed once per call and shared by the batch, and only the cropped
-output (and, if asked, the input spectrum for the backward pass) is allocated at full size.
+transformed a block at a time (about 1 MiB of padded rows; the block's buffers stay in cache
+and are reused for every block), and only the cropped output (and, if asked, the input
+spectrum for the backward pass) is allocated at full size.
 
 Conventions are those of :mod:`ckconv.functional.conv` (cross-correlation, same-size output,
 centred = ``padding="same"``, causal = left padding ``K - 1``).  The kernel is placed
@@ -13,21 +13,29 @@ circularly around offset 0 (tap ``k`` at index ``(k - left) mod n``) and its spe
 conjugated, so the output is the first ``L`` samples of the inverse transform and the FFT
 size only needs ``n >= L + max(left, right)`` (``1.5 L`` for a centred kernel as long as the
 input, ``2L - 1`` causal) instead of ``L + K - 1``.  Taps that cannot reach any output
-(further than ``L - 1`` from the anchor) are dropped before transforming.
+(further than ``L - 1`` from the anchor) are dropped before transforming.  Among the even
+5-smooth sizes that are large enough, :func:`good_fft_size` picks the one measured fastest
+(powers of two beat sizes with many factors of 3 or 5), which also makes odd lengths cost
+the same as even ones.
 
-Dense (``C_in / groups > 1``) convolutions transform all input rows, contract over the input
-channels one block of frequencies at a time with a batched complex matmul, and inverse
-transform the output rows in blocks.
+Depthwise convolutions (one input channel per group, any channel multiplier) run
+channel-major: the spectrum of a block of kernel channels is computed once and used for
+every batch element.  Dense convolutions (``C_in / groups > 1``) transform all input rows,
+contract over the input channels one block of frequencies at a time with a batched complex
+matmul, and inverse transform the output rows in blocks.
 
-Backward passes:
+Backward passes (hand-written, :class:`torch.autograd.Function`):
 
-* ``"save_spectrum"``: the forward keeps the input spectrum; the backward needs one forward and
-  one inverse transform per row (fewer transforms, ~``n / L`` input-sizes of extra memory).
-* ``"recompute"``: the forward keeps nothing but the input (which autograd keeps anyway); the
+* ``"save_spectrum"``: the forward keeps the input spectrum; the backward needs one forward
+  and one inverse transform per row (``~n / L`` input-sizes of extra memory).
+* ``"recompute"``: the forward keeps only the input (which autograd keeps anyway); the
   backward transforms the input again (one more transform per row, leanest memory).
-* ``"auto"``: save the spectrum when it fits in ``memory_budget`` bytes
-  (default :data:`DEFAULT_MEMORY_BUDGET`), recompute otherwise.  When the weight needs no
-  gradient nothing is saved in either mode (the input gradient only needs the kernel).
+* ``"auto"``: save when the spectra fit in ``memory_budget`` bytes (default
+  :data:`DEFAULT_MEMORY_BUDGET`), recompute otherwise.  Nothing is saved without grad mode,
+  and the input spectrum only when the weight needs a gradient.
+
+For inference with a fixed kernel, :func:`kernel_spectrum` computes a kernel's spectrum once
+and :func:`spectrum_conv` reuses it for any batch of inputs of that size.
 """
 
 from __future__ import annotations
