@@ -518,6 +518,7 @@ def main_fit_kernel(argv: list[str] | None = None) -> int:
                         help="folder for fit_kernel.png, fit_kernel.csv, fit_kernel.md "
                         "(default: ./fit_kernel)")  # fmt: skip
     parser.add_argument("--no-plot", action="store_true", help="do not draw the grid plot")
+    parser.add_argument("--dpi", type=int, default=100, help="resolution of the plot (default 100)")
     parser.add_argument("--quiet", action="store_true", help="no per-fit progress lines")
     args = parser.parse_args(argv)
     try:
@@ -534,6 +535,8 @@ def main_fit_kernel(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.dpi < 1:
+        parser.error(f"--dpi must be >= 1, got {args.dpi}")
 
     def report(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -556,7 +559,7 @@ def main_fit_kernel(argv: list[str] | None = None) -> int:
         from ckconv.viz.kernels import save_figure
 
         fig = plot_fit_study(study)
-        save_figure(fig, out / "fit_kernel.png")
+        save_figure(fig, out / "fit_kernel.png", dpi=args.dpi)
         written.append(out / "fit_kernel.png")
     print("\nwrote " + ", ".join(os.fspath(p) for p in written))
     return 0
