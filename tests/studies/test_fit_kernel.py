@@ -200,3 +200,12 @@ def test_defaults_cover_the_papers_networks_and_targets():
     assert {"relu", "relu_uniform", "leaky_relu", "leaky_relu_uniform", "swish",
             "swish_uniform", "siren", "magnet", "rff"} == set(DEFAULT_NETS)  # fmt: skip
     assert {"gaussian", "step", "sawtooth", "sine_chirp", "noise"} <= set(TARGETS)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import ckconv.studies.fit_kernel as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 5 and result.failed == 0

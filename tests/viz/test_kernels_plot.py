@@ -220,3 +220,12 @@ def test_plot_kernels_command_explains_bad_checkpoints(tmp_path, capsys):
     torch.save({"state_dict": {}}, tmp_path / "plain.ckpt")
     assert main_plot_kernels(["--checkpoint", str(tmp_path / "plain.ckpt")]) == 2
     assert "no ckconv config inside" in capsys.readouterr().err
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import ckconv.viz.kernels as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 4 and result.failed == 0
