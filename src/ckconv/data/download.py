@@ -191,6 +191,7 @@ class Resource:
 
 _MNIST_BASE = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
+#: Files of each downloadable dataset: URL, file name and checksum (verified before use).
 RESOURCES: dict[str, tuple[Resource, ...]] = {
     "mnist": (
         Resource(

@@ -37,6 +37,7 @@ __all__ = [
     "read_pathfinder_metadata",
 ]
 
+#: ListOps token vocabulary: padding, the four operators, closing bracket and digits 0-9.
 LISTOPS_VOCAB = ("<pad>", "[MAX", "[MIN", "[MED", "[SM", "]", *[str(d) for d in range(10)])
 _LISTOPS_INDEX = {t: i for i, t in enumerate(LISTOPS_VOCAB)}
 

@@ -36,6 +36,7 @@ __all__ = [
     "voxelize",
 ]
 
+#: The 10 ModelNet10 categories (a subset of ModelNet40), in label order.
 MODELNET10_CLASSES = (
     "bathtub",
     "bed",

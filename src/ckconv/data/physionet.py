@@ -27,6 +27,7 @@ from ckconv.data._common import PathLike, check_split, missing_files, stratified
 
 __all__ = ["PSV_COLUMNS", "PhysioNet2019", "read_psv"]
 
+#: The 41 columns of a PhysioNet 2019 ``.psv`` file, in file order (last: ``SepsisLabel``).
 PSV_COLUMNS = (
     "HR",
     "O2Sat",

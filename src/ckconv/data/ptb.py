@@ -17,6 +17,7 @@ from ckconv.data._common import PathLike, check_split, find_dir, missing_files
 
 __all__ = ["EOS", "CharPTB", "build_vocab", "read_ptb_chars"]
 
+#: End-of-sentence token appended to every PTB line.
 EOS = "<eos>"
 _FILES = {"train": "ptb.char.train.txt", "val": "ptb.char.valid.txt", "test": "ptb.char.test.txt"}
 

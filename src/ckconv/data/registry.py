@@ -526,6 +526,7 @@ _TASKS = [
         _aeon_finder("BasicMotions"),
     ),
 ]
+#: Every task of both papers plus the offline ones, by name (``ckconv data list`` shows them).
 TASKS: dict[str, TaskInfo] = {t.name: t for t in _TASKS}
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "wav_num_frames",
 ]
 
+#: The 10 Speech Commands words of the Kidger et al. subset, in label order.
 KIDGER_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 

@@ -161,6 +161,7 @@ class AddingProblem(_GeneratedTask):
         return x[0], y[0]
 
 
+#: Names of the 1D target functions :func:`kernel_fitting_target` can generate.
 FITTING_TARGETS = ("gaussian", "step", "sawtooth", "sine_chirp", "random")
 
 

@@ -24,6 +24,7 @@ import torch
 
 __all__ = ["SIGMA_EPS", "crop_counts", "gaussian_mask", "mask_extent"]
 
+#: Added to ``sigma**2`` in the mask: keeps gradients finite as ``sigma -> 0``.
 SIGMA_EPS = 1e-8
 _ROUND_EPS = 1e-9
 

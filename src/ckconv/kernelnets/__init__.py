@@ -21,6 +21,7 @@ __all__ = [
     "build_kernel_net",
 ]
 
+#: Kernel-net classes by the names :func:`build_kernel_net` accepts.
 KERNEL_NETS: dict[str, type[KernelNet]] = {
     "siren": SIREN,
     "magnet": MAGNet,

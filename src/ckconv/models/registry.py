@@ -21,6 +21,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "lstm": lambda *a, **k: RNN(*a, kind="lstm", **k),
     "resnet": ResNet,
 }
+#: Model names :func:`build_model` accepts.
 MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
 

@@ -86,8 +86,9 @@ class FlexConv(CKConv):
     SepFlexConv of the CCNN.
 
     Args:
-        in_channels, out_channels, data_dim, kernel_size, input_size, separable, causal, bias,
-            init_gain, method: as in :class:`CKConv`.
+        in_channels: input channels (as in :class:`CKConv`, like ``out_channels``, ``data_dim``,
+            ``kernel_size``, ``input_size``, ``separable``, ``causal``, ``bias``,
+            ``init_gain`` and ``method``).
         kernel_net: default a :class:`~ckconv.kernelnets.MAGNet` (32 hidden, 3 hidden layers) whose
             Gabor centres are initialised within ``1.667 * mask_init_sigma`` of the mask centre.
         mask_init_sigma: initial mask width (0.075 as in the papers).
