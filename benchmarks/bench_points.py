@@ -14,8 +14,11 @@ Tables:
    (checked before timing).  The ratio column is torch / scipy (> 1: scipy faster); it sets
    :data:`ckconv.functional.neighbors.SCIPY_MIN_PAIRS`, above which ``backend="auto"`` uses scipy.
 2. **PointConv layer** at ``B x N`` points, ``K`` neighbours, ``C_in = C_out = C``: forward and
-   forward+backward time (neighbours precomputed, so the layer alone), dense and separable,
-   with and without checkpointed chunks.  Memory: "peak" is the largest amount of memory
+   forward+backward time (neighbours precomputed, so the layer alone), dense (the default MLP
+   kernel net) and separable (PointFlexConv, MAGNet), in one chunk, in checkpointed chunks of a
+   fixed size and with the default ``chunk_size="auto"``.  At the full size the one-chunk
+   MAGNet layer is skipped: MAGNet keeps about 14 tensors of
+   ``pairs x 4 x hidden`` values for its backward pass (~55x the unit below, ~14 GB here).  Memory: "peak" is the largest amount of memory
    allocated and not yet freed during one forward+backward call (outputs, saved tensors,
    gradients, temporaries -- not the inputs and weights that existed before), read from the
    PyTorch profiler's CPU allocator trace (``_harness.peak_bytes``); "largest" is the largest
@@ -77,22 +80,30 @@ def bench_knn(sizes: list[tuple[int, int]], k: int, rounds: int) -> None:
         )
 
 
-def bench_layer(b: int, n: int, k: int, c: int, rounds: int, chunk: int) -> None:
-    print(f"\n== PointConv layer: B={b}, N={n}, K={k}, C_in=C_out={c} ==")
+def bench_layer(b: int, n: int, k: int, c: int, rounds: int, chunk: int, big: bool) -> None:
+    print(f"\n== PointConv layer: B={b}, N={n}, K={k}, C_in=C_out={c}, chunk_size={chunk} ==")
     pos = torch.rand(b, n, 3)
     x = torch.randn(b, c, n, requires_grad=True)
     configs = [
-        ("dense MLP", PointConv(c, c, num_neighbors=k, scale=0.1)),
-        ("dense MLP chunk", PointConv(c, c, num_neighbors=k, scale=0.1, chunk_size=chunk)),
-        ("sep MAGNet (flex)", PointFlexConv(c, c, num_neighbors=k, scale=0.1, separable=True)),
+        ("dense MLP 1 chunk", PointConv(c, c, num_neighbors=k, scale=0.1, chunk_size=None)),
+        ("dense MLP chunked", PointConv(c, c, num_neighbors=k, scale=0.1, chunk_size=chunk)),
+        ("dense MLP auto", PointConv(c, c, num_neighbors=k, scale=0.1)),
         (
-            "sep MAGNet chunk",
+            "sep MAGNet chunked",
             PointFlexConv(c, c, num_neighbors=k, scale=0.1, separable=True, chunk_size=chunk),
         ),
     ]
+    if not big:  # in one chunk a MAGNet keeps ~14 (pairs x 4 hidden) tensors for its backward
+        configs.insert(
+            3,
+            (
+                "sep MAGNet 1 chunk",
+                PointFlexConv(c, c, num_neighbors=k, scale=0.1, separable=True, chunk_size=None),
+            ),
+        )
     nb = configs[0][1].find_neighbors(pos)
     print(
-        f"{'layer':<20} {'fwd ms':>9} {'fwd+bwd ms':>11} {'peak MB':>9} {'peak/u':>7}"
+        f"{'layer':<22} {'fwd ms':>9} {'fwd+bwd ms':>11} {'peak MB':>9} {'peak/u':>7}"
         f" {'largest MB':>11} {'largest/u':>10}"
     )
     for name, layer in configs:
@@ -112,7 +123,7 @@ def bench_layer(b: int, n: int, k: int, c: int, rounds: int, chunk: int) -> None
         with probe:
             train_step()
         print(
-            f"{name:<20} {fmt_ms(median(times['fwd'])):>9} {fmt_ms(median(times['fwdbwd'])):>11}"
+            f"{name:<22} {fmt_ms(median(times['fwd'])):>9} {fmt_ms(median(times['fwdbwd'])):>11}"
             f" {peak / MB:>9.0f} {peak / (4 * unit):>7.2f} {probe.numel * 4 / MB:>11.0f}"
             f" {probe.numel / unit:>10.2f}"
         )
@@ -139,7 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     if scipy_available():
         bench_knn(knn_sizes, 16, rounds)
         bench_knn(knn_sizes[-2:], 32, rounds)
-    bench_layer(*layer, rounds=2 if not args.quick else rounds, chunk=1024)
+    if args.quick:
+        bench_layer(*layer, rounds=rounds, chunk=256, big=False)
+    else:
+        bench_layer(*layer, rounds=2, chunk=512, big=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.checkpoint import checkpoint as real_checkpoint
 
+import ckconv.functional.pointconv as pointconv_module
 from ckconv.functional.neighbors import knn
 from ckconv.functional.pointconv import (
     kernel_density,
@@ -344,17 +346,25 @@ def test_bad_inputs_name_the_argument():
 
 
 @pytest.mark.parametrize("separable", [False, True])
-def test_chunked_equals_unchunked_with_gradients(separable):
+@pytest.mark.parametrize("chunk", [5, "auto"])
+def test_chunked_equals_unchunked_with_gradients(separable, chunk, monkeypatch):
     torch.manual_seed(9)
-    layer = _layer(PointFlexConv, separable, "mean", "knn", "magnet")
+    layer = _layer(PointFlexConv, separable, "mean", "knn", "magnet", chunk_size=None)
     x, pos, mask, _, _ = _data(n=23, seed=10)
     x.requires_grad_()
     nb = layer.find_neighbors(pos, mask=mask)
     out = layer(x, pos, mask=mask, neighbors=nb)
     grads = torch.autograd.grad(out.square().sum(), [x, *layer.parameters()])
-    layer.chunk_size = 5
+    layer.chunk_size = chunk
+    # "auto": a budget of 4 rows per chunk (2 clouds x 5 neighbours x max(C, h)=8 values a row)
+    monkeypatch.setattr(pointconv_module, "AUTO_CHUNK_ELEMENTS", 4 * 2 * 5 * 8)
+    calls = []
+    monkeypatch.setattr(
+        pointconv_module, "checkpoint", lambda *a, **k: calls.append(1) or real_checkpoint(*a, **k)
+    )
     out_c = layer(x, pos, mask=mask, neighbors=nb)
     grads_c = torch.autograd.grad(out_c.square().sum(), [x, *layer.parameters()])
+    assert len(calls) == (5 if chunk == 5 else 6)  # ceil(23 / 5) or ceil(23 / 4) chunks
     assert torch.allclose(out_c, out, rtol=1e-12, atol=1e-14)
     for g, gc in zip(grads, grads_c):
         assert torch.allclose(g, gc, rtol=1e-10, atol=1e-13)

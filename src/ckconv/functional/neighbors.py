@@ -44,9 +44,10 @@ __all__ = [
 
 Backend = Literal["auto", "torch", "scipy"]
 
-#: ``"auto"`` uses scipy when ``M * N`` (query x support points per cloud, summed over the batch)
-#: is at least this; below it the tree construction costs more than the blocked torch search.
-SCIPY_MIN_PAIRS = 1 << 18
+#: ``"auto"`` uses scipy when ``B * M * N`` (query x support pairs over the batch) is at least
+#: this.  Measured (1 thread, k=16): torch faster at 8 x 256^2 pairs (0.85x), scipy 2.2x faster
+#: at 1024^2, 6x at 4096^2, 16x at 16384^2 (``benchmarks/bench_points.py``).
+SCIPY_MIN_PAIRS = 1 << 20
 
 #: Default largest number of pairwise distances held at once by the torch backend.
 BLOCK_ELEMENTS = 1 << 22

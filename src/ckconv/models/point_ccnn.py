@@ -226,7 +226,7 @@ class PointCCNN(nn.Module):
         position_channels: bool = True,
         init_gain: float | None = 1.0,
         backend: Backend = "auto",
-        chunk_size: int | None = None,
+        chunk_size: int | Literal["auto"] | None = "auto",
         device=None,
         dtype=None,
     ) -> None:

@@ -86,7 +86,9 @@ class PointConv(nn.Module):
             ``init_gain**2``.  ``None`` disables it.
         backend: neighbour search backend (``"auto"``, ``"torch"``, ``"scipy"``).
         chunk_size: process output points in checkpointed chunks of this many (memory scales
-            with the chunk, one extra forward in the backward pass); ``None``: all at once.
+            with the chunk, one extra forward in the backward pass); ``"auto"`` (default) sizes
+            them from the input (one chunk for small clouds); ``None``: all at once.  See
+            :func:`~ckconv.functional.pointconv.point_conv`.
 
     Forward:
         ``forward(input, pos, *, mask=None, query_pos=None, query_mask=None, neighbors=None,
@@ -129,7 +131,7 @@ class PointConv(nn.Module):
         bias: bool = True,
         init_gain: float | None = 1.0,
         backend: Backend = "auto",
-        chunk_size: int | None = None,
+        chunk_size: int | Literal["auto"] | None = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -146,7 +148,7 @@ class PointConv(nn.Module):
             raise ValueError(f"backend must be 'auto', 'torch' or 'scipy', got {backend!r}")
         if init_gain is not None:
             _positive_float("init_gain", init_gain)
-        if chunk_size is not None:
+        if chunk_size not in (None, "auto"):
             _positive_int("chunk_size", chunk_size)
         self.chunk_size = chunk_size
         scale = _positive_float("scale", scale)
@@ -429,7 +431,7 @@ class PointConv(nn.Module):
             s += ", bias=False"
         if self.init_gain != 1.0:
             s += f", init_gain={self.init_gain}"
-        if self.chunk_size is not None:
+        if self.chunk_size != "auto":
             s += f", chunk_size={self.chunk_size}"
         return s
 
@@ -485,7 +487,7 @@ class PointFlexConv(PointConv):
         mask_threshold: float = 0.1,
         isotropic: bool = False,
         backend: Backend = "auto",
-        chunk_size: int | None = None,
+        chunk_size: int | Literal["auto"] | None = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
