@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", choices=["knn", "layer"], default=None, help="one table only")
     args = parser.parse_args(argv)
     threads = set_threads(args.threads)
     print(f"torch {torch.__version__}, {threads} threads, scipy: {scipy_available()}")
@@ -147,9 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         knn_sizes = [(1, 256), (8, 256), (1, 1024), (8, 1024), (1, 4096), (8, 4096), (1, 16384)]
         layer = (8, 4096, 32, 64)
         rounds = 3
-    if scipy_available():
+    if scipy_available() and args.only != "layer":
         bench_knn(knn_sizes, 16, rounds)
         bench_knn(knn_sizes[-2:], 32, rounds)
+    if args.only == "knn":
+        return
     if args.quick:
         bench_layer(*layer, rounds=rounds, chunk=256, big=False)
     else:
