@@ -21,6 +21,14 @@ other processes hits all candidates alike.  Candidates (see ``baselines.py``):
   seconds: global kernels make it quadratic);
 * ``floor`` -- ``irfft(rfft(u))``: one forward and one inverse transform of the bare input.
 
+Threads: on a machine shared with other busy processes, use ``--threads 1 --clock cpu``.
+PyTorch's multi-threaded ops meet at a barrier that waits a whole scheduler slice whenever
+one of their threads has lost its core; the blocked engine issues a few hundred small
+parallel ops per call (the textbook formula about five large ones), so with more threads
+than free cores it can become many times slower (measured here with 2 threads at load ~5
+on 2 cores: 0.05-0.3x the textbook's speed instead of ~3x).  Give torch only the cores that
+are actually free.
+
 Every kernel is as long as the input (a global kernel, the CCNN/CKConv case).  Before timing,
 each candidate's output is checked against ``ckconv``'s (the max relative error is printed).
 
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -256,6 +265,13 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     memory = not args.no_memory
     direct_budget = 3e8 if args.quick else 3e9
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    cores = os.cpu_count() or 1
+    if threads > 1 and load > cores - threads + 0.5:
+        print(
+            f"note: load average {load:.1f} on {cores} cores with {threads} torch threads; "
+            "timings will suffer from oversubscription (see --threads 1 --clock cpu)"
+        )
     print(
         f"torch {torch.__version__}, {threads} thread(s), {args.clock} clock, float32, "
         f"{rounds} rounds; "
@@ -309,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
             for shape, r in res.items():
                 summary.append(
                     (
-                        f"separable FlexConv layer / bare conv {shape}",
+                        f"FlexConv layer / bare sep conv {shape}",
                         f"{r:.2f}x (<= 1.25)",
                         r <= 1.25,
                     )
