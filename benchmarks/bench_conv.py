@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> None:
                 summary.append((f"peak fwd+bwd ({B},{C},{L})", f"{pk:.1f}x input (<= 5)", pk <= 5))
 
     if "odd" in sections:
-        B, C = (2, 140) if args.quick else (8, 140)
-        pen = table_odd(B, C, 16000, rounds)
+        B, C = (4, 64) if args.quick else (8, 140)
+        pen = table_odd(B, C, 16000, max(rounds, 7))
         for name in ("ckconv causal", "ckconv centred"):
             summary.append(
                 (f"odd-length penalty {name}", f"{pen[name]:.2f}x (<= 1.1)", pen[name] <= 1.1)

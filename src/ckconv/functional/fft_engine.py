@@ -36,6 +36,13 @@ Backward passes (hand-written, :class:`torch.autograd.Function`):
 
 For inference with a fixed kernel, :func:`kernel_spectrum` computes a kernel's spectrum once
 and :func:`spectrum_conv` reuses it for any batch of inputs of that size.
+
+Threads: each block is a handful of small PyTorch ops, each a parallel region when torch
+uses several threads.  With as many threads as free cores that costs microseconds; with more
+threads than free cores (other busy processes, data-loader workers) every region waits for a
+descheduled thread, and the engine, issuing hundreds of regions per call, slows down far more
+than code made of a few large ops (measured 10-70x slower with 2 threads on 2 loaded cores).
+Give torch only the cores that are free (``torch.set_num_threads``).
 """
 
 from __future__ import annotations
