@@ -39,7 +39,7 @@ def test_small_point_ccnn_learns_three_shapes():
 @pytest.mark.slow
 def test_full_shapes_run_reaches_90_percent():
     """The full run of the example (8 classes, CCNN-4,32 with kernel hidden 8)."""
-    result = _example().train_point_ccnn_on_shapes(verbose=False)
+    result = _example().train_point_ccnn_on_shapes(threads=1, verbose=False)
     assert result["test_accuracy"] >= 0.9, result["history"]
 
 
