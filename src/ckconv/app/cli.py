@@ -100,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="datasets: `ckconv data list`", add_help=True)
     p.add_argument("action", choices=["list"])
+
+    # Subcommands that own their options (argparse in their modules): passed through whole.
+    sub.add_parser(
+        "fit-kernel", help="fit the papers' target kernels with each kernel net", add_help=False
+    )
+    sub.add_parser("export", help="bake and export a trained model (onnx|pt2)", add_help=False)
+    p = sub.add_parser(
+        "plot", help="pictures: `ckconv plot kernels --checkpoint ...`", add_help=False
+    )
+    p.add_argument("what", choices=["kernels"])
     return parser
 
 
@@ -170,6 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             from ckconv.data.registry import main_data_list
 
             return main_data_list(extra)
+        if args.command == "fit-kernel":
+            from ckconv.studies import main_fit_kernel
+
+            return main_fit_kernel(extra)
+        if args.command == "export":
+            from ckconv.deploy.export import main_export
+
+            return main_export(extra)
+        if args.command == "plot":
+            from ckconv.viz import main_plot_kernels
+
+            return main_plot_kernels(extra)
         if extra and args.command != "eval":
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "eval":
