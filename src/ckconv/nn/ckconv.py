@@ -9,9 +9,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ckconv.functional.ckconv import blur_kernel, kernel_axes, meshgrid, mix, sample_kernel
 from ckconv.functional.ckconv import ckconv as ckconv_fn
-from ckconv.functional.ckconv import kernel_axes, meshgrid, sample_kernel
-from ckconv.functional.conv import Method
+from ckconv.functional.conv import Method, conv, select_method
+from ckconv.functional.fft_engine import kernel_spectrum, spectrum_conv
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
 
@@ -332,7 +333,53 @@ class CKConv(nn.Module):
             return self._forward_times(input, times, mask, weighting, out_of_domain, rate)
         if mask is not None:
             raise ValueError("mask is for timestamped inputs: pass times=... as well")
+        if not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            return self._forward_cached(input, rate, blur)
         return self._forward_grid(input, rate, blur)
+
+    def _cache_key(self, input: torch.Tensor, rate: RateLike | None, blur: bool) -> tuple:
+        state = tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers()))
+        return (tuple(input.shape[2:]), input.dtype, input.device, repr(rate), blur, state)
+
+    def _forward_cached(
+        self, input: torch.Tensor, rate: RateLike | None, blur: bool
+    ) -> torch.Tensor:
+        """No-grad forward that reuses the sampled kernel (or its spectrum) while the input
+        size, the rate and every parameter and buffer are unchanged: any in-place update
+        (an optimiser step, ``load_state_dict``) bumps a ``_version`` and invalidates it."""
+        key = self._cache_key(input, rate, blur)
+        cached = self.__dict__.get("_eval_cache")
+        if cached is None or cached[0] != key:
+            weight = self.kernel(rate, input.shape[2:], dtype=input.dtype)
+            if blur:
+                weight = blur_kernel(weight, rate)
+            groups = self.in_channels if self.separable else 1
+            method = self.method
+            if method == "auto":
+                method = select_method(
+                    input.shape, weight.shape, groups=groups, causal=self.causal, needs_grad=False
+                )
+            if method == "fft":
+                entry = (
+                    "fft",
+                    kernel_spectrum(weight, input.shape[2:], groups=groups, causal=self.causal),
+                )
+            else:
+                entry = ("direct", weight)
+            cached = (key, entry)
+            self.__dict__["_eval_cache"] = cached
+        kind, payload = cached[1]
+        groups = self.in_channels if self.separable else 1
+        conv_bias = None if self.separable else self.bias
+        if kind == "fft":
+            # spectrum_conv checks shapes/dtype/device; the values are checked here (the sum
+            # is finite for finite inputs unless it overflows, then the full check decides)
+            if not torch.isfinite(input.sum()) and not bool(torch.isfinite(input).all()):
+                raise ValueError("input contains NaN or inf values")
+            y = spectrum_conv(input, payload, conv_bias)
+        else:
+            y = conv(input, payload, conv_bias, groups=groups, causal=self.causal, method="direct")
+        return mix(y, self.mixer, self.bias) if self.separable else y
 
     def _forward_grid(self, input: torch.Tensor, rate: RateLike | None, blur: bool) -> torch.Tensor:
         return ckconv_fn(
