@@ -194,3 +194,11 @@ def test_shipped_configs_build_their_model(name):
 @pytest.mark.parametrize("name", sorted(set(SHIPPED) - set(BUILD_FAST)))
 def test_all_shipped_configs_build_their_model(name):
     assert _build(name) > 0
+
+
+def test_listing_commands(capsys):
+    assert main(["configs"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names == SHIPPED and "demo_digits" in names
+    assert main(["data", "list"]) == 0
+    assert "digits2d" in capsys.readouterr().out

@@ -151,6 +151,8 @@ class TrainerConfig:
         checkpoint_every_n_steps: also write ``last.ckpt`` every n optimiser steps (0: only at
             the end of each epoch); what ``--resume`` continues from after a crash.
         monitor: metric that selects ``best.ckpt`` (null: the task's main validation metric).
+        monitor_mode: ``max`` or ``min`` for ``monitor``; ``auto``: the task metric's own
+            direction, or ``min`` for a monitored loss / mse / bpc, else ``max``.
         log_every_n_steps: how often training metrics are written.
         progress_bar: show a progress bar.
         tensorboard: also write TensorBoard logs (needs the ``tensorboard`` package).
@@ -177,6 +179,7 @@ class TrainerConfig:
     val_every_n_epochs: int = 1
     checkpoint_every_n_steps: int = 0
     monitor: str | None = None
+    monitor_mode: Literal["auto", "max", "min"] = "auto"
     log_every_n_steps: int = 10
     progress_bar: bool = True
     tensorboard: bool = False

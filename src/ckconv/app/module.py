@@ -171,18 +171,33 @@ class TaskModule(L.LightningModule):
         out = self.model(x)
         loss = self._loss(out, y)
         total = loss
+        row = {"train/loss": loss.detach()}
         if self.optim_cfg.kernel_l2 > 0:
             from ckconv.nn import kernel_l2
 
             reg = kernel_l2(self.model)
             total = loss + self.optim_cfg.kernel_l2 * reg
-            self.log("train/kernel_l2", reg.detach(), on_step=True, on_epoch=False)
+            row["train/kernel_l2"] = reg.detach()
         n = y.shape[0]
         self.log("train/loss", loss.detach(), on_step=True, on_epoch=False, prog_bar=True,
-                 batch_size=n)  # fmt: skip
+                 logger=False, batch_size=n)  # fmt: skip
         self.train_loss.update(loss.detach(), weight=n)
         self.log("train/loss_epoch", self.train_loss, on_step=False, on_epoch=True)
+        self._log_step_row(row, batch_idx)
         return total
+
+    def _log_step_row(self, row: dict[str, torch.Tensor], batch_idx: int) -> None:
+        """Write this step's training metrics to the loggers *now*, before the checkpoint a
+        callback may write at the end of this batch (Lightning itself logs step metrics after
+        that point, so a run killed in between would lose the row on resume)."""
+        every = max(1, int(getattr(self.trainer, "log_every_n_steps", 1)))
+        if (batch_idx + 1) % every:
+            return
+        metrics = {k: float(v) for k, v in row.items()}
+        metrics["epoch"] = self.current_epoch
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=self.global_step)
+            logger.save()
 
     def _eval_step(self, batch: Any, metric, loss_mean, prefix: str) -> None:
         x, y = self._unpack(batch)

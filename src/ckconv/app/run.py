@@ -354,16 +354,31 @@ def train(
     _init_distributed(cfg, env)
     prepared = prepare(cfg, env)
     if resume is None:
-        run_dir = Path(_broadcast(str(new_run_dir(cfg.trainer.out_dir, cfg.name,
-                                                  cfg.trainer.version)) if env.is_zero else None))  # fmt: skip
+        # rank 0 names the folder (a timestamp) and tells the others; an error reaches them all
+        named: tuple[str, str] = ("", "")
+        if env.is_zero:
+            try:
+                named = (str(new_run_dir(cfg.trainer.out_dir, cfg.name, cfg.trainer.version)), "")
+            except OSError as err:
+                named = ("", str(err))
+        folder, error = _broadcast(named)
+        if error:
+            raise FileExistsError(error)
+        run_dir = Path(folder)
     paths = RunPaths(run_dir)
     if env.is_zero:
         atomic_write_text(paths.config, dump_config(cfg))
+        # a process killed while writing leaves its temporary file behind
+        for debris in paths.checkpoints.glob(".*.tmp"):
+            debris.unlink()
     objective = prepared.bundle.objective
     monitor = cfg.trainer.monitor or f"val/{objective.metric}"
-    mode = objective.mode if cfg.trainer.monitor is None else (
-        "min" if "loss" in monitor or monitor.endswith(("mse", "bpc")) else "max"
-    )  # fmt: skip
+    mode = cfg.trainer.monitor_mode
+    if mode == "auto":
+        if cfg.trainer.monitor is None:
+            mode = objective.mode
+        else:
+            mode = "min" if monitor.endswith(("loss", "mse", "bpc")) else "max"
     best = ModelCheckpoint(
         dirpath=paths.checkpoints,
         filename="best",
@@ -390,7 +405,7 @@ def train(
         trainer = _make_trainer(cfg, env, callbacks=callbacks, loggers=loggers, root=run_dir)
     if env.is_zero:
         n = sum(p.numel() for p in prepared.model.parameters())
-        print(f"run folder: {run_dir}")
+        print(f"training in {run_dir}")
         print(f"task {cfg.task.name}: {len(prepared.bundle.datasets['train'])} train items, "
               f"model {cfg.model.name} ({n:,} parameters), {env.world_size} process(es)")  # fmt: skip
     t0 = time.perf_counter()

@@ -1,0 +1,129 @@
+"""End to end: `ckconv train` writes the run folder; crash + resume reproduces the uninterrupted
+run exactly; `ckconv eval` reproduces the test metric and runs at other resolutions."""
+
+import json
+import subprocess
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback
+
+from ckconv.app.checkpoint import load_checkpoint
+from ckconv.app.config import dump_config, load_config
+from ckconv.app.csvlog import read_metrics
+from ckconv.app.run import evaluate, load_model, train
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_train_writes_the_run_folder_and_eval_reproduces_it(
+    tiny, tmp_path, ckconv_command, subprocess_env, run_folder
+):
+    cmd = [*ckconv_command, "train", "--config", "demo_digits", *tiny]
+    done = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = run_folder(tmp_path)
+    assert f"run folder: {run}" in done.stdout
+
+    # the resolved config: the file plus the overrides, complete
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved == yaml.safe_load(dump_config(load_config("demo_digits", tiny)))
+    assert saved["model"]["hidden_channels"] == 4 and saved["optim"]["lr"] == 0.01
+
+    # metrics: one validation row per epoch, training rows every step
+    rows = read_metrics(run / "metrics.csv")
+    val = [float(r["val/acc"]) for r in rows if r.get("val/acc")]
+    assert len(val) == 3
+    assert len([r for r in rows if r.get("train/loss")]) == 18
+    assert all(0.0 <= v <= 1.0 for v in val)
+
+    # checkpoints: loadable with weights_only, last = the end, best = the best validation epoch
+    last = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    best = load_checkpoint(run / "checkpoints" / "best.ckpt")
+    assert last["global_step"] == 18 and last["ckconv"]["config"] == saved
+    score = next(v for v in best["callbacks"].values() if "best_model_score" in v)
+    assert float(score["best_model_score"]) == pytest.approx(max(val))
+
+    for picture in ("curves.png", "kernels.png"):
+        data = (run / picture).read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000
+
+    # `ckconv eval` on best.ckpt reproduces the test accuracy the run reported
+    summary = json.loads((run / "summary.json").read_text())
+    cmd = [*ckconv_command, "eval", "--checkpoint", str(run / "checkpoints" / "best.ckpt"),
+           "--json"]  # fmt: skip
+    done = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads(done.stdout.strip().splitlines()[-1])
+    assert metrics["test/acc"] == pytest.approx(summary["metrics"]["test/acc"], abs=1e-6)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashBefore(Callback):
+    """Stand-in for a kill: abort when the given optimiser step is about to start."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            raise Crash
+
+
+def _weights(run):
+    return load_checkpoint(run / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "crash_step", "resumed_from"),
+    [
+        ("cosine", 10, 8),  # mid-epoch, periodic checkpoint (epoch 1, batch 1 of 6)
+        ("plateau", 7, 7),  # the checkpoint after the first batch of an epoch
+        ("step", 15, 13),  # the last epoch, first-batch checkpoint
+    ],
+)
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run(
+    tiny, tmp_path, run_folder, scheduler, crash_step, resumed_from
+):
+    extra = [f"optim.scheduler={scheduler}", "optim.plateau_patience=0", "optim.step_size=1",
+             "optim.step_gamma=0.5"]  # fmt: skip
+    full = train(load_config(None, [*tiny, *extra, "trainer.version=full"]))
+    with pytest.raises(Crash):
+        train(load_config(None, [*tiny, *extra, "trainer.version=crash"]),
+              extra_callbacks=[CrashBefore(crash_step)])  # fmt: skip
+    crashed = run_folder(tmp_path, version="crash")
+    assert load_checkpoint(crashed / "checkpoints" / "last.ckpt")["global_step"] == resumed_from
+    resumed = train(resume=crashed)
+
+    a, b = _weights(full.run_dir), _weights(resumed.run_dir)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert read_metrics(full.run_dir / "metrics.csv") == read_metrics(crashed / "metrics.csv")
+    assert full.metrics == resumed.metrics
+
+
+def test_eval_at_other_resolutions(tiny, tmp_path):
+    result = train(
+        load_config(
+            None, [*tiny, "trainer.max_epochs=1", "optim.warmup_epochs=0", "task.name=digits2d"]
+        )
+    )
+    best = result.best_checkpoint
+    same = evaluate(best, progress_bar=False)
+    assert same["test/acc"] == pytest.approx(result.metrics["test/acc"], abs=1e-6)
+    assert evaluate(best, rate=1.0, progress_bar=False) == same
+    finer = evaluate(best, rate=2.0, progress_bar=False)  # 16x16 images, kernels at 2x
+    coarser = evaluate(best, rate=0.5, progress_bar=False)  # 4x4
+    for m in (finer, coarser):
+        assert 0.0 <= m["test/acc"] <= 1.0 and m["test/loss"] > 0
+
+    model, _cfg, bundle = load_model(best)
+    x, _ = bundle.datasets["test"][0]
+    assert model.eval()(x[None]).shape == (1, 10)
+    with pytest.raises(Exception, match="task"):
+        load_model(best, overrides=[("model.hidden_channels", 8)])
