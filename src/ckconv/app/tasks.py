@@ -224,13 +224,22 @@ def model_class(name: str) -> type[nn.Module] | None:
     from ckconv import models
 
     table = {"ccnn": "CCNN", "ckcnn": "CKCNN", "tcn": "TCN", "gru": "RNN", "lstm": "RNN",
-             "resnet": "ResNet"}  # fmt: skip
+             "resnet": "ResNet", "point_ccnn": "PointCCNN"}  # fmt: skip
     attr = table.get(name.lower())
     return getattr(models, attr, None) if attr else None
 
 
-def _task_kwargs(cls: type | None, bundle: TaskBundle) -> dict[str, Any]:
+def _task_kwargs(cls: type | None, bundle: TaskBundle, name: str) -> dict[str, Any]:
     spec = bundle.spec
+    if name.lower() == "point_ccnn":
+        # features (C, N) of a point cloud whose first channels are the positions; its data_dim
+        # is the dimension of the positions, not of the feature array
+        if spec.tokens or spec.data_dim != 1:
+            raise ConfigError(
+                f"model.name: point_ccnn takes point features (C, N), task {bundle.name!r} gives "
+                f"{spec.input_size}"
+            )
+        return {"in_channels": spec.in_channels, "out_channels": bundle.out_channels}
     size: int | tuple[int, ...] = spec.input_size[0] if spec.data_dim == 1 else spec.input_size
     offered: dict[str, Any] = {
         "in_channels": spec.in_channels,
@@ -293,10 +302,10 @@ def model_kwargs(cfg: Config, bundle: TaskBundle) -> dict[str, Any]:
     if name.lower() not in MODEL_NAMES:
         raise ConfigError(f"model.name: unknown model {name!r}; choose from {list(MODEL_NAMES)}")
     cls = model_class(name)
-    kwargs = {**_task_kwargs(cls, bundle), **_model_options(cfg, cls, bundle)}
+    kwargs = {**_task_kwargs(cls, bundle, name), **_model_options(cfg, cls, bundle)}
     if cfg.model.preset is not None:
-        if name.lower() != "ccnn":
-            raise ConfigError(f"model.preset: only the ccnn model has presets, not {name!r}")
+        if name.lower() not in ("ccnn", "point_ccnn"):
+            raise ConfigError(f"model.preset: {name!r} has no presets (ccnn and point_ccnn do)")
         kwargs["preset"] = cfg.model.preset
     return kwargs
 
