@@ -131,7 +131,10 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
         if args.dry_run:
             prepared = prepare(cfg)
             n = sum(p.numel() for p in prepared.model.parameters())
-            print(f"ok: task {cfg.task.name}, {prepared.bundle.spec}, "
+            spec = prepared.bundle.spec
+            shape = "x".join(str(s) for s in (spec.in_channels, *spec.input_size))
+            kind = "token ids" if spec.tokens else "inputs"
+            print(f"ok: task {cfg.task.name} ({shape} {kind}, {prepared.bundle.objective.kind}), "
                   f"model {cfg.model.name} with {n:,} parameters, "
                   f"{prepared.steps_per_epoch} steps per epoch")  # fmt: skip
             return 0

@@ -195,6 +195,13 @@ def prepare(cfg: Config, env: DistEnv | None = None) -> Prepared:
 
     env = env or dist_env()
     t = cfg.trainer
+    if t.tensorboard:
+        import importlib.util
+
+        if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+            raise ConfigError(
+                "trainer.tensorboard: needs the tensorboard package (pip install tensorboard)"
+            )
     if t.batch_size % env.world_size:
         raise ConfigError(
             f"trainer.batch_size: {t.batch_size} is not divisible by the {env.world_size} "
@@ -394,12 +401,9 @@ def train(
     if cfg.optim.scheduler != "none":
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     if cfg.trainer.tensorboard:
-        try:
-            from lightning.pytorch.loggers import TensorBoardLogger
+        from lightning.pytorch.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-        except ModuleNotFoundError as err:
-            raise ConfigError(f"trainer.tensorboard: {err}; pip install tensorboard") from None
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
     callbacks += list(extra_callbacks or [])
     with _expected_warnings_silenced():
         trainer = _make_trainer(cfg, env, callbacks=callbacks, loggers=loggers, root=run_dir)
