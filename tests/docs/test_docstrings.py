@@ -30,6 +30,8 @@ _OPTIONAL = {"ckconv.app": "lightning"}
 def _modules() -> list[str]:
     names = ["ckconv"]
     for info in pkgutil.walk_packages(ckconv.__path__, prefix="ckconv."):
+        if info.name.endswith(".__main__"):  # entry scripts run on import; they are not API
+            continue
         names.append(info.name)
     return sorted(names)
 
