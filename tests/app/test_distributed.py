@@ -43,7 +43,7 @@ def test_torchrun_two_processes_match_one_process(
            subprocess_env)  # fmt: skip
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                 "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
-                "-m", "ckconv.app.cli"]  # fmt: skip
+                "-m", "ckconv.app"]  # fmt: skip
     done = _train([*launcher, "train", "-c", "demo_digits", *args, "trainer.version=two"],
                   subprocess_env)  # fmt: skip
     # rank 0 reports, the other rank is quiet
