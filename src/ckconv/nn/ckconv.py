@@ -16,7 +16,7 @@ from ckconv.functional.fft_engine import kernel_spectrum, spectrum_conv
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
 
-__all__ = ["CKConv", "KernelNetArg", "resolve_kernel_size"]
+__all__ = ["CKConv", "KernelNetArg", "resolve_kernel_net", "resolve_kernel_size"]
 
 KernelSizeArg = int | Sequence[int] | Literal["same", "full"]
 #: A ready kernel network (``positions (..., D) -> (..., C)``) or a factory
@@ -63,6 +63,48 @@ def resolve_kernel_size(
                     f"{input_size!r}: at most {max_k} per dimension ({'L' if causal else '2L-1'})"
                 )
     return ks
+
+
+def resolve_kernel_net(
+    kernel_net: KernelNetArg,
+    data_dim: int,
+    n_out: int,
+    separable: bool,
+    default: Callable[[], nn.Module],
+    factory: dict[str, Any],
+) -> nn.Module:
+    """Turn a layer's ``kernel_net`` argument into a module and check its sizes.
+
+    ``None`` builds ``default()``; a module is used as is; a factory is called as
+    ``f(data_dim, n_out)`` and moved to ``factory``'s device/dtype.  The net must map ``data_dim``
+    coordinates to ``n_out`` values (``in_channels`` for separable layers, else
+    ``out_channels * in_channels``).
+    """
+    if kernel_net is None:
+        net = default()
+    elif isinstance(kernel_net, nn.Module):
+        net = kernel_net
+    elif callable(kernel_net):
+        net = kernel_net(data_dim, n_out)
+        if not isinstance(net, nn.Module):
+            raise TypeError(
+                f"kernel_net factory must return an nn.Module, got {type(net).__name__}"
+            )
+        net = net.to(**{k: v for k, v in factory.items() if v is not None})
+    else:
+        raise TypeError(
+            "kernel_net must be an nn.Module, a factory f(in_dims, out_channels) or None, "
+            f"got {type(kernel_net).__name__}"
+        )
+    for attr, expected in (("in_dims", data_dim), ("out_channels", n_out)):
+        got = getattr(net, attr, expected)
+        if got != expected:
+            what = "in_channels" if separable else "out_channels * in_channels"
+            raise ValueError(
+                f"kernel_net.{attr} is {got}, expected {expected}"
+                + (f" ({what})" if attr == "out_channels" else " (data_dim)")
+            )
+    return net
 
 
 class CKConv(nn.Module):
@@ -177,30 +219,14 @@ class CKConv(nn.Module):
     def _build_kernel_net(
         self, kernel_net: KernelNetArg, n_out: int, factory: dict[str, Any]
     ) -> nn.Module:
-        if kernel_net is None:
-            net = self._default_kernel_net(n_out, factory)
-        elif isinstance(kernel_net, nn.Module):
-            net = kernel_net
-        elif callable(kernel_net):
-            net = kernel_net(self.data_dim, n_out)
-            if not isinstance(net, nn.Module):
-                raise TypeError(
-                    f"kernel_net factory must return an nn.Module, got {type(net).__name__}"
-                )
-            net = net.to(**{k: v for k, v in factory.items() if v is not None})
-        else:
-            raise TypeError(
-                f"kernel_net must be an nn.Module, a factory f(in_dims, out_channels) or None, "
-                f"got {type(kernel_net).__name__}"
-            )
-        for attr, expected in (("in_dims", self.data_dim), ("out_channels", n_out)):
-            got = getattr(net, attr, expected)
-            if got != expected:
-                what = "in_channels" if self.separable else "out_channels * in_channels"
-                raise ValueError(
-                    f"kernel_net.{attr} is {got}, expected {expected}"
-                    + (f" ({what})" if attr == "out_channels" else " (data_dim)")
-                )
+        net = resolve_kernel_net(
+            kernel_net,
+            self.data_dim,
+            n_out,
+            self.separable,
+            lambda: self._default_kernel_net(n_out, factory),
+            factory,
+        )
         if self.init_gain is not None and not hasattr(net, "scale_output_"):
             raise TypeError(
                 "kernel_net has no scale_output_() for the kernel re-weighting; subclass "

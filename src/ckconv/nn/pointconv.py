@@ -8,7 +8,6 @@ The maths lives in :mod:`ckconv.functional.pointconv`, the neighbour search in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -23,12 +22,12 @@ from ckconv.functional.pointconv import (
     point_conv,
     relative_positions,
 )
+from ckconv.nn.ckconv import KernelNetArg, resolve_kernel_net
 from ckconv.nn.flexconv import GaussianMask
 
 __all__ = ["Locality", "PointConv", "PointFlexConv"]
 
 Locality = Literal["knn", "radius", "window"]
-KernelNetArg = nn.Module | Callable[[int, int], nn.Module] | None
 
 #: Reference offsets per dimension on which the kernel re-weighting measures the kernel's RMS.
 _REFERENCE_POINTS = 9
@@ -195,30 +194,14 @@ class PointConv(nn.Module):
     def _build_kernel_net(
         self, kernel_net: KernelNetArg, n_out: int, factory: dict[str, Any]
     ) -> nn.Module:
-        if kernel_net is None:
-            net = self._default_kernel_net(n_out, factory)
-        elif isinstance(kernel_net, nn.Module):
-            net = kernel_net
-        elif callable(kernel_net):
-            net = kernel_net(self.data_dim, n_out)
-            if not isinstance(net, nn.Module):
-                raise TypeError(
-                    f"kernel_net factory must return an nn.Module, got {type(net).__name__}"
-                )
-            net = net.to(**{k: v for k, v in factory.items() if v is not None})
-        else:
-            raise TypeError(
-                "kernel_net must be an nn.Module, a factory f(in_dims, out_channels) or None, "
-                f"got {type(kernel_net).__name__}"
-            )
-        for attr, expected in (("in_dims", self.data_dim), ("out_channels", n_out)):
-            got = getattr(net, attr, expected)
-            if got != expected:
-                what = "in_channels" if self.separable else "out_channels * in_channels"
-                raise ValueError(
-                    f"kernel_net.{attr} is {got}, expected {expected}"
-                    + (f" ({what})" if attr == "out_channels" else " (data_dim)")
-                )
+        net = resolve_kernel_net(
+            kernel_net,
+            self.data_dim,
+            n_out,
+            self.separable,
+            lambda: self._default_kernel_net(n_out, factory),
+            factory,
+        )
         if not self.separable and not (
             hasattr(net, "hidden_features") and hasattr(net, "output_linear")
         ):
