@@ -161,6 +161,7 @@ def _eval(args: argparse.Namespace, extra: list[str]) -> int:
         resample=not args.no_resample,
         overrides=parse_overrides(extra),
         batch_size=args.batch_size,
+        progress_bar=not args.json,
     )
     if not dist_env().is_zero:
         return 0
