@@ -153,7 +153,11 @@ def _stl10(root, **kw) -> Splits:
 
 def _digits(layout: str, permuted: bool):
     def make(root=None, **kw) -> Splits:
-        return _splits(lambda s: images.Digits(s, layout=layout, permuted=permuted, **kw))
+        # sequences take the sampling-rate / drop options (seq[::n]); images do not
+        kw, post = _split_kw(kw) if layout == "sequence" else (kw, {})
+        return _post(
+            _splits(lambda s: images.Digits(s, layout=layout, permuted=permuted, **kw)), **post
+        )
 
     return make
 
@@ -487,6 +491,7 @@ _TASKS = [
         "scikit-learn digits",
         _digits("sequence", False),
         _digits_finder,
+        notes="options subsample, test_subsample (seq[::n]), drop_rate, route",
     ),
     TaskInfo(
         "digits_permuted",
