@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+import torch
 from torch.utils.data import Dataset
 
-from ckconv.data import images, lra, modelnet, physionet, ptb, speech, synthetic, uea
+from ckconv.data import images, lra, modelnet, physionet, ptb, shapes, speech, synthetic, uea
 from ckconv.data.transforms import DropSamples, MapDataset, Subsample
 
 __all__ = [
@@ -246,6 +248,156 @@ def _modelnet10_voxel(root, grid: int = 40, num_points: int = 4096, **kw) -> Spl
         "val": MapDataset(test, vox),
         "test": MapDataset(test, vox),
     }
+
+
+# The synthetic shapes tasks (offline point clouds; items depend only on (seed, split, index)).
+_SHAPE_SPLITS = ("train", "val", "test")
+
+
+def _shape_classes(classes) -> tuple[str, ...]:
+    """``None`` (all 8), an int ``k`` (the first ``k`` of ``SHAPE_CLASSES``) or a list of names."""
+    names = shapes.SHAPE_CLASSES
+    if classes is None:
+        return names
+    if isinstance(classes, bool) or not isinstance(classes, (int, list, tuple)):
+        raise ValueError(
+            f"classes must be an int (the first k of {list(names)}) or a list of those names, "
+            f"got {classes!r}"
+        )
+    if isinstance(classes, int):
+        if not 2 <= classes <= len(names):
+            raise ValueError(f"classes must be between 2 and {len(names)}, got {classes}")
+        return names[:classes]
+    return tuple(classes)  # names are checked by SyntheticShapes
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class _Positions:
+    """Keep rows 0-2 (positions) of a cloud ``(C, N)``."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:3].contiguous()
+
+
+def _shapes(
+    root=None,
+    *,
+    num_points: int = 512,
+    train_size: int = 2000,
+    val_size: int = 400,
+    test_size: int = 400,
+    classes=None,
+    rotation: str = "z",
+    noise: float = 0.01,
+    normals: bool = True,
+    seed: int = 0,
+) -> Splits:
+    """:class:`~ckconv.data.shapes.SyntheticShapes` splits: ``x (6, num_points)`` (positions +
+    normals; ``normals=False``: ``(3, num_points)``), three independent streams of one seed."""
+    names = _shape_classes(classes)
+    sizes = {"train": train_size, "val": val_size, "test": test_size}
+    for split, n in sizes.items():
+        _positive(f"{split}_size", n)
+    if not isinstance(normals, bool):
+        raise ValueError(f"normals must be true or false, got {normals!r}")
+    transform = None if normals else _Positions()
+    return _splits(
+        lambda s: shapes.SyntheticShapes(
+            s, size=sizes[s], num_points=num_points, classes=names, rotation=rotation,
+            noise=noise, seed=seed, transform=transform,
+        )
+    )  # fmt: skip
+
+
+def _occupied_voxel_centres(points: torch.Tensor, grid: int) -> torch.Tensor:
+    """The centres ``(3, n)`` of the voxels of a ``grid^3`` grid that hold at least one of the
+    points ``(3, N)``, in row-major voxel order and in the frame of
+    :class:`~ckconv.data.shapes.CubeNormalize` -- what :class:`~ckconv.data.shapes.VoxelCentres`
+    (without ``max_points``) returns, found from the occupied cells only (no dense grid)."""
+    lo = points.min(dim=1, keepdim=True).values
+    hi = points.max(dim=1, keepdim=True).values
+    span = (hi - lo).max().clamp_min(1e-12)
+    unit = (points - (lo + hi) / 2) / (span / 2)
+    cell = ((unit + 1) / 2 * grid).floor().clamp(0, grid - 1).long()
+    flat = torch.unique((cell[0] * grid + cell[1]) * grid + cell[2])  # sorted: row-major order
+    index = torch.stack([flat // (grid * grid), (flat // grid) % grid, flat % grid])
+    return (index.to(points.dtype) + 0.5) / grid * 2 - 1
+
+
+class _ShapeVoxels(Dataset):
+    """Synthetic shapes for the regular -> irregular transfer (CCNN §5): each item's cloud of
+    ``raw_points`` surface points is voxelised on a ``grid^3`` grid and ``num_points`` of the
+    occupied voxels' centres are kept (``as_points=False``), or ``num_points`` of the raw points
+    themselves are kept in the same frame (``as_points=True``); ``x (3, num_points)``."""
+
+    def __init__(self, base, split, *, grid, num_points, as_points, seed) -> None:
+        self.base, self.split, self.grid = base, split, grid
+        self.num_points, self.as_points, self.seed = num_points, as_points, seed
+        self.num_classes = base.num_classes
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        x, y = self.base[index]
+        if self.as_points:
+            cloud = shapes.CubeNormalize()(x)
+        else:
+            cloud = _occupied_voxel_centres(x[:3], self.grid)
+            if cloud.shape[1] < self.num_points:
+                raise ValueError(
+                    f"shapes_voxel: {self.split} item {index} occupies {cloud.shape[1]} voxels of "
+                    f"the {self.grid}^3 grid, fewer than num_points={self.num_points}; lower "
+                    "num_points or raise grid / raw_points"
+                )
+        # a fixed subset per item: the same (seed, split, index) always gives the same cloud
+        rng = np.random.default_rng([self.seed, _SHAPE_SPLITS.index(self.split), index, 1])
+        keep = np.sort(rng.choice(cloud.shape[1], self.num_points, replace=False))
+        return cloud[:, torch.from_numpy(keep)], y
+
+
+def _shapes_voxel(
+    root=None,
+    *,
+    grid: int = 32,
+    num_points: int = 256,
+    raw_points: int = 1024,
+    test_on: str = "voxels",
+    train_size: int = 2000,
+    val_size: int = 400,
+    test_size: int = 400,
+    classes=None,
+    rotation: str = "z",
+    noise: float = 0.01,
+    seed: int = 0,
+) -> Splits:
+    """Train (and validate) on occupied-voxel centres; ``test_on="points"`` tests on raw points."""
+    _positive("grid", grid)
+    _positive("num_points", num_points)
+    _positive("raw_points", raw_points)
+    if num_points > raw_points:
+        raise ValueError(
+            f"num_points={num_points} must be at most raw_points={raw_points} (the points "
+            "sampled before voxelising)"
+        )
+    if test_on not in ("voxels", "points"):
+        raise ValueError(f"test_on must be 'voxels' or 'points', got {test_on!r}")
+    base = _shapes(
+        num_points=raw_points, train_size=train_size, val_size=val_size, test_size=test_size,
+        classes=classes, rotation=rotation, noise=noise, seed=seed,
+    )  # fmt: skip
+    return {
+        s: _ShapeVoxels(
+            ds, s, grid=grid, num_points=num_points, seed=seed,
+            as_points=(s == "test" and test_on == "points"),
+        )
+        for s, ds in base.items()
+    }  # fmt: skip
 
 
 def _finder(obj, *args):
@@ -482,6 +634,28 @@ _TASKS = [
         _modelnet10_voxel,
         _finder(modelnet.ModelNet, "ModelNet10"),
         notes="voxelised for the regular->irregular transfer",
+    ),
+    TaskInfo(
+        "shapes",
+        "offline",
+        (6, 512),
+        len(shapes.SHAPE_CLASSES),
+        "generated (ckconv.data.shapes)",
+        _shapes,
+        _generated,
+        notes="point clouds xyz + normals; options num_points, train_size, val_size, test_size, "
+        "classes, rotation, noise, normals, seed",
+    ),
+    TaskInfo(
+        "shapes_voxel",
+        "offline",
+        (3, 256),
+        len(shapes.SHAPE_CLASSES),
+        "generated (ckconv.data.shapes)",
+        _shapes_voxel,
+        _generated,
+        notes="occupied voxel centres of the shapes; test_on='points' tests on raw points "
+        "(voxel -> point transfer); options grid, num_points, raw_points, test_on, ...",
     ),
     TaskInfo(
         "digits",
