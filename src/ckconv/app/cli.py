@@ -6,6 +6,10 @@
     ckconv train --config NAME|FILE [key=value ...]  train a paper experiment (ckconv configs)
     ckconv train --resume RUN_DIR                    continue a killed run from last.ckpt
     ckconv eval --checkpoint FILE [--rate R]         evaluate, optionally at another resolution
+    ckconv eval --checkpoint FILE --sampling-rates 1,1/2,1/4
+                                                     one checkpoint at several rates: table + plot
+    ckconv sweep-rates --config NAME --train-rates 1,1/2 --test-rates 1,1/2,1/4 [key=value ...]
+                                                     train x test sampling-rate table (CKConv T. 5)
     ckconv configs                                   list the shipped experiment configs
     ckconv data list [--root DIR]                    list the tasks and whether their data is here
 """
@@ -87,8 +91,32 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pass --rate to the model only (the data is already at that rate)",
     )
+    p.add_argument(
+        "--sampling-rates",
+        metavar="R1,R2,...",
+        default=None,
+        help="evaluate at each rate (sr_eval/sr_train, e.g. 1,1/2,1/4,1/8 or 2,0.5): prints the "
+        "table and writes rates_<split>_<checkpoint>.csv/.json/.png to the run folder or --out",
+    )
+    p.add_argument("--out", default=None, help="folder for the --sampling-rates files")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    p = sub.add_parser(
+        "sweep-rates",
+        help="train at each train rate, evaluate at each test rate (CKConv Table 5)",
+        description="Train one model per train rate (the task's native data subsampled, "
+        "seq[::n]) and evaluate each at every test rate (the native data resampled; the model "
+        "gets rate = test/train). Rates are relative to the task's native resolution. Writes "
+        "rate_sweep.csv/.json/.png and the runs to <out>/<name>_rate_sweep/<time>/.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--config", "-c", required=True, help="a YAML file or a shipped config name")
+    p.add_argument("--train-rates", required=True, metavar="R1,R2,...", help="e.g. 1,1/2,1/4")
+    p.add_argument("--test-rates", required=True, metavar="R1,R2,...", help="e.g. 1,1/2,1/4,1/8")
+    p.add_argument("--out", default="runs", help="parent folder of the sweep (default: runs)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--batch-size", type=int, default=None, help="evaluation batch size")
 
     p = sub.add_parser("demo", help="train a CCNN on scikit-learn digits (offline, a few minutes)")
     p.add_argument("--out", default="runs", help="folder for the run (default: runs)")
@@ -154,6 +182,10 @@ def _print_metrics(metrics: dict[str, float]) -> None:
 def _eval(args: argparse.Namespace, extra: list[str]) -> int:
     from ckconv.app.run import dist_env, evaluate
 
+    if args.sampling_rates is not None:
+        return _eval_rates(args, extra)
+    if args.out is not None:
+        raise ConfigError("--out is for the --sampling-rates files")
     metrics = evaluate(
         args.checkpoint,
         split=args.split,
@@ -169,6 +201,60 @@ def _eval(args: argparse.Namespace, extra: list[str]) -> int:
         print(json.dumps(metrics, sort_keys=True))
     else:
         _print_metrics(metrics)
+    return 0
+
+
+def _eval_rates(args: argparse.Namespace, extra: list[str]) -> int:
+    from ckconv.app.rates import parse_rates, rate_table, write_rate_table
+    from ckconv.app.run import dist_env
+
+    if args.rate is not None:
+        raise ConfigError("give either --rate or --sampling-rates, not both")
+    try:
+        rates = parse_rates(args.sampling_rates, "--sampling-rates")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    table = rate_table(
+        args.checkpoint,
+        rates,
+        split=args.split,
+        resample=not args.no_resample,
+        overrides=parse_overrides(extra),
+        batch_size=args.batch_size,
+    )
+    if not dist_env().is_zero:
+        return 0
+    paths = write_rate_table(table, args.out)
+    if args.json:
+        print(json.dumps(table.to_dict(), sort_keys=True))
+    else:
+        print(table.format())
+        print(f"written: {paths['csv']}, {paths['json']}, {paths['png']}")
+    return 0
+
+
+def _sweep_rates(args: argparse.Namespace, extra: list[str]) -> int:
+    from ckconv.app.rates import parse_rates, sweep_rates, write_sweep
+
+    try:
+        train_rates = parse_rates(args.train_rates, "--train-rates")
+        test_rates = parse_rates(args.test_rates, "--test-rates")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    parse_overrides(extra)  # a malformed override fails before anything runs
+    sweep = sweep_rates(
+        args.config,
+        train_rates,
+        test_rates,
+        overrides=extra,
+        out=args.out,
+        split=args.split,
+        batch_size=args.batch_size,
+    )
+    paths = write_sweep(sweep)
+    print()
+    print(sweep.format())
+    print(f"written: {paths['csv']}, {paths['json']}, {paths['png']}")
     return 0
 
 
@@ -196,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
             from ckconv.viz import main_plot_kernels
 
             return main_plot_kernels(extra)
-        if extra and args.command != "eval":
+        if extra and args.command not in ("eval", "sweep-rates"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "eval":
             return _eval(args, extra)
+        if args.command == "sweep-rates":
+            return _sweep_rates(args, extra)
         if args.command == "demo":
             from ckconv.app.demo import run_demo
 

@@ -8,6 +8,7 @@ run folder and is the only one that writes to it, and every process seeds with `
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import time
@@ -23,7 +24,17 @@ from ckconv.app.config import Config, ConfigError, config_from_dict, config_to_d
 from ckconv.app.run_dir import RunPaths, atomic_write_text, new_run_dir, write_json
 from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task
 
-__all__ = ["DistEnv", "RunResult", "dist_env", "evaluate", "prepare", "train"]
+__all__ = [
+    "DistEnv",
+    "RunResult",
+    "dist_env",
+    "evaluate",
+    "evaluate_model",
+    "load_model",
+    "prepare",
+    "resample_input",
+    "train",
+]
 
 
 # Lightning warnings that do not apply to runs built here: the batch sampler is resumable (but
@@ -463,16 +474,19 @@ def _finish(prepared: Prepared, paths: RunPaths, result: RunResult, seconds: flo
 def resample_input(x: torch.Tensor, rate: float, tokens: bool = False) -> torch.Tensor:
     """One input ``(C, *spatial)`` at ``rate`` times its sampling rate (the extent is fixed).
 
-    Sequences: ``rate = 1/n`` keeps every n-th sample (``seq[::n]``, CKConv App. E.2), other rates
-    interpolate linearly. Images / volumes: bilinear / trilinear resampling (antialiased when
-    shrinking), sizes rounded.
+    Sequences keep their first sample and the training grid: ``rate = 1/n`` keeps every n-th
+    sample (``seq[::n]``, CKConv App. E.2); other rates give ``round(L * rate)`` samples at
+    positions ``k / rate`` (in input steps), linearly interpolated and held at the last sample, so
+    ``rate = m`` keeps every input sample at ``m``-th positions (``out[::m] == x``). Images /
+    volumes: bilinear / trilinear resampling (antialiased when shrinking), sizes rounded.
     """
     import torch.nn.functional as F
 
     if tokens:
         raise ValueError("token sequences cannot be resampled")
-    if rate <= 0:
-        raise ValueError(f"rate must be positive, got {rate}")
+    rate = float(rate)
+    if not rate > 0 or rate == float("inf"):
+        raise ValueError(f"rate must be a positive finite number, got {rate}")
     dims = x.dim() - 1
     if dims == 1:
         inv = 1.0 / rate
@@ -480,8 +494,15 @@ def resample_input(x: torch.Tensor, rate: float, tokens: bool = False) -> torch.
             from ckconv.data.transforms import subsample
 
             return subsample(x, round(inv))
-        n = max(1, round(x.shape[-1] * rate))
-        return F.interpolate(x[None].float(), size=n, mode="linear", align_corners=False)[0]
+        length = x.shape[-1]
+        n = max(1, round(length * rate))
+        pos = torch.arange(n, dtype=torch.float64) / rate
+        left = pos.floor().clamp(max=length - 1)
+        frac = (pos - left).clamp(0.0, 1.0).to(x.device, torch.float32)
+        left = left.long().to(x.device)
+        right = (left + 1).clamp(max=length - 1)
+        x = x.float()
+        return x[..., left] * (1.0 - frac) + x[..., right] * frac
     if dims == 2:
         from ckconv.data.transforms import resize_image
 
@@ -539,28 +560,54 @@ def evaluate(
     are resampled to that rate first (zero-shot evaluation at another resolution). ``overrides``
     change the stored config's ``task`` options (e.g. a data root on another machine).
     """
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"--split must be train, val or test, got {split!r}")
+    model, cfg, bundle = load_model(checkpoint, overrides)
+    _init_distributed(cfg, dist_env())
+    input_rate = rate if resample else None
+    return evaluate_model(model, cfg, bundle, split=split, rate=rate, input_rate=input_rate,
+                          batch_size=batch_size, progress_bar=progress_bar)  # fmt: skip
+
+
+def evaluate_model(
+    model: nn.Module,
+    cfg: Config,
+    bundle: TaskBundle,
+    *,
+    split: str = "test",
+    rate: float | None = None,
+    input_rate: float | None = None,
+    batch_size: int | None = None,
+    progress_bar: bool = False,
+) -> dict[str, float]:
+    """Metrics of a model built by :func:`load_model` on ``bundle``'s ``split``.
+
+    ``rate`` (``sr_eval / sr_train``) is passed to the model; the split's inputs are resampled by
+    ``input_rate`` first (None or 1: as stored). The two differ when the stored data is not at the
+    training rate (``ckconv sweep-rates`` evaluates every model on the native-rate data).
+    Metrics are named ``test/<metric>`` whatever the split.
+    """
     from ckconv.app.datamodule import TaskDataModule
     from ckconv.app.module import TaskModule
     from ckconv.data.transforms import MapDataset
 
     if split not in ("train", "val", "test"):
-        raise ValueError(f"--split must be train, val or test, got {split!r}")
+        raise ValueError(f"split must be train, val or test, got {split!r}")
     env = dist_env()
-    model, cfg, bundle = load_model(checkpoint, overrides)
-    _init_distributed(cfg, env)
     seed_everything(cfg.seed, env.rank)
     module = TaskModule(
         model, bundle.objective, cfg.optim, config=config_to_dict(cfg), eval_rate=rate
     )
     datasets = dict(bundle.datasets)
-    if rate is not None and resample and float(rate) != 1.0:
-        r, tokens = float(rate), bundle.spec.tokens
+    if input_rate is not None and float(input_rate) != 1.0:
+        r, tokens = float(input_rate), bundle.spec.tokens
         datasets[split] = MapDataset(datasets[split], lambda x: resample_input(x, r, tokens))
     datasets = {"train": datasets["train"], "val": datasets[split], "test": datasets[split]}
     bs = batch_size or cfg.trainer.eval_batch_size or cfg.trainer.batch_size
     # (the training loader is not used; its batch only has to be valid)
     dm = TaskDataModule(datasets, batch_size=env.world_size, eval_batch_size=bs, seed=cfg.seed,
                         collate=bundle.collate, rank=env.rank, world_size=env.world_size)  # fmt: skip
+    cfg = copy.deepcopy(cfg)
     cfg.trainer.progress_bar = progress_bar
     with _expected_warnings_silenced(quiet=True):
         trainer = _make_trainer(cfg, env, callbacks=[], loggers=False, root=Path.cwd())

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ckconv.deploy._fixed import FixedKernelConv
 from ckconv.functional.ckconv import blur_kernel
 from ckconv.functional.conv import fft_size, padding_for, select_method
 from ckconv.grids import RateLike, as_rates, as_sizes
@@ -107,7 +108,7 @@ def spectrum_conv_nd(
     return out[(..., *(slice(0, s) for s in spatial))]
 
 
-class BakedConv(nn.Module):
+class BakedConv(FixedKernelConv):
     r"""A continuous convolution baked for one input size: fixed kernel, no kernel network.
 
     Build it with :meth:`from_conv` (or :func:`ckconv.deploy.bake` for a whole model).  The
@@ -215,49 +216,15 @@ class BakedConv(nn.Module):
         else:
             self.fft_shape = ()
             self.register_buffer("spectrum", None)
-        if separable:
-            self.mixer = nn.Parameter(torch.empty(out_channels, in_channels, **factory))
-        else:
-            self.register_parameter("mixer", None)
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
+        self._init_mixer_and_bias(in_channels, out_channels, separable, bias, factory)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Zero kernel and bias, unit-variance mixer (a baked layer is normally filled by
-        :meth:`from_conv` / :meth:`set_kernel_`)."""
-        self.set_kernel_(torch.zeros_like(self.weight))
-        if self.mixer is not None:
-            nn.init.kaiming_uniform_(self.mixer, nonlinearity="linear")
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-
-    @torch.no_grad()
-    def set_kernel_(self, weight: torch.Tensor) -> None:
-        """Replace the kernel (and its spectrum, on the FFT path)."""
-        if tuple(weight.shape) != tuple(self.weight.shape):
-            raise ValueError(
-                f"weight must have shape {tuple(self.weight.shape)}, got {tuple(weight.shape)}"
-            )
-        self.weight.copy_(weight)
-        if self.spectrum is not None:
-            spec = fixed_spectrum(self.weight, self.input_size, causal=self.causal)
-            if self.separable:
-                spec = spec[:, 0]  # (C, *freq)
-            else:  # (C_out, C_in, *freq) -> (*freq, C_in, C_out)
-                spec = spec.permute(*range(2, 2 + self.data_dim), 1, 0)
-            self.spectrum.copy_(torch.view_as_real(spec.resolve_conj().contiguous()))
-
-    def _apply(self, fn, recurse=True):  # type: ignore[override]
-        # After .to(dtype) / .double() / device moves, recompute the spectrum from the kernel
-        # so it has the precision of the new dtype (a converted complex64 spectrum would keep
-        # float32 rounding, and the FFT path would disagree with the direct one in float64).
-        out = super()._apply(fn, recurse)
-        if self.spectrum is not None and self.weight.device.type != "meta":
-            self.set_kernel_(self.weight)
-        return out
+    def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:
+        spec = fixed_spectrum(weight, self.input_size, causal=self.causal)
+        if self.separable:
+            return spec[:, 0]  # (C, *freq)
+        # (C_out, C_in, *freq) -> (*freq, C_in, C_out)
+        return spec.permute(*range(2, 2 + self.data_dim), 1, 0)
 
     @classmethod
     def from_conv(

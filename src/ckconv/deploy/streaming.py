@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ckconv.deploy._fixed import FixedKernelConv
 from ckconv.functional.conv import DIRECT_MAX_TAPS, fft_size
 from ckconv.grids import RateLike
 
@@ -45,7 +46,7 @@ StreamMethod = Literal["auto", "direct", "fft"]
 _FFT_COST = 1.5
 
 
-class StreamingConv(nn.Module):
+class StreamingConv(FixedKernelConv):
     r"""A causal 1D convolution applied to a stream, with its state passed explicitly.
 
     ``forward(chunk, state) -> (output, new_state)``: ``state`` holds the last ``K - 1``
@@ -135,44 +136,13 @@ class StreamingConv(nn.Module):
             self.block_size = block_size or max(kernel_size, 64)
             self.fft_length = 0
             self.register_buffer("spectrum", None)
-        if separable:
-            self.mixer = nn.Parameter(torch.empty(out_channels, in_channels, **factory))
-        else:
-            self.register_parameter("mixer", None)
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
+        self._init_mixer_and_bias(in_channels, out_channels, separable, bias, factory)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Zero kernel and bias, unit-variance mixer (normally filled by :meth:`from_conv`)."""
-        self.set_kernel_(torch.zeros_like(self.weight))
-        if self.mixer is not None:
-            nn.init.kaiming_uniform_(self.mixer, nonlinearity="linear")
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
-
-    @torch.no_grad()
-    def set_kernel_(self, weight: torch.Tensor) -> None:
-        """Replace the kernel (and its block spectrum)."""
-        if tuple(weight.shape) != tuple(self.weight.shape):
-            raise ValueError(
-                f"weight must have shape {tuple(self.weight.shape)}, got {tuple(weight.shape)}"
-            )
-        self.weight.copy_(weight)
-        if self.spectrum is not None:
-            # valid cross-correlation of a segment with the kernel: conj(rfft(w)) unshifted
-            spec = torch.fft.rfft(self.weight.double(), n=self.fft_length).conj().resolve_conj()
-            spec = spec[:, 0] if self.separable else spec.permute(2, 1, 0)
-            self.spectrum.copy_(torch.view_as_real(spec.contiguous()))
-
-    def _apply(self, fn, recurse=True):  # type: ignore[override]
-        # keep the block spectrum at the precision of the (converted) kernel
-        out = super()._apply(fn, recurse)
-        if self.spectrum is not None and self.weight.device.type != "meta":
-            self.set_kernel_(self.weight)
-        return out
+    def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:
+        # valid cross-correlation of a segment with the kernel: conj(rfft(w)) unshifted
+        spec = torch.fft.rfft(weight.double(), n=self.fft_length).conj()
+        return spec[:, 0] if self.separable else spec.permute(2, 1, 0)
 
     @classmethod
     def from_conv(

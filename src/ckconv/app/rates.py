@@ -1,0 +1,532 @@
+"""Accuracy across sampling rates: one checkpoint at many rates (``ckconv eval --sampling-rates``)
+and the train-rate x test-rate table of CKConv Table 5 (``ckconv sweep-rates``).
+
+What a rate means
+-----------------
+A rate is a ratio of sampling rates with the extent of the signal fixed: ``1/2`` is half as many
+samples over the same sequence or image (a 64-step sequence becomes 32 steps, an 8x8 image 4x4),
+``2`` twice as many. The model is told ``rate = sr_eval / sr_train`` (the ratio between the
+sampling of the data it sees and the sampling it was trained at): its continuous kernels are then
+sampled at the new step, aligned with the training grid, and scaled by ``sr_train / sr_eval``
+(CKConv eq. 5). Inputs are resampled with :func:`ckconv.app.run.resample_input` (``seq[::n]`` for
+``1/n``, which keeps the first sample; interpolation otherwise; antialiased bilinear for images).
+
+* ``ckconv eval --checkpoint FILE --sampling-rates 1,1/2,1/4,1/8``: rates relative to the data
+  the checkpoint was trained on (``sr_eval / sr_train``, the same as ``--rate``).
+* ``ckconv sweep-rates --config NAME --train-rates 1,1/2 --test-rates 1,1/2,1/4``: rates relative
+  to the task's *native* data (the task with ``subsample=1``), as in CKConv Table 5. A model
+  trained at ``r_train`` (task option ``subsample = 1/r_train``, so train rates are ``1/n``) is
+  evaluated on the native data resampled to ``r_test`` and told ``rate = r_test / r_train``.
+  Train rates other than 1 need a task with a ``subsample`` option (the sequence tasks).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ckconv.app.config import ConfigError
+
+__all__ = [
+    "RateSweep",
+    "RateTable",
+    "parse_rate",
+    "parse_rates",
+    "rate_label",
+    "rate_table",
+    "sweep_rates",
+    "write_rate_table",
+    "write_sweep",
+]
+
+
+def parse_rate(text: str | float | Fraction, name: str = "rate") -> Fraction:
+    """``"1/2"``, ``"0.25"``, ``"2"`` (or a number) -> a positive :class:`~fractions.Fraction`."""
+    try:
+        value = Fraction(text.strip()) if isinstance(text, str) else Fraction(text)
+    except (ValueError, ZeroDivisionError, TypeError, OverflowError):
+        raise ValueError(
+            f"{name}: {text!r} is not a sampling rate; write a positive number or fraction "
+            "such as 1, 1/2, 0.25 or 2"
+        ) from None
+    if value <= 0:
+        raise ValueError(f"{name}: sampling rates must be positive, got {text!r}")
+    return value.limit_denominator(1_000_000)
+
+
+def parse_rates(text: str, name: str = "--sampling-rates") -> list[Fraction]:
+    """A comma-separated list of rates (``"1,1/2,1/4,1/8"``); duplicates and empty items fail."""
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items) or any(not item for item in items):
+        raise ValueError(
+            f"{name}: expected a comma-separated list of rates such as 1,1/2,1/4, got {text!r}"
+        )
+    rates = [parse_rate(item, name) for item in items]
+    seen: set[Fraction] = set()
+    for item, rate in zip(items, rates):
+        if rate in seen:
+            raise ValueError(f"{name}: rate {item!r} is listed twice in {text!r}")
+        seen.add(rate)
+    return rates
+
+
+def rate_label(rate: Fraction | float) -> str:
+    """``Fraction(1, 2)`` -> ``"1/2"``, ``2`` -> ``"2"``, ``0.3`` -> ``"3/10"``."""
+    return str(Fraction(rate).limit_denominator(1_000_000))
+
+
+def _slug(rate: Fraction) -> str:
+    return rate_label(rate).replace("/", "_")
+
+
+def _size_label(size: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in size)
+
+
+def _input_size(bundle: Any, split: str, input_rate: float | None) -> tuple[int, ...]:
+    """Spatial size of the split's first input after resampling by ``input_rate``."""
+    from ckconv.app.run import resample_input
+
+    x = bundle.datasets[split][0][0]
+    if input_rate is not None and float(input_rate) != 1.0:
+        x = resample_input(x, float(input_rate), bundle.spec.tokens)
+    return tuple(int(s) for s in x.shape[1:]) if x.dim() > 1 else (int(x.shape[0]),)
+
+
+def _default_out_dir(checkpoint: Path) -> Path:
+    """The run folder of ``RUN/checkpoints/x.ckpt``, else the checkpoint's folder."""
+    parent = checkpoint.resolve().parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_figure(fig, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    from ckconv.app.run_dir import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def _percent(metric: str, value: float) -> str:
+    return f"{100 * value:.2f}" if metric.endswith(("acc", "auroc")) else f"{value:.4f}"
+
+
+# ----------------------------------------------------------------------------- one checkpoint
+
+
+@dataclass
+class RateTable:
+    """Metrics of one checkpoint at several sampling rates (``sr_eval / sr_train``)."""
+
+    checkpoint: str
+    split: str
+    metric: str  # the task's metric, e.g. "test/acc"
+    rates: list[Fraction]
+    input_sizes: list[tuple[int, ...]]
+    metrics: list[dict[str, float]]
+    resampled: bool = True
+
+    def value(self, rate: Fraction | float | str) -> float:
+        """The task metric at ``rate``."""
+        return self.metrics[self.rates.index(parse_rate(rate))][self.metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "split": self.split,
+            "metric": self.metric,
+            "rate_meaning": "sr_eval / sr_train (relative to the checkpoint's training data)",
+            "inputs_resampled": self.resampled,
+            "rows": [
+                {
+                    "rate": rate_label(r),
+                    "rate_value": float(r),
+                    "input_size": list(size),
+                    "metrics": m,
+                }
+                for r, size, m in zip(self.rates, self.input_sizes, self.metrics)
+            ],
+        }
+
+    def to_csv(self) -> str:
+        keys = sorted({k for m in self.metrics for k in m})
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["rate", "rate_value", "input_size", *keys])
+        for r, size, m in zip(self.rates, self.input_sizes, self.metrics):
+            w.writerow([rate_label(r), float(r), _size_label(size), *(m.get(k, "") for k in keys)])
+        return buf.getvalue()
+
+    def format(self) -> str:
+        name = self.metric.split("/", 1)[-1]
+        unit = " (%)" if name in ("acc", "auroc") else ""
+        head = ("rate", "input", f"{name}{unit}")
+        rows = [
+            (rate_label(r), _size_label(s), _percent(name, m[self.metric]))
+            for r, s, m in zip(self.rates, self.input_sizes, self.metrics)
+        ]
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+        lines = ["  ".join(str(x).rjust(w) for x, w in zip(row, widths)) for row in [head, *rows]]
+        return "\n".join(lines)
+
+
+def rate_table(
+    checkpoint: str | os.PathLike,
+    rates: list[Fraction | float | str],
+    *,
+    split: str = "test",
+    resample: bool = True,
+    overrides: list[tuple[str, Any]] | None = None,
+    batch_size: int | None = None,
+    progress_bar: bool = False,
+) -> RateTable:
+    """Evaluate one checkpoint at each of ``rates`` (``sr_eval / sr_train``).
+
+    The model is loaded once; for each rate the split's inputs are resampled to it (unless
+    ``resample`` is False: the data already is at that rate) and the model is told the rate.
+    """
+    from ckconv.app.run import _init_distributed, dist_env, evaluate_model, load_model
+
+    parsed = [parse_rate(r, "rates") for r in rates]
+    if not parsed:
+        raise ValueError("rates: give at least one sampling rate")
+    model, cfg, bundle = load_model(checkpoint, overrides)
+    if bundle.spec.tokens and any(r != 1 for r in parsed):
+        raise ValueError(f"task {bundle.name!r} has token inputs, which cannot be resampled")
+    _init_distributed(cfg, dist_env())
+    metric = f"test/{bundle.objective.metric}"
+    sizes, rows = [], []
+    for r in parsed:
+        input_rate = float(r) if resample else None
+        sizes.append(_input_size(bundle, split, input_rate))
+        rows.append(
+            evaluate_model(
+                model,
+                cfg,
+                bundle,
+                split=split,
+                rate=float(r),
+                input_rate=input_rate,
+                batch_size=batch_size,
+                progress_bar=progress_bar,
+            )
+        )
+    return RateTable(str(checkpoint), split, metric, parsed, sizes, rows, resample)
+
+
+def plot_rate_table(table: RateTable, path: str | os.PathLike) -> Path:
+    """The task metric against the rate (log2 axis), the training rate marked."""
+    plt = _pyplot()
+    path = Path(path)
+    order = sorted(range(len(table.rates)), key=lambda i: table.rates[i])
+    xs = [float(table.rates[i]) for i in order]
+    ys = [table.metrics[i][table.metric] for i in order]
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    ax.plot(xs, ys, "o-", lw=1.5)
+    for i in order:
+        label = f"{rate_label(table.rates[i])}\n{_size_label(table.input_sizes[i])}"
+        ax.annotate(
+            label,
+            (float(table.rates[i]), table.metrics[i][table.metric]),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=7,
+        )
+    ax.axvline(1.0, color="grey", lw=0.8, ls="--", label="training rate")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [rate_label(table.rates[i]) for i in order])
+    ax.set_xlabel("sampling rate sr_eval / sr_train")
+    ax.set_ylabel(table.metric)
+    ax.set_title(f"{Path(table.checkpoint).name} on {table.split}", fontsize=9)
+    ax.legend(fontsize=8)
+    _save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def write_rate_table(table: RateTable, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Write ``rates_<split>_<checkpoint>.csv/.json/.png`` to ``out_dir`` (default: the
+    checkpoint's run folder); returns the paths by kind."""
+    ckpt = Path(table.checkpoint)
+    folder = Path(out_dir) if out_dir is not None else _default_out_dir(ckpt)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"rates_{table.split}_{ckpt.stem}"
+    paths = {
+        "csv": stem.with_suffix(".csv"),
+        "json": stem.with_suffix(".json"),
+        "png": stem.with_suffix(".png"),
+    }
+    _write_text(paths["csv"], table.to_csv())
+    _write_text(paths["json"], json.dumps(table.to_dict(), indent=2) + "\n")
+    plot_rate_table(table, paths["png"])
+    return paths
+
+
+# ----------------------------------------------------------------------------- train x test sweep
+
+
+@dataclass
+class RateSweep:
+    """The train-rate x test-rate table (CKConv Table 5); rates relative to the native data."""
+
+    config: str
+    task: str
+    model: str
+    metric: str
+    train_rates: list[Fraction]
+    test_rates: list[Fraction]
+    values: list[list[float]]  # [train][test]
+    train_sizes: list[tuple[int, ...]]
+    test_sizes: list[tuple[int, ...]]
+    runs: list[str] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+    folder: str = ""
+
+    def value(self, train_rate, test_rate) -> float:
+        i = self.train_rates.index(parse_rate(train_rate))
+        j = self.test_rates.index(parse_rate(test_rate))
+        return self.values[i][j]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "task": self.task,
+            "model": self.model,
+            "metric": self.metric,
+            "rate_meaning": "relative to the task's native data; the model gets "
+            "rate = test_rate / train_rate (sr_eval / sr_train)",
+            "train_rates": [rate_label(r) for r in self.train_rates],
+            "test_rates": [rate_label(r) for r in self.test_rates],
+            "train_input_sizes": [list(s) for s in self.train_sizes],
+            "test_input_sizes": [list(s) for s in self.test_sizes],
+            "values": self.values,
+            "runs": self.runs,
+            "checkpoints": self.checkpoints,
+        }
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["train_rate", *(f"test_rate={rate_label(r)}" for r in self.test_rates)])
+        for r, row in zip(self.train_rates, self.values):
+            w.writerow([rate_label(r), *row])
+        return buf.getvalue()
+
+    def format(self) -> str:
+        name = self.metric.split("/", 1)[-1]
+        unit = " (%)" if name in ("acc", "auroc") else ""
+        head = [
+            f"train \\ test {name}{unit}",
+            *(
+                f"{rate_label(r)} ({_size_label(s)})"
+                for r, s in zip(self.test_rates, self.test_sizes)
+            ),
+        ]
+        rows = [
+            [f"{rate_label(r)} ({_size_label(s)})", *(_percent(name, v) for v in row)]
+            for r, s, row in zip(self.train_rates, self.train_sizes, self.values)
+        ]
+        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+        return "\n".join("  ".join(x.rjust(w) for x, w in zip(r, widths)) for r in [head, *rows])
+
+
+def _subsample_of(rate: Fraction) -> int:
+    inv = 1 / rate
+    if rate > 1 or inv.denominator != 1:
+        raise ConfigError(
+            f"--train-rates: {rate_label(rate)} is not 1/n; training data is the native data "
+            "subsampled (seq[::n]), so train rates are 1, 1/2, 1/3, ..."
+        )
+    return int(inv)
+
+
+def sweep_rates(
+    config: str | os.PathLike,
+    train_rates: list[Fraction | float | str],
+    test_rates: list[Fraction | float | str],
+    *,
+    overrides: list[str] | None = None,
+    out: str | os.PathLike = "runs",
+    split: str = "test",
+    progress_bar: bool = False,
+    batch_size: int | None = None,
+) -> RateSweep:
+    """Train one model per train rate and evaluate each at every test rate.
+
+    ``config`` and ``overrides`` are those of ``ckconv train``; the runs and the table go to a
+    new folder ``<out>/<name>_rate_sweep/<timestamp>/`` (written by :func:`write_sweep`). The
+    task's options and every train rate's config are checked before anything trains.
+    """
+    from ckconv.app.config import load_config
+    from ckconv.app.run import dist_env, evaluate_model, load_model, prepare, train
+    from ckconv.app.run_dir import new_run_dir
+    from ckconv.app.tasks import build_task
+
+    trains = [parse_rate(r, "--train-rates") for r in train_rates]
+    tests = [parse_rate(r, "--test-rates") for r in test_rates]
+    if not trains or not tests:
+        raise ValueError("sweep_rates: give at least one train rate and one test rate")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"--split must be train, val or test, got {split!r}")
+    if dist_env().world_size > 1:
+        raise ValueError("ckconv sweep-rates runs in one process (not under torchrun)")
+    overrides = list(overrides or [])
+    base = load_config(config, overrides)
+    subs = [_subsample_of(r) for r in trains]
+    # The data of train rate 1/n is the native data with task.subsample=n, set explicitly (a task
+    # whose default subsampling is not 1 is still measured against its native rate). Tasks
+    # without the option (images) train at their native rate only.
+    try:
+        native = build_task(load_config(config, [*overrides, "task.subsample=1"]))
+        takes_subsample = True
+    except ConfigError as err:
+        if "subsample" not in str(err):
+            raise
+        if any(n != 1 for n in subs):
+            raise ConfigError(
+                f"--train-rates: task {base.task.name!r} has no subsample option, so it trains "
+                "at its native rate only (use --train-rates 1; the test rates resample the "
+                "inputs)"
+            ) from None
+        native = build_task(base)
+        takes_subsample = False
+    keys = ["task.subsample"] if takes_subsample else []
+    if takes_subsample and "test_subsample" in base.task.options:
+        keys.append("task.test_subsample")
+    if native.spec.tokens and (any(r != 1 for r in tests) or any(n != 1 for n in subs)):
+        raise ConfigError(f"task {native.name!r} has token inputs, which cannot be resampled")
+    train_sizes = [_input_size(native, "train", float(r)) for r in trains]
+    test_sizes = [_input_size(native, split, float(t)) for t in tests]
+
+    folder = new_run_dir(out, f"{base.name}_rate_sweep", None)
+    cfgs = [
+        load_config(
+            config,
+            [
+                *overrides,
+                *(f"{k}={n}" for k in keys),
+                f"trainer.out_dir={folder}",
+                f"trainer.version=train_rate_{_slug(r)}",
+            ],
+        )
+        for r, n in zip(trains, subs)
+    ]
+    for cfg in cfgs:  # sizes that cannot work fail here, before any training
+        prepare(cfg)
+    native_data = [(k, 1) for k in keys]
+    sweep = RateSweep(
+        str(config),
+        native.name,
+        base.model.name,
+        f"test/{native.objective.metric}",
+        trains,
+        tests,
+        [],
+        train_sizes,
+        test_sizes,
+        folder=str(folder),
+    )
+    for r, cfg, size in zip(trains, cfgs, train_sizes):
+        print(f"sweep-rates: training at rate {rate_label(r)} ({_size_label(size)} inputs)")
+        result = train(cfg)
+        ckpt = result.best_checkpoint or result.last_checkpoint
+        if ckpt is None:
+            raise RuntimeError(f"the run {result.run_dir} wrote no checkpoint")
+        model, mcfg, bundle = load_model(ckpt, native_data)
+        row = []
+        for t in tests:
+            metrics = evaluate_model(
+                model,
+                mcfg,
+                bundle,
+                split=split,
+                rate=float(t / r),
+                input_rate=float(t),
+                batch_size=batch_size,
+                progress_bar=progress_bar,
+            )
+            row.append(float(metrics[sweep.metric]))
+        sweep.values.append(row)
+        sweep.runs.append(str(result.run_dir))
+        sweep.checkpoints.append(str(ckpt))
+        cells = ", ".join(f"{rate_label(t)}: {v:.4f}" for t, v in zip(tests, row))
+        print(f"sweep-rates: trained at {rate_label(r)}, {sweep.metric} at test rates {cells}")
+    return sweep
+
+
+def plot_sweep(sweep: RateSweep, path: str | os.PathLike) -> Path:
+    """Heat map of the train-rate x test-rate table, values written in the cells."""
+    plt = _pyplot()
+    path = Path(path)
+    name = sweep.metric.split("/", 1)[-1]
+    nr, nc = len(sweep.train_rates), len(sweep.test_rates)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.0 * nc, 1.0 + 0.6 * nr))
+    higher_better = name in ("acc", "auroc")
+    im = ax.imshow(sweep.values, cmap="viridis" if higher_better else "viridis_r", aspect="auto")
+    for i, row in enumerate(sweep.values):
+        for j, v in enumerate(row):
+            ax.text(
+                j,
+                i,
+                _percent(name, v),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="w",
+                path_effects=_outline(),
+            )
+    ax.set_xticks(
+        range(nc),
+        [f"{rate_label(r)}\n{_size_label(s)}" for r, s in zip(sweep.test_rates, sweep.test_sizes)],
+    )
+    ax.set_yticks(
+        range(nr),
+        [
+            f"{rate_label(r)} ({_size_label(s)})"
+            for r, s in zip(sweep.train_rates, sweep.train_sizes)
+        ],
+    )
+    ax.set_xlabel("test rate (input size)")
+    ax.set_ylabel("train rate")
+    ax.set_title(f"{sweep.model} on {sweep.task}: {sweep.metric}", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    _save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def _outline():
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=1.5, foreground="black")]
+
+
+def write_sweep(sweep: RateSweep, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Write ``rate_sweep.csv/.json/.png`` to ``out_dir`` (default: the sweep's folder)."""
+    folder = Path(out_dir) if out_dir is not None else Path(sweep.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {k: folder / f"rate_sweep.{k}" for k in ("csv", "json", "png")}
+    _write_text(paths["csv"], sweep.to_csv())
+    _write_text(paths["json"], json.dumps(sweep.to_dict(), indent=2) + "\n")
+    plot_sweep(sweep, paths["png"])
+    return paths
