@@ -243,7 +243,7 @@ def plot_rate_table(table: RateTable, path: str | os.PathLike) -> Path:
     fig, ax = plt.subplots(figsize=(5.0, 3.4))
     ax.plot(xs, ys, "o-", lw=1.5)
     for i in order:
-        label = f"{rate_label(table.rates[i])}\n{_size_label(table.input_sizes[i])}"
+        label = _size_label(table.input_sizes[i])
         ax.annotate(
             label,
             (float(table.rates[i]), table.metrics[i][table.metric]),
@@ -252,6 +252,7 @@ def plot_rate_table(table: RateTable, path: str | os.PathLike) -> Path:
             ha="center",
             fontsize=7,
         )
+    ax.margins(x=0.08, y=0.18)
     ax.axvline(1.0, color="grey", lw=0.8, ls="--", label="training rate")
     ax.set_xscale("log", base=2)
     ax.set_xticks(xs, [rate_label(table.rates[i]) for i in order])
