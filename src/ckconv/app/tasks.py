@@ -229,6 +229,15 @@ def model_class(name: str) -> type[nn.Module] | None:
     return getattr(models, attr, None) if attr else None
 
 
+def _point_dim(cls: type | None) -> int:
+    """The default position dimension of a point model (3 when it cannot be read)."""
+    if cls is None:
+        return 3
+    param = inspect.signature(cls.__init__).parameters.get("data_dim")
+    default = getattr(param, "default", None)
+    return default if isinstance(default, int) else 3
+
+
 def _task_kwargs(cls: type | None, bundle: TaskBundle, name: str) -> dict[str, Any]:
     spec = bundle.spec
     if name.lower() == "point_ccnn":
@@ -237,7 +246,13 @@ def _task_kwargs(cls: type | None, bundle: TaskBundle, name: str) -> dict[str, A
         if spec.tokens or spec.data_dim != 1:
             raise ConfigError(
                 f"model.name: point_ccnn takes point features (C, N), task {bundle.name!r} gives "
-                f"{spec.input_size}"
+                f"{'token ids ' if spec.tokens else ''}{(spec.in_channels, *spec.input_size)}"
+            )
+        dim = _point_dim(cls)
+        if spec.in_channels < dim:
+            raise ConfigError(
+                f"model.name: point_ccnn reads {dim}-D positions from input channels 0..{dim - 1}, "
+                f"but task {bundle.name!r} gives {spec.in_channels} channel(s) per point"
             )
         return {"in_channels": spec.in_channels, "out_channels": bundle.out_channels}
     size: int | tuple[int, ...] = spec.input_size[0] if spec.data_dim == 1 else spec.input_size
