@@ -11,7 +11,30 @@ from torch.utils.data import DataLoader, Dataset
 
 from ckconv.app.sampling import EvalBatchSampler, TrainBatchSampler
 
-__all__ = ["TaskDataModule"]
+__all__ = ["COLLATES", "TaskDataModule", "collate_fn"]
+
+#: Batch layouts of :func:`collate_fn`.
+COLLATES = ("default", "pad", "timestamps")
+
+
+def collate_fn(kind: str):
+    """The collate function of a task's batch layout: ``"default"`` (torch's
+    ``default_collate``), ``"pad"`` (variable-length sequences,
+    :func:`~ckconv.data.transforms.pad_collate`) or ``"timestamps"`` (timestamp-route items,
+    :func:`~ckconv.data.transforms.timestamp_collate`)."""
+    if kind == "default":
+        from torch.utils.data import default_collate
+
+        return default_collate
+    if kind == "pad":
+        from ckconv.data.transforms import pad_collate
+
+        return pad_collate
+    if kind == "timestamps":
+        from ckconv.data.transforms import timestamp_collate
+
+        return timestamp_collate
+    raise ValueError(f"collate must be one of {COLLATES}, got {kind!r}")
 
 
 class TaskDataModule(L.LightningDataModule):
@@ -27,7 +50,8 @@ class TaskDataModule(L.LightningDataModule):
         seed: seeds the per-epoch shuffling (identical on every process).
         drop_last: drop the last incomplete training batch.
         num_workers: loader worker processes.
-        collate: ``"default"`` or ``"pad"`` (variable-length sequences, :func:`pad_collate`).
+        collate: ``"default"``, ``"pad"`` (variable-length sequences) or ``"timestamps"``
+            (timestamp-route items); see :func:`collate_fn`.
         rank, world_size: this process and the number of processes.
     """
 
@@ -50,6 +74,7 @@ class TaskDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.num_workers = num_workers
+        collate_fn(collate)  # an unknown layout fails here, not at the first batch
         self.collate = collate
         self.rank = rank
         self.world_size = world_size
@@ -71,11 +96,7 @@ class TaskDataModule(L.LightningDataModule):
 
     # -------------------------------------------------------------- loaders
     def _collate_fn(self):
-        if self.collate == "pad":
-            from ckconv.data.transforms import pad_collate
-
-            return pad_collate
-        return None
+        return None if self.collate == "default" else collate_fn(self.collate)
 
     def _loader(self, dataset: Dataset, batch_sampler: Any, salt: int) -> DataLoader:
         # A private generator: creating the loader iterator then draws no number from torch's

@@ -24,8 +24,9 @@ from torch import nn
 from ckconv.app.config import OptimConfig
 from ckconv.app.optim import build_optimizer, build_scheduler
 from ckconv.app.tasks import Objective
+from ckconv.grids import as_rates
 
-__all__ = ["TaskModule", "get_rng_state", "set_rng_state"]
+__all__ = ["TaskModule", "get_rng_state", "set_rng_state", "split_batch"]
 
 CHECKPOINT_KEY = "ckconv"
 FORMAT_VERSION = 1
@@ -68,18 +69,38 @@ def _all_gather_objects(obj: Any) -> list[Any]:
     return [obj]
 
 
+def split_batch(batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """``(x, keywords, y)`` of a collated batch: the model is called as ``model(x, **keywords)``.
+
+    Batch types with a ``model_inputs()`` method (``TimestampBatch``: values plus ``times`` and
+    ``mask``; ``PaddedBatch``) say what the model gets; any other batch is ``(x, y, ...)``.
+    """
+    inputs = getattr(batch, "model_inputs", None)
+    if callable(inputs):
+        x, keywords = inputs()
+        return x, dict(keywords), batch.y
+    return batch[0], {}, batch[1]
+
+
 class TaskModule(L.LightningModule):
     """Train / evaluate ``model`` on a task with the objective's loss and metric.
 
+    Batches reach the model through :func:`split_batch`: timestamp-route batches as
+    ``model(values, times=..., mask=..., weighting=...)`` (``weighting`` is the run config's
+    ``task.weighting``), every other batch as ``model(x)``.
+
     Args:
-        model: any network with ``forward(x, *, rate=None)``.
+        model: any network with ``forward(x, *, rate=None)`` (and ``times``, ``mask``,
+            ``weighting`` keywords for timestamped batches).
         objective: loss and metric (:func:`ckconv.app.tasks.objective_for`).
         optim: optimiser / schedule settings.
         steps_per_epoch: optimiser steps per epoch (for the warm-up length).
         total_steps: optimiser steps of the whole run (for the cosine schedule).
         config: the resolved run config as plain data, stored in checkpoints.
         eval_rate: sampling-rate ratio passed to the model in validation / test
-            (``ckconv eval --rate``); None is the training rate.
+            (``ckconv eval --rate``); None is the training rate. Timestamped batches count
+            their times in samples of their own rate: the model gets ``times / eval_rate``
+            (times in training samples) instead of a rate.
     """
 
     def __init__(
@@ -101,6 +122,8 @@ class TaskModule(L.LightningModule):
         self.total_steps = int(total_steps)
         self.config = config or {}
         self.eval_rate = eval_rate
+        task = self.config.get("task") or {}
+        self.weighting = str(task.get("weighting", "none"))
         self._pending_rng: dict[str, Any] | None = None
         self.val_metric = self._make_metric()
         self.test_metric = self._make_metric()
@@ -131,12 +154,16 @@ class TaskModule(L.LightningModule):
     def metric_name(self) -> str:
         return self.objective.metric
 
-    def forward(self, x: torch.Tensor, rate: Any = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rate: Any = None, **keywords: torch.Tensor) -> torch.Tensor:
+        """``model(x)``, or ``model(x, times=..., mask=..., weighting=...)`` for timestamped
+        inputs; ``rate`` is passed on for grids and turns timestamps into training samples."""
+        if "times" in keywords:
+            if rate is not None:
+                keywords["times"] = keywords["times"] / as_rates(rate, 1)[0]
+            return self.model(x, **keywords, weighting=self.weighting)
+        if keywords:
+            return self.model(x, **keywords)
         return self.model(x) if rate is None else self.model(x, rate=rate)
-
-    @staticmethod
-    def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch[0], batch[1]
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         o = self.objective
@@ -167,8 +194,8 @@ class TaskModule(L.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = self._unpack(batch)
-        out = self.model(x)
+        x, keywords, y = split_batch(batch)
+        out = self(x, **keywords)
         loss = self._loss(out, y)
         total = loss
         row = {"train/loss": loss.detach()}
@@ -200,8 +227,8 @@ class TaskModule(L.LightningModule):
             logger.save()
 
     def _eval_step(self, batch: Any, metric, loss_mean, prefix: str) -> None:
-        x, y = self._unpack(batch)
-        out = self(x, self.eval_rate)
+        x, keywords, y = split_batch(batch)
+        out = self(x, self.eval_rate, **keywords)
         loss = self._loss(out, y)
         weight = y.numel() if self.objective.per_step else y.shape[0]
         loss_mean.update(loss.detach(), weight=weight)

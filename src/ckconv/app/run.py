@@ -147,22 +147,29 @@ def seed_everything(seed: int, rank: int) -> None:
 def _check_output(model: nn.Module, bundle: TaskBundle) -> None:
     """One forward pass on two training items before any training: sizes that cannot work fail
     here, with the config key to change."""
-    from torch.utils.data import default_collate
+    import inspect
+
+    from ckconv.app.datamodule import collate_fn
+    from ckconv.app.module import split_batch
 
     ds = bundle.datasets["train"]
     items = [ds[i] for i in range(min(2, len(ds)))]
-    if bundle.collate == "pad":
-        from ckconv.data.transforms import pad_collate
-
-        batch = pad_collate(items)
-    else:
-        batch = default_collate(items)
-    x, y = batch[0], batch[1]
+    batch = collate_fn(bundle.collate)(items)
+    x, keywords, y = split_batch(batch)
+    if "times" in keywords:
+        params = inspect.signature(model.forward).parameters
+        if not {"times", "mask", "weighting"} <= set(params):
+            raise ConfigError(
+                f"model.name: {type(model).__name__} cannot take sample times; task "
+                f"{bundle.name!r} gives timestamped inputs (task.route: timestamps). Use a "
+                "continuous model (ckcnn, ccnn) or task.route: mask"
+            )
+        keywords["weighting"] = bundle.weighting
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(x)
+            out = model(x, **keywords)
     except (RuntimeError, ValueError) as err:
         raise ConfigError(
             f"model: a forward pass on task {bundle.name!r} inputs failed: {err}"

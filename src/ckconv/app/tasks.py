@@ -5,8 +5,11 @@ The datasets come from :mod:`ckconv.data.registry`. What the model must look lik
 real training item (so options such as ``drop_rate`` that add a mask channel, or ``subsample``
 that shortens sequences, are accounted for): a float ``x`` of shape ``(C, *spatial)`` gives
 ``in_channels = C``, ``data_dim = len(spatial)`` and ``input_size = spatial``; an int64 ``x`` of
-shape ``(L,)`` is a sequence of token ids (the model gets ``vocab_size``). The target decides the
-objective:
+shape ``(L,)`` is a sequence of token ids (the model gets ``vocab_size``); ``x = (values (C, K),
+times (K,), mask (K,))`` (``task.route: timestamps``) is a timestamped sequence of ``C`` channels,
+batched by ``timestamp_collate`` and given to the model as ``model(values, times=..., mask=...,
+weighting=task.weighting)``. Variable-length and timestamped sequences get kernels as long as the
+longest training sequence before any sample was dropped. The target decides the objective:
 
 ================  ==========================  ===================  ======================
 objective         target ``y``                loss                 metric (selects best)
@@ -24,6 +27,7 @@ PhysioNet 2019 sepsis is scored by AUC (CKConv Table 4); char-level PTB by bits 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from dataclasses import dataclass
@@ -91,6 +95,9 @@ class InputSpec:
     tokens: bool
     target_shape: tuple[int, ...]
     target_is_int: bool
+    #: items are ``((values, times, mask), y)`` (``route='timestamps'``): the model is called
+    #: as ``model(values, times=..., mask=...)``
+    timestamps: bool = False
 
 
 @dataclass
@@ -103,7 +110,9 @@ class TaskBundle:
     objective: Objective
     vocab_size: int | None
     out_channels: int
-    collate: str  # "default" or "pad"
+    collate: str  # "default", "pad" or "timestamps" (ckconv.app.datamodule.collate_fn)
+    #: ``task.weighting`` of timestamped inputs: ``"none"`` or ``"density"`` (inverse density)
+    weighting: str = "none"
 
 
 def _first_item(ds: Dataset, task: str) -> tuple[Any, Any]:
@@ -120,14 +129,34 @@ def _first_item(ds: Dataset, task: str) -> tuple[Any, Any]:
 
 
 def describe_input(x: Any, y: Any, task: str = "task") -> InputSpec:
-    """The :class:`InputSpec` of one ``(x, y)`` item."""
-    if isinstance(x, (tuple, list)):
-        raise ConfigError(
-            f"task {task!r}: items with several inputs (e.g. route='timestamps') need a model that "
-            "takes sample times; the training app trains on regular grids (use route='mask')"
-        )
-    x = torch.as_tensor(x)
+    """The :class:`InputSpec` of one ``(x, y)`` item.
+
+    A timestamp-route input ``(values (C, K), times (K,), mask (K,))`` describes a sequence of
+    ``C`` channels whose grid is at least ``max(times) + 1`` samples long
+    (:func:`build_task` replaces that bound by the length of the undropped sequences).
+    """
     y = torch.as_tensor(y)
+    if isinstance(x, (tuple, list)):
+        if len(x) != 3:
+            raise ConfigError(
+                f"task {task!r}: inputs with several parts must be (values, times, mask) "
+                f"(route='timestamps'), got {len(x)} parts"
+            )
+        values, times, mask = (torch.as_tensor(v) for v in x)
+        k = values.shape[-1] if values.dim() == 2 else -1
+        if k < 1 or times.shape != (k,) or mask.shape != (k,) or mask.dtype != torch.bool:
+            raise ConfigError(
+                f"task {task!r}: timestamped inputs must be values (C, K), times (K,) and a bool "
+                f"mask (K,) with K >= 1, got {tuple(values.shape)}, {tuple(times.shape)}, "
+                f"{mask.dtype} {tuple(mask.shape)}"
+            )
+        observed = times[mask]
+        span = int(observed.max().floor()) + 1 if observed.numel() else 1
+        return InputSpec(
+            int(values.shape[0]), 1, (max(span, 1),), False, tuple(y.shape),
+            not y.is_floating_point(), timestamps=True,
+        )  # fmt: skip
+    x = torch.as_tensor(x)
     if x.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
         if x.dim() != 1:
             raise ConfigError(f"task {task!r}: token inputs must be (L,), got {tuple(x.shape)}")
@@ -167,6 +196,9 @@ def objective_for(
 
 _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
+#: ``task.weighting`` values: sample weights of timestamped inputs (SPEC 3.7)
+WEIGHTINGS = ("none", "density")
+
 
 def build_task(cfg: Config) -> TaskBundle:
     """Build the task's datasets and read its shapes; option errors name the config key."""
@@ -182,8 +214,17 @@ def build_task(cfg: Config) -> TaskBundle:
             f"task.name: unknown task {name!r}{hint}; `ckconv data list` shows the tasks"
         )
     info = TASKS[name]
+    options = dict(cfg.task.options)
+    weighting = options.pop("weighting", "none")
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"task.weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
+    if weighting != "none" and options.get("route") != "timestamps":
+        raise ConfigError(
+            f"task.weighting: {weighting!r} weights timestamped samples; set task.route: "
+            "timestamps (or remove task.weighting)"
+        )
     try:
-        datasets = make_datasets(name, cfg.task.root, **cfg.task.options)
+        datasets = make_datasets(name, cfg.task.root, **options)
     except TypeError as err:
         match = _UNEXPECTED.search(str(err))
         if match:
@@ -202,8 +243,15 @@ def build_task(cfg: Config) -> TaskBundle:
     missing = {"train", "val", "test"} - set(datasets)
     if missing:
         raise ConfigError(f"task {name!r}: the registry gave no {sorted(missing)} split")
+    variable = "pad_collate" in (info.notes or "")
+    if options.get("route") == "timestamps":
+        datasets = _timestamped(datasets, name, options.get("drop_seed", 0))
     x, y = _first_item(datasets["train"], name)
     spec = describe_input(x, y, name)
+    if spec.timestamps or (variable and spec.data_dim == 1 and not spec.tokens):
+        # the kernels cover the longest training sequence, whatever the route
+        length = _grid_length(datasets["train"], variable)
+        spec = dataclasses.replace(spec, input_size=(max(length, spec.input_size[0]),))
     vocab = info.vocab_size if spec.tokens else None
     if spec.tokens and vocab is None:
         raise ConfigError(f"task {name!r}: token inputs but the task has no vocab_size")
@@ -212,8 +260,31 @@ def build_task(cfg: Config) -> TaskBundle:
         out_channels = int(objective.num_classes or 0)
     else:
         out_channels = int(spec.target_shape[0]) if spec.target_shape else 1
-    collate = "pad" if "pad_collate" in (info.notes or "") else "default"
-    return TaskBundle(name, datasets, spec, objective, vocab, out_channels, collate)
+    collate = "timestamps" if spec.timestamps else "pad" if variable else "default"
+    return TaskBundle(name, datasets, spec, objective, vocab, out_channels, collate, weighting)
+
+
+def _timestamped(datasets: dict[str, Dataset], task: str, seed: int) -> dict[str, Dataset]:
+    """``route='timestamps'`` items for every split, also when no sample is dropped (the
+    registry leaves the splits unwrapped when ``drop_rate`` is 0)."""
+    from ckconv.data.transforms import DropSamples
+
+    out = {}
+    for i, (split, ds) in enumerate(datasets.items()):
+        if not isinstance(ds, DropSamples):
+            ds = DropSamples(ds, 0.0, route="timestamps", seed=int(seed) + i)
+        out[split] = ds
+    return out
+
+
+def _grid_length(ds: Dataset, variable: bool) -> int:
+    """Length of the training sequences before any sample was dropped: the first one's, or the
+    longest one's for variable-length tasks (their training splits are small)."""
+    from ckconv.data.transforms import DropSamples
+
+    source = ds.dataset if isinstance(ds, DropSamples) else ds
+    n = len(source) if variable else 1  # type: ignore[arg-type]
+    return max(int(torch.as_tensor(source[i][0]).shape[-1]) for i in range(n))
 
 
 # ----------------------------------------------------------------------------- models

@@ -30,6 +30,7 @@ __all__ = [
     "index_generator",
     "mask_route",
     "pad_collate",
+    "resample_timestamps",
     "resize_image",
     "subsample",
     "timestamp_collate",
@@ -90,6 +91,32 @@ def timestamp_route(
         raise ValueError(f"times must have shape {tuple(keep.shape)}, got {tuple(times.shape)}")
     k = int(keep.sum())
     return x[:, keep], times[keep], torch.ones(k, dtype=torch.bool)
+
+
+def resample_timestamps(
+    item: tuple[torch.Tensor, torch.Tensor, torch.Tensor], rate: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A timestamp-route input at ``rate = 1/n`` times its sampling rate.
+
+    Keeps every n-th observed sample (the first one included, as ``seq[::n]``) and expresses the
+    times in samples of the new rate (``t / n``), the unit the training app converts back with
+    ``t / rate`` before the model sees them. Going finer (``rate > 1``) would need samples that
+    were never observed, so only ``1/n`` is accepted.
+
+    Shape:
+        - item: ``values (C, K)``, ``times (K,)``, ``mask (K,)`` bool.
+        - Output: ``values (C, K')``, ``times (K',)``, ``mask (K',)`` with ``K' = ceil(K_obs / n)``.
+    """
+    values, times, mask = item
+    rate = float(rate)
+    inv = 1.0 / rate if rate > 0 else float("inf")
+    if not (0 < rate <= 1) or abs(inv - round(inv)) > 1e-9:
+        raise ValueError(
+            f"timestamped samples can only be resampled at rate 1/n (n = 1, 2, ...), got {rate}"
+        )
+    n = round(inv)
+    kept = torch.nonzero(mask, as_tuple=True)[0][::n]
+    return values[:, kept], times[kept] / n, mask[kept]
 
 
 class DropSamples(Dataset):
@@ -275,6 +302,11 @@ class PaddedBatch(NamedTuple):
     lengths: torch.Tensor
     mask: torch.Tensor
 
+    def model_inputs(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """What the model gets: ``model(x)``; the padding is trailing zeros, as missing samples
+        are on the mask route."""
+        return self.x, {}
+
 
 def pad_collate(
     batch: Sequence[tuple[torch.Tensor, torch.Tensor]], pad_value: float = 0.0
@@ -300,12 +332,20 @@ def pad_collate(
 
 class TimestampBatch(NamedTuple):
     """Batched timestamp-route samples: ``values (B, C, K_max)``, ``times (B, K_max)``,
-    ``mask (B, K_max)`` (False on padding) and ``y``."""
+    ``mask (B, K_max)`` (False on padding) and ``y``.
+
+    Like :class:`PaddedBatch` it says what the model gets (:meth:`model_inputs`); the training
+    app feeds every batch type with that method this way.
+    """
 
     values: torch.Tensor
     times: torch.Tensor
     mask: torch.Tensor
     y: torch.Tensor
+
+    def model_inputs(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """What the model gets: ``model(values, times=times, mask=mask)``."""
+        return self.values, {"times": self.times, "mask": self.mask}
 
 
 def timestamp_collate(batch) -> TimestampBatch:
