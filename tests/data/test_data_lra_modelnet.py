@@ -235,3 +235,62 @@ def test_voxelize():
     assert occ[0, 0, 0] and occ[3, 3, 3]
     torch.testing.assert_close(feats[:, 0, 0, 0], torch.full((3,), -0.75))
     assert feats[:, ~occ].abs().sum() == 0
+
+
+def _fabricate_modelnet10(root):
+    for cls in ("bed", "chair"):
+        for split in ("train", "test"):
+            d = root / "ModelNet10" / cls / split
+            d.mkdir(parents=True)
+            for k in range(2):
+                (d / f"{cls}_{k:04d}.off").write_text(OFF_FUSED)
+
+
+def test_modelnet10_voxel_task_is_ccnn_voxel_centres_and_transfers_to_points(tmp_path):
+    from ckconv.data.registry import make_datasets
+
+    _fabricate_modelnet10(tmp_path)
+    grid = 8
+    vox = make_datasets("modelnet10_voxel", tmp_path, grid=grid, num_points=40, raw_points=400)
+    pts = make_datasets(
+        "modelnet10_voxel", tmp_path, grid=grid, num_points=40, raw_points=400, test_on="points"
+    )
+    x, y = vox["train"][3]
+    assert x.shape == (3, 40) and int(y) == 1
+    # every point is the centre of a voxel of the 8^3 lattice on [-1, 1]^3 ...
+    index = (x + 1) / 2 * grid - 0.5
+    torch.testing.assert_close(index, index.round(), atol=1e-5, rtol=0)
+    # ... and exactly a voxel that the raw points occupy (independent oracle: voxelize)
+    raw, _ = ModelNet(tmp_path, "train", name="ModelNet10", num_points=400)[3]
+    _, occupied = voxelize(raw[:3], grid)
+    cells = index.round().long()
+    assert occupied[cells[0], cells[1], cells[2]].all()
+    assert len({tuple(c) for c in cells.T.tolist()}) == 40  # distinct voxels (enough occupied)
+    # train/val on voxels in both variants; only the test split changes with test_on
+    assert torch.equal(pts["train"][3][0], x) and torch.equal(pts["val"][0][0], vox["val"][0][0])
+    p, _ = pts["test"][1]
+    v, _ = vox["test"][1]
+    off = (p + 1) / 2 * grid - 0.5
+    assert (off - off.round()).abs().max() > 0.05  # raw points leave the lattice
+    # same frame: the raw test points fall in the voxels the voxel version occupies
+    pcells = {tuple(c) for c in off.round().long().clamp(0, grid - 1).T.tolist()}
+    _, occ_test = voxelize(
+        ModelNet(tmp_path, "test", name="ModelNet10", num_points=400)[1][0][:3], grid
+    )
+    assert all(occ_test[c] for c in pcells)
+    assert v.shape == p.shape == (3, 40)
+
+
+def test_modelnet10_voxel_repeats_voxels_of_small_objects_and_checks_options(tmp_path):
+    from ckconv.data.registry import make_datasets
+
+    _fabricate_modelnet10(tmp_path)
+    ds = make_datasets("modelnet10_voxel", tmp_path, grid=2, num_points=50, raw_points=400)
+    x, _ = ds["train"][0]
+    # a tetrahedron on a 2^3 grid occupies at most 8 voxels: the 50 points repeat them
+    assert x.shape == (3, 50) and len({tuple(c) for c in x.T.tolist()}) <= 8
+    assert torch.equal(ds["train"][0][0], x)  # deterministic
+    with pytest.raises(ValueError, match="test_on must be"):
+        make_datasets("modelnet10_voxel", tmp_path, test_on="mesh")
+    with pytest.raises(ValueError, match="num_points=600 must be at most raw_points=400"):
+        make_datasets("modelnet10_voxel", tmp_path, num_points=600, raw_points=400)

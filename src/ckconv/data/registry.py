@@ -9,7 +9,6 @@ the ``ckconv data list`` command.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -235,19 +234,34 @@ def _modelnet(root, **kw) -> Splits:
     return {"train": train, "val": test, "test": test}
 
 
-def _voxel_features(x, grid: int):
-    return modelnet.voxelize(x[:3], grid)[0]
-
-
-def _modelnet10_voxel(root, grid: int = 40, num_points: int = 4096, **kw) -> Splits:
-    vox = functools.partial(_voxel_features, grid=grid)  # picklable for DataLoader workers
-    train = modelnet.ModelNet(root, "train", name="ModelNet10", num_points=num_points, **kw)
-    test = modelnet.ModelNet(root, "test", name="ModelNet10", num_points=num_points, **kw)
+def _modelnet10_voxel(
+    root,
+    *,
+    grid: int = 40,
+    num_points: int = 512,
+    raw_points: int = 4096,
+    test_on: str = "voxels",
+    seed: int = 0,
+    **kw,
+) -> Splits:
+    """CCNN §5's voxelised ModelNet10: ``raw_points`` points per mesh binned into a ``grid^3``
+    grid, ``num_points`` of the occupied voxels' centres kept ``(3, num_points)``; the point CCNN
+    convolves at those locations only.  ``test_on="points"``: the test split is ``num_points``
+    raw points of the same objects in the same frame (the regular -> irregular transfer)."""
+    _check_voxel_options(grid, num_points, raw_points, test_on)
+    train = modelnet.ModelNet(
+        root, "train", name="ModelNet10", num_points=raw_points, seed=seed, **kw
+    )
+    test = modelnet.ModelNet(
+        root, "test", name="ModelNet10", num_points=raw_points, seed=seed, **kw
+    )
     return {
-        "train": MapDataset(train, vox),
-        "val": MapDataset(test, vox),
-        "test": MapDataset(test, vox),
-    }
+        s: _VoxelCentres(
+            ds, s, grid=grid, num_points=num_points, seed=seed, task="modelnet10_voxel",
+            as_points=(s == "test" and test_on == "points"), fill="repeat",
+        )
+        for s, ds in (("train", train), ("val", test), ("test", test))
+    }  # fmt: skip
 
 
 # The synthetic shapes tasks (offline point clouds; items depend only on (seed, split, index)).
@@ -329,15 +343,20 @@ def _occupied_voxel_centres(points: torch.Tensor, grid: int) -> torch.Tensor:
     return (index.to(points.dtype) + 0.5) / grid * 2 - 1
 
 
-class _ShapeVoxels(Dataset):
-    """Synthetic shapes for the regular -> irregular transfer (CCNN §5): each item's cloud of
-    ``raw_points`` surface points is voxelised on a ``grid^3`` grid and ``num_points`` of the
-    occupied voxels' centres are kept (``as_points=False``), or ``num_points`` of the raw points
-    themselves are kept in the same frame (``as_points=True``); ``x (3, num_points)``."""
+class _VoxelCentres(Dataset):
+    """Point clouds for the regular -> irregular transfer (CCNN §5): each item's cloud
+    (``x[:3]`` of ``base``) is voxelised on a ``grid^3`` grid and ``num_points`` of the occupied
+    voxels' centres are kept (``as_points=False``), or ``num_points`` of the raw points
+    themselves are kept in the same frame (``as_points=True``); ``x (3, num_points)``.
 
-    def __init__(self, base, split, *, grid, num_points, as_points, seed) -> None:
+    A cloud occupying fewer than ``num_points`` voxels raises (``fill="error"``) or repeats
+    some of its voxels (``fill="repeat"``, for real data where a few small objects do).
+    """
+
+    def __init__(self, base, split, *, grid, num_points, as_points, seed, task, fill) -> None:
         self.base, self.split, self.grid = base, split, grid
         self.num_points, self.as_points, self.seed = num_points, as_points, seed
+        self.task, self.fill = task, fill
         self.num_classes = base.num_classes
 
     def __len__(self) -> int:
@@ -346,19 +365,37 @@ class _ShapeVoxels(Dataset):
     def __getitem__(self, index: int):
         x, y = self.base[index]
         if self.as_points:
-            cloud = shapes.CubeNormalize()(x)
+            cloud = shapes.CubeNormalize()(x[:3])
         else:
             cloud = _occupied_voxel_centres(x[:3], self.grid)
-            if cloud.shape[1] < self.num_points:
-                raise ValueError(
-                    f"shapes_voxel: {self.split} item {index} occupies {cloud.shape[1]} voxels of "
-                    f"the {self.grid}^3 grid, fewer than num_points={self.num_points}; lower "
-                    "num_points or raise grid / raw_points"
-                )
         # a fixed subset per item: the same (seed, split, index) always gives the same cloud
         rng = np.random.default_rng([self.seed, _SHAPE_SPLITS.index(self.split), index, 1])
-        keep = np.sort(rng.choice(cloud.shape[1], self.num_points, replace=False))
+        n = cloud.shape[1]
+        if n >= self.num_points:
+            keep = np.sort(rng.choice(n, self.num_points, replace=False))
+        elif self.fill == "repeat":
+            extra = rng.choice(n, self.num_points - n, replace=True)
+            keep = np.sort(np.concatenate([np.arange(n), extra]))
+        else:
+            raise ValueError(
+                f"{self.task}: {self.split} item {index} occupies {n} voxels of the "
+                f"{self.grid}^3 grid, fewer than num_points={self.num_points}; lower "
+                "num_points or raise grid / raw_points"
+            )
         return cloud[:, torch.from_numpy(keep)], y
+
+
+def _check_voxel_options(grid, num_points, raw_points, test_on) -> None:
+    _positive("grid", grid)
+    _positive("num_points", num_points)
+    _positive("raw_points", raw_points)
+    if num_points > raw_points:
+        raise ValueError(
+            f"num_points={num_points} must be at most raw_points={raw_points} (the points "
+            "sampled before voxelising)"
+        )
+    if test_on not in ("voxels", "points"):
+        raise ValueError(f"test_on must be 'voxels' or 'points', got {test_on!r}")
 
 
 def _shapes_voxel(
@@ -377,24 +414,15 @@ def _shapes_voxel(
     seed: int = 0,
 ) -> Splits:
     """Train (and validate) on occupied-voxel centres; ``test_on="points"`` tests on raw points."""
-    _positive("grid", grid)
-    _positive("num_points", num_points)
-    _positive("raw_points", raw_points)
-    if num_points > raw_points:
-        raise ValueError(
-            f"num_points={num_points} must be at most raw_points={raw_points} (the points "
-            "sampled before voxelising)"
-        )
-    if test_on not in ("voxels", "points"):
-        raise ValueError(f"test_on must be 'voxels' or 'points', got {test_on!r}")
+    _check_voxel_options(grid, num_points, raw_points, test_on)
     base = _shapes(
         num_points=raw_points, train_size=train_size, val_size=val_size, test_size=test_size,
         classes=classes, rotation=rotation, noise=noise, seed=seed,
     )  # fmt: skip
     return {
-        s: _ShapeVoxels(
-            ds, s, grid=grid, num_points=num_points, seed=seed,
-            as_points=(s == "test" and test_on == "points"),
+        s: _VoxelCentres(
+            ds, s, grid=grid, num_points=num_points, seed=seed, task="shapes_voxel",
+            as_points=(s == "test" and test_on == "points"), fill="error",
         )
         for s, ds in base.items()
     }  # fmt: skip
@@ -628,12 +656,13 @@ _TASKS = [
     TaskInfo(
         "modelnet10_voxel",
         CC,
-        (3, 40, 40, 40),
+        (3, 512),
         10,
         "ModelNet10 OFF / resampled txt",
         _modelnet10_voxel,
         _finder(modelnet.ModelNet, "ModelNet10"),
-        notes="voxelised for the regular->irregular transfer",
+        notes="centres of 512 occupied voxels of a 40^3 grid (CCNN §5); test_on='points' tests "
+        "on raw points (voxel -> point transfer); options grid, num_points, raw_points, test_on",
     ),
     TaskInfo(
         "shapes",
