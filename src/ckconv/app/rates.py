@@ -94,6 +94,11 @@ def _input_size(bundle: Any, split: str, input_rate: float | None) -> tuple[int,
     from ckconv.app.run import resample_input
 
     x = bundle.datasets[split][0][0]
+    if isinstance(x, (tuple, list)):
+        raise ConfigError(
+            f"task {bundle.name!r}: inputs with sample times cannot be resampled to a rate "
+            "(their times already say where each sample is)"
+        )
     if input_rate is not None and float(input_rate) != 1.0:
         x = resample_input(x, float(input_rate), bundle.spec.tokens)
     return tuple(int(s) for s in x.shape[1:]) if x.dim() > 1 else (int(x.shape[0]),)
@@ -106,18 +111,15 @@ def _default_out_dir(checkpoint: Path) -> Path:
 
 
 def _pyplot():
-    import matplotlib
+    from ckconv.app.plots import _pyplot as pyplot  # matplotlib with the Agg backend
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save_figure(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    from ckconv.app.plots import _save  # atomic: a temporary file, then a rename
+
+    _save(fig, path)
 
 
 def _write_text(path: Path, text: str) -> None:
