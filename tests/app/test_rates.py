@@ -80,6 +80,10 @@ def test_the_cli_reports_bad_rates_and_conflicting_options(checkpoint, capsys):
     code = main(["eval", "--checkpoint", str(checkpoint), "--rate", "2", "--sampling-rates", "1"])
     assert code == 2
     assert "either --rate or --sampling-rates" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--checkpoint", str(checkpoint), "--rate", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --rate: sampling rates must be positive, got '0'" in capsys.readouterr().err
     code = main(["sweep-rates", "--config", "demo_digits", "--train-rates", "1",
                  "--test-rates", "1,3/0"])  # fmt: skip
     assert code == 2
@@ -122,6 +126,9 @@ def test_table_has_one_row_per_rate_and_rate_one_is_plain_eval(checkpoint, tmp_p
     registry = evaluate(checkpoint, rate=0.5, resample=False, overrides=[("task.subsample", 2)],
                         progress_bar=False)  # fmt: skip
     assert table.metrics[1] == registry
+    # and `ckconv eval --rate 1/2` (fractions accepted there too)
+    assert main(["eval", "--checkpoint", str(checkpoint), "--rate", "1/2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == table.metrics[1]
 
     paths = write_rate_table(table, tmp_path / "out")
     rows = list(csv.DictReader(paths["csv"].open()))

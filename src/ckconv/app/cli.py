@@ -53,6 +53,15 @@ def _config_reference() -> str:
     return "\n".join(lines)
 
 
+def _rate_arg(text: str) -> float:
+    from ckconv.app.rates import parse_rate
+
+    try:
+        return float(parse_rate(text, "--rate"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--rate: ")) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckconv",
@@ -82,9 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument(
         "--rate",
-        type=float,
+        type=_rate_arg,
         default=None,
-        help="sampling-rate ratio sr_eval/sr_train: inputs are resampled and the kernels follow",
+        help="sampling-rate ratio sr_eval/sr_train (e.g. 2, 1/2, 0.25): inputs are resampled "
+        "and the kernels follow",
     )
     p.add_argument(
         "--no-resample",
@@ -108,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train one model per train rate (the task's native data subsampled, "
         "seq[::n]) and evaluate each at every test rate (the native data resampled; the model "
         "gets rate = test/train). Rates are relative to the task's native resolution. Writes "
-        "rate_sweep.csv/.json/.png and the runs to <out>/<name>_rate_sweep/<time>/.",
+        "rate_sweep.csv/.json/.png and the runs to <out>/<name>_rate_sweep/<time>/. "
+        "Config overrides (key=value) follow the options, as in ckconv train.",
         allow_abbrev=False,
     )
     p.add_argument("--config", "-c", required=True, help="a YAML file or a shipped config name")
