@@ -211,9 +211,11 @@ def rate_table(
     parsed = [parse_rate(r, "rates") for r in rates]
     if not parsed:
         raise ValueError("rates: give at least one sampling rate")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
     model, cfg, bundle = load_model(checkpoint, overrides)
-    if bundle.spec.tokens and any(r != 1 for r in parsed):
-        raise ValueError(f"task {bundle.name!r} has token inputs, which cannot be resampled")
+    if bundle.spec.tokens and resample and any(r != 1 for r in parsed):
+        raise ConfigError(f"task {bundle.name!r} has token inputs, which cannot be resampled")
     _init_distributed(cfg, dist_env())
     metric = f"test/{bundle.objective.metric}"
     sizes, rows = [], []
