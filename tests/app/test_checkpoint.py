@@ -59,3 +59,21 @@ def test_atomic_text_write(tmp_path):
     atomic_write_text(tmp_path / "a" / "b.txt", "hello\n")
     assert (tmp_path / "a" / "b.txt").read_text() == "hello\n"
     assert os.listdir(tmp_path / "a") == ["b.txt"]
+
+
+def test_cli_reports_a_broken_checkpoint_in_one_line(tmp_path, capsys):
+    from ckconv.app.checkpoint import CheckpointError
+    from ckconv.app.cli import main
+
+    good = tmp_path / "good.ckpt"
+    atomic_torch_save({"state_dict": {"w": torch.ones(1000)}}, good)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated.ckpt: not a loadable checkpoint"):
+        load_checkpoint(truncated)
+    (tmp_path / "text.ckpt").write_text("not a checkpoint\n")
+    for name in ("truncated.ckpt", "text.ckpt"):
+        assert main(["eval", "--checkpoint", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ckconv: {tmp_path / name}: not a loadable checkpoint")
+        assert "weights_only` set to `False`" not in err  # no advice to load unsafely

@@ -23,7 +23,9 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-__all__ = ["AtomicCheckpointIO", "atomic_torch_save", "load_checkpoint"]
+from ckconv.app.errors import CheckpointError
+
+__all__ = ["AtomicCheckpointIO", "CheckpointError", "atomic_torch_save", "load_checkpoint"]
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -62,12 +64,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: not a loadable checkpoint with weights_only=True ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''})"
+            f"{str(err).split('. ')[0].splitlines()[0] if str(err) else ''})"
         ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{path}: not a ckconv/Lightning checkpoint (no 'state_dict')")
+        raise CheckpointError(f"{path}: not a ckconv/Lightning checkpoint (no 'state_dict')")
     return ckpt
 
 

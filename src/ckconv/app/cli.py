@@ -30,6 +30,7 @@ from ckconv.app.config import (
     load_config,
     parse_overrides,
 )
+from ckconv.app.errors import CheckpointError
 
 __all__ = ["main"]
 
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"ckconv: config error: {err}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, FileExistsError) as err:
+    except (FileNotFoundError, FileExistsError, CheckpointError) as err:
         print(f"ckconv: {err}", file=sys.stderr)
         return 2
     parser.print_help()
