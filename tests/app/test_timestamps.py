@@ -76,6 +76,23 @@ def test_timestamp_run_trains_reloads_and_evaluates_to_the_same_numbers(tmp_path
     metrics = evaluate(result.best_checkpoint, progress_bar=False)
     assert metrics["test/acc"] == pytest.approx(result.metrics["test/acc"], abs=1e-6)
 
+    # `ckconv eval --rate 1/2` keeps every second observed sample; the model must then see those
+    # samples at their original times (independent oracle: no rate arithmetic involved)
+    ds = bundle.datasets["test"]
+    items = []
+    for i in range(len(ds)):
+        (values, times, mask), y = ds[i]
+        kept = torch.nonzero(mask, as_tuple=True)[0][::2]
+        items.append(((values[:, kept], times[kept], mask[kept]), y))
+    batch = collate_fn("timestamps")(items)
+    x, keywords, y = split_batch(batch)
+    with torch.no_grad():
+        want_acc = (model(x, **keywords, weighting="density").argmax(1) == y).double().mean()
+    half = evaluate(result.best_checkpoint, rate=0.5, progress_bar=False)
+    assert half["test/acc"] == pytest.approx(float(want_acc), abs=1e-6)
+    with pytest.raises(ConfigError, match="rate 2: timestamped samples can only be resampled"):
+        evaluate(result.best_checkpoint, rate=2.0, progress_bar=False)
+
 
 def test_without_drops_the_timestamp_route_equals_the_grid_route_float64():
     # BasicMotions: fixed-length (6, 100) sequences, so the grid batches need no padding

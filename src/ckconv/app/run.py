@@ -486,6 +486,8 @@ def resample_input(x: torch.Tensor, rate: float, tokens: bool = False) -> torch.
     positions ``k / rate`` (in input steps), linearly interpolated and held at the last sample, so
     ``rate = m`` keeps every input sample at ``m``-th positions (``out[::m] == x``). Images /
     volumes: bilinear / trilinear resampling (antialiased when shrinking), sizes rounded.
+    Timestamped items ``(values, times, mask)``: every n-th observed sample for ``rate = 1/n``
+    (:func:`ckconv.data.transforms.resample_timestamps`; other rates raise).
     """
     import torch.nn.functional as F
 
@@ -494,6 +496,10 @@ def resample_input(x: torch.Tensor, rate: float, tokens: bool = False) -> torch.
     rate = float(rate)
     if not rate > 0 or rate == float("inf"):
         raise ValueError(f"rate must be a positive finite number, got {rate}")
+    if isinstance(x, (tuple, list)):  # a timestamp-route item (values, times, mask)
+        from ckconv.data.transforms import resample_timestamps
+
+        return resample_timestamps(tuple(x), rate)
     dims = x.dim() - 1
     if dims == 1:
         inv = 1.0 / rate
@@ -608,6 +614,12 @@ def evaluate_model(
     datasets = dict(bundle.datasets)
     if input_rate is not None and float(input_rate) != 1.0:
         r, tokens = float(input_rate), bundle.spec.tokens
+        try:  # a rate the inputs cannot take fails here, not inside the data loader
+            resample_input(datasets[split][0][0], r, tokens)
+        except ValueError as err:
+            raise ConfigError(
+                f"cannot evaluate task {bundle.name!r} at rate {r:g}: {err}"
+            ) from None
         datasets[split] = MapDataset(datasets[split], lambda x: resample_input(x, r, tokens))
     datasets = {"train": datasets["train"], "val": datasets[split], "test": datasets[split]}
     bs = batch_size or cfg.trainer.eval_batch_size or cfg.trainer.batch_size
