@@ -210,3 +210,17 @@ def test_shipped_voxel_config_transfers_to_raw_points(tmp_path):
         torch.set_num_threads(threads)
     assert result.metrics["test/acc"] >= 0.9, result.metrics
     assert on_points["test/acc"] >= 0.85, on_points
+
+
+def test_a_subset_of_shape_classes_gives_a_head_of_that_size():
+    from ckconv.app.config import load_config
+    from ckconv.app.tasks import build_model_from_config, build_task
+
+    cfg = load_config(
+        "point_ccnn_shapes",
+        ["task.classes=3", "task.train_size=30", "task.val_size=6", "task.test_size=6"],
+    )
+    bundle = build_task(cfg)
+    assert bundle.out_channels == 3 and bundle.objective.num_classes == 3
+    x, _ = bundle.datasets["train"][0]
+    assert build_model_from_config(cfg, bundle)(x[None]).shape == (1, 3)

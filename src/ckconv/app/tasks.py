@@ -255,7 +255,10 @@ def build_task(cfg: Config) -> TaskBundle:
     vocab = info.vocab_size if spec.tokens else None
     if spec.tokens and vocab is None:
         raise ConfigError(f"task {name!r}: token inputs but the task has no vocab_size")
-    objective = objective_for(name, spec, info.num_classes, vocab)
+    # a dataset that knows its class count (e.g. shapes with task.classes=3) overrides the table
+    own = getattr(datasets["train"], "num_classes", None)
+    num_classes = own if isinstance(own, int) and own > 0 else info.num_classes
+    objective = objective_for(name, spec, num_classes, vocab)
     if objective.classification:
         out_channels = int(objective.num_classes or 0)
     else:
