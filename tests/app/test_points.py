@@ -95,7 +95,7 @@ def test_shapes_config_trains_and_its_checkpoint_reproduces_the_test_accuracy(tm
     acc = result.metrics["test/acc"]
     assert acc >= 0.75, result.metrics  # chance is 1/3
     model, _, bundle = load_model(result.best_checkpoint)
-    assert bundle.spec.in_channels == 6 and bundle.out_channels == 8
+    assert bundle.spec.in_channels == 6 and bundle.out_channels == 3  # task.classes=3: a 3-way head
     assert abs(_accuracy(model, bundle.datasets["test"]) - acc) < 1e-6
     assert abs(evaluate(result.best_checkpoint, progress_bar=False)["test/acc"] - acc) < 1e-6
     capsys.readouterr()
