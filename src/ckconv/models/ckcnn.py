@@ -82,6 +82,11 @@ class CKCNN(nn.Module):
             ``"layer"`` (per time step; keeps per-step outputs strictly causal).
         head: ``"last"`` (default), ``"mean"`` or ``"none"`` (per-step outputs).
         vocab_size: token inputs through an embedding.
+        stem: a pointwise linear ``C_in -> hidden_channels`` before the first block. Off by
+            default, as in the CKConv paper (Fig. 8): the first block's CKConvs read the input
+            channels and its shortcut is pointwise. The parameter counts then match CKConv
+            Table 8: 98,286 for sMNIST (hidden 30; "98.29k"), 15,526 for copy memory (hidden 10;
+            "15.52k"), 70,587 for the adding problem (hidden 25, 2 inputs; "70.59k").
 
     Shape:
         - Input: ``(N, C_in, L)`` or ``(N, L)`` token ids
@@ -109,6 +114,7 @@ class CKCNN(nn.Module):
         norm: str = "group",
         head: HeadKind = "last",
         vocab_size: int | None = None,
+        stem: bool = False,
         init_gain: float | None = 1.0,
         device=None,
         dtype=None,
@@ -128,10 +134,12 @@ class CKCNN(nn.Module):
             causal=True,
             init_extent=1.0,
         )
-        self.stem = Stem(in_channels, hidden_channels, vocab_size=vocab_size, **factory)
+        self.stem = Stem(
+            in_channels, hidden_channels, vocab_size=vocab_size, project=stem, **factory
+        )
         self.blocks = nn.ModuleList(
             CKCNNBlock(
-                hidden_channels,
+                self.stem.out_channels if i == 0 else hidden_channels,
                 hidden_channels,
                 input_size=input_size,
                 kernel_net=net,
@@ -140,7 +148,7 @@ class CKCNN(nn.Module):
                 init_gain=init_gain,
                 **factory,
             )
-            for _ in range(num_blocks)
+            for i in range(num_blocks)
         )
         self.head = Head(hidden_channels, out_channels, head, **factory)
 

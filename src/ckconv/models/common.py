@@ -97,6 +97,9 @@ class Stem(nn.Module):
 
     Token ids are never fed as one float channel (a reference-code fault): with
     ``vocab_size`` set, input ``(N, L)`` int64 ids become ``(N, C, L)`` embeddings.
+    ``project=False`` passes real-valued inputs through unchanged (``C_out = C_in``; the CKCNN
+    of the CKConv paper feeds its inputs straight into the first block), checking only their
+    dtype and channel count.
 
     Shape:
         - Input: ``(N, C_in, *spatial)`` float, or ``(N, L)`` int64 with ``vocab_size``
@@ -109,19 +112,24 @@ class Stem(nn.Module):
         out_channels: int,
         *,
         vocab_size: int | None = None,
+        project: bool = True,
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
+        self.in_channels = in_channels
         if vocab_size is not None:
             if vocab_size < 1:
                 raise ValueError(f"vocab_size must be positive, got {vocab_size}")
             self.embedding: nn.Module = nn.Embedding(
                 vocab_size, out_channels, device=device, dtype=dtype
             )
-        else:
+        elif project:
             self.embedding = PointwiseLinear(in_channels, out_channels, device=device, dtype=dtype)
+        else:
+            self.embedding = nn.Identity()
+        self.out_channels = out_channels if (vocab_size is not None or project) else in_channels
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if self.vocab_size is not None:
@@ -143,6 +151,12 @@ class Stem(nn.Module):
             raise TypeError(
                 f"expected a floating-point input (N, C, *spatial), got {input.dtype}; build the "
                 "model with vocab_size=... for token ids"
+            )
+        if isinstance(self.embedding, nn.Identity) and (
+            input.dim() < 2 or input.shape[1] != self.in_channels
+        ):
+            raise ValueError(
+                f"expected input (N, {self.in_channels}, *spatial), got {tuple(input.shape)}"
             )
         return self.embedding(input)
 

@@ -398,10 +398,10 @@ class PointCCNN(nn.Module):
             raise ValueError(f"from_ccnn: unknown kernel net type {type(kernel_net).__name__}")
         ref = next(ccnn.parameters())
         model = cls(
-            ccnn.stem.embedding.in_channels,
+            ccnn.stem.in_channels,
             ccnn.head.linear.out_channels,
             3,
-            hidden_channels=ccnn.stem.embedding.out_channels,
+            hidden_channels=ccnn.stem.out_channels,
             num_blocks=len(ccnn.blocks),
             kernel_net=names[0],
             kernel_hidden=getattr(kernel_net, "hidden", 32),
