@@ -223,3 +223,26 @@ def test_full_sequence_sweep_keeps_its_accuracy_at_twice_the_training_rate(tmp_p
     assert sweep.value(1, 1) > 0.95 and sweep.value("1/2", "1/2") > 0.95
     assert sweep.value("1/2", 1) > 0.9  # zero-shot at twice the training rate
     assert sweep.value(1, "1/2") > 0.75  # zero-shot at half the training rate
+
+
+def test_blur_reaches_the_model_when_going_finer(checkpoint, capsys):
+    from ckconv.app.run import load_model, resample_input
+
+    assert main(["eval", "--checkpoint", str(checkpoint), "--rate", "2", "--blur", "--json"]) == 0
+    blurred = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    sharp = evaluate(checkpoint, rate=2.0, progress_bar=False)
+    # oracle: the reloaded model on the resampled test split, told rate=2 and blur=True
+    model, _, bundle = load_model(checkpoint)
+    ds = bundle.datasets["test"]
+    x = torch.stack([resample_input(ds[i][0], 2.0) for i in range(len(ds))])
+    y = torch.stack([torch.as_tensor(ds[i][1]) for i in range(len(ds))])
+    model.eval()
+    with torch.no_grad():
+        logits = model(x, rate=2.0, blur=True)
+    assert blurred["test/loss"] == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-4
+    )
+    assert blurred["test/acc"] == pytest.approx(float((logits.argmax(1) == y).double().mean()))
+    assert blurred["test/loss"] != sharp["test/loss"]  # the blur changed the kernels
+    table = rate_table(checkpoint, ["2"], blur=True)
+    assert table.metrics[0] == blurred

@@ -109,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         help="evaluate at each rate (sr_eval/sr_train, e.g. 1,1/2,1/4,1/8 or 2,0.5): prints the "
         "table and writes rates_<split>_<checkpoint>.csv/.json/.png to the run folder or --out",
     )
+    p.add_argument(
+        "--blur",
+        action="store_true",
+        help="at rates above 1, blur the finer kernels (Gaussian, CKConv App. E.3)",
+    )
     p.add_argument("--out", default=None, help="folder for the --sampling-rates files")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -206,6 +211,7 @@ def _eval(args: argparse.Namespace, extra: list[str]) -> int:
         overrides=parse_overrides(extra),
         batch_size=args.batch_size,
         progress_bar=not args.json,
+        blur=args.blur,
     )
     if not dist_env().is_zero:
         return 0
@@ -233,6 +239,7 @@ def _eval_rates(args: argparse.Namespace, extra: list[str]) -> int:
         resample=not args.no_resample,
         overrides=parse_overrides(extra),
         batch_size=args.batch_size,
+        blur=args.blur,
     )
     if not dist_env().is_zero:
         return 0

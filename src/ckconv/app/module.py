@@ -101,6 +101,8 @@ class TaskModule(L.LightningModule):
             (``ckconv eval --rate``); None is the training rate. Timestamped batches count
             their times in samples of their own rate: the model gets ``times / eval_rate``
             (times in training samples) instead of a rate.
+        eval_blur: with ``eval_rate > 1``, blur the finer kernels (CKConv App. E.3;
+            ``ckconv eval --blur``).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class TaskModule(L.LightningModule):
         total_steps: int = 1,
         config: dict[str, Any] | None = None,
         eval_rate: Any = None,
+        eval_blur: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -122,6 +125,7 @@ class TaskModule(L.LightningModule):
         self.total_steps = int(total_steps)
         self.config = config or {}
         self.eval_rate = eval_rate
+        self.eval_blur = bool(eval_blur)
         task = self.config.get("task") or {}
         self.weighting = str(task.get("weighting", "none"))
         self._pending_rng: dict[str, Any] | None = None
@@ -163,7 +167,11 @@ class TaskModule(L.LightningModule):
             return self.model(x, **keywords, weighting=self.weighting)
         if keywords:
             return self.model(x, **keywords)
-        return self.model(x) if rate is None else self.model(x, rate=rate)
+        if rate is None:
+            return self.model(x)
+        if self.eval_blur:
+            return self.model(x, rate=rate, blur=True)
+        return self.model(x, rate=rate)
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         o = self.objective

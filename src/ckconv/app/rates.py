@@ -200,8 +200,10 @@ def rate_table(
     overrides: list[tuple[str, Any]] | None = None,
     batch_size: int | None = None,
     progress_bar: bool = False,
+    blur: bool = False,
 ) -> RateTable:
-    """Evaluate one checkpoint at each of ``rates`` (``sr_eval / sr_train``).
+    """Evaluate one checkpoint at each of ``rates`` (``sr_eval / sr_train``); ``blur`` blurs
+    the kernels at rates above 1 (CKConv App. E.3).
 
     The model is loaded once; for each rate the split's inputs are resampled to it (unless
     ``resample`` is False: the data already is at that rate) and the model is told the rate.
@@ -232,6 +234,7 @@ def rate_table(
                 input_rate=input_rate,
                 batch_size=batch_size,
                 progress_bar=progress_bar,
+                blur=blur,
             )
         )
     return RateTable(str(checkpoint), split, metric, parsed, sizes, rows, resample)

@@ -566,12 +566,14 @@ def evaluate(
     overrides: list[tuple[str, Any]] | None = None,
     batch_size: int | None = None,
     progress_bar: bool = True,
+    blur: bool = False,
 ) -> dict[str, float]:
     """Metrics of a checkpoint on a split, optionally at another sampling rate.
 
     ``rate`` (``sr_eval / sr_train``) is passed to the model; with ``resample`` the split's inputs
     are resampled to that rate first (zero-shot evaluation at another resolution). ``overrides``
     change the stored config's ``task`` options (e.g. a data root on another machine).
+    ``blur``: blur the kernels when going finer (``rate > 1``; CKConv App. E.3).
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"--split must be train, val or test, got {split!r}")
@@ -579,7 +581,7 @@ def evaluate(
     _init_distributed(cfg, dist_env())
     input_rate = rate if resample else None
     return evaluate_model(model, cfg, bundle, split=split, rate=rate, input_rate=input_rate,
-                          batch_size=batch_size, progress_bar=progress_bar)  # fmt: skip
+                          batch_size=batch_size, progress_bar=progress_bar, blur=blur)  # fmt: skip
 
 
 def evaluate_model(
@@ -592,6 +594,7 @@ def evaluate_model(
     input_rate: float | None = None,
     batch_size: int | None = None,
     progress_bar: bool = False,
+    blur: bool = False,
 ) -> dict[str, float]:
     """Metrics of a model built by :func:`load_model` on ``bundle``'s ``split``.
 
@@ -609,8 +612,9 @@ def evaluate_model(
     env = dist_env()
     seed_everything(cfg.seed, env.rank)
     module = TaskModule(
-        model, bundle.objective, cfg.optim, config=config_to_dict(cfg), eval_rate=rate
-    )
+        model, bundle.objective, cfg.optim, config=config_to_dict(cfg), eval_rate=rate,
+        eval_blur=blur,
+    )  # fmt: skip
     datasets = dict(bundle.datasets)
     if input_rate is not None and float(input_rate) != 1.0:
         r, tokens = float(input_rate), bundle.spec.tokens
