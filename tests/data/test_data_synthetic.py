@@ -77,9 +77,14 @@ def test_fitting_targets():
     step = kernel_fitting_target("step", 10)
     assert step.tolist() == [0.0] * 5 + [1.0] * 5
     saw = kernel_fitting_target("sawtooth", 801)
-    assert saw.min() >= 0 and saw.max() < 1
-    assert (
-        int((saw[1:] < saw[:-1]).sum()) == 8
-    )  # 7 drops between 8 teeth + the last point wrapping to 0
+    assert saw.min() >= -1 and saw.max() < 1
+    assert int((saw[1:] < saw[:-1]).sum()) == 8  # 8 jumps, all inside the domain
+    # one definition: the kernel-fitting study fits exactly these targets
+    from ckconv.studies.fit_kernel import make_target
+
+    for name in FITTING_TARGETS:
+        torch.testing.assert_close(
+            make_target(name, 300, seed=3)[1], kernel_fitting_target(name, 300, 3)
+        )
     with pytest.raises(ValueError, match="name must be one of"):
         kernel_fitting_target("cosine", 10)

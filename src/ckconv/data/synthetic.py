@@ -9,6 +9,7 @@ never share a seed. For batches, the ``*_batch`` functions generate many samples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from ckconv.data._common import SPLITS, check_split
 
 __all__ = [
     "FITTING_TARGETS",
+    "KERNEL_TARGETS",
     "AddingProblem",
     "CopyMemory",
     "adding_problem_batch",
@@ -162,36 +164,60 @@ class AddingProblem(_GeneratedTask):
 
 
 #: Names of the 1D target functions :func:`kernel_fitting_target` can generate.
-FITTING_TARGETS = ("gaussian", "step", "sawtooth", "sine_chirp", "random")
+def _gaussian(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.exp(-0.5 * (x / 0.15) ** 2)
+
+
+def _step(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return (x >= 0).to(x.dtype)
+
+
+def _sawtooth(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    # 8 jumps, all inside the domain (a half ramp at each end, both ends at 0)
+    return 2.0 * torch.remainder(8.0 * (x + 1.0) / 2.0 + 0.5, 1.0) - 1.0
+
+
+def _sine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.sin(2.0 * math.pi * 8.0 * x)
+
+
+def _sine_chirp(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    s = (x + 1.0) / 2.0  # 0 .. 1 over the kernel
+    return torch.sin(2.0 * math.pi * (2.0 * s + 14.0 * s * s))
+
+
+def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x.dtype)
+
+
+#: Target kernels ``f(x)`` on ``x in [-1, 1]`` for the kernel-fitting study, from smooth and
+#: simple to non-smooth and non-linear (CKConv Figs. 4 and 7): ``(description, f(x, generator))``.
+KERNEL_TARGETS: dict[str, tuple[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]]] = {
+    "gaussian": ("exp(-x^2 / (2 * 0.15^2))", _gaussian),
+    "step": ("0 for x < 0, 1 for x >= 0", _step),
+    "sawtooth": ("ramps from -1 to 1 (slope 8) with 8 jumps back to -1", _sawtooth),
+    "sine": ("sin(2 pi 8 x): 16 periods", _sine),
+    "sine_chirp": (
+        "sin(2 pi (2 s + 14 s^2)), s = (x + 1) / 2: 2 to 30 cycles per unit s",
+        _sine_chirp,
+    ),
+    "noise": ("white Gaussian noise N(0, 1), one value per sample", _noise),
+}
+#: The names of :data:`KERNEL_TARGETS`.
+FITTING_TARGETS = tuple(KERNEL_TARGETS)
 
 
 def kernel_fitting_target(name: str, length: int = 1000, seed: int = 0) -> torch.Tensor:
-    """A target function for the kernel-fitting study, sampled at ``length`` points of [-1, 1].
-
-    ``name`` is one of ``FITTING_TARGETS``: a Gaussian bump, a step, a sawtooth with 8 teeth, a
-    sine chirp whose frequency grows linearly (0 to 40 cycles over the interval) and
-    "random" (i.i.d. standard normal noise, seeded) -- smooth to non-smooth, as in CKConv Fig. 4.
+    """Target ``name`` of :data:`KERNEL_TARGETS` sampled at ``length`` points of [-1, 1]
+    (``linspace``, the grid of a CKConv with ``kernel_size=length``); ``seed`` fixes
+    ``"noise"``. The same targets ``ckconv fit-kernel`` fits (:mod:`ckconv.studies`).
 
     Shape:
         - Output: ``(length,)`` float32.
     """
     length = _check_positive("length", length)
-    t = torch.linspace(-1.0, 1.0, length, dtype=torch.float64)
-    if name == "gaussian":
-        y = torch.exp(-0.5 * (t / 0.2) ** 2)
-    elif name == "step":
-        y = (t >= 0).to(torch.float64)
-    elif name == "sawtooth":
-        teeth = 8
-        u = (t + 1) / 2 * teeth
-        y = u - torch.floor(u)
-    elif name == "sine_chirp":
-        u = (t + 1) / 2  # 0..1
-        y = torch.sin(2 * math.pi * 20.0 * u * u)
-    elif name == "random":
-        y = torch.randn(
-            length, generator=torch.Generator().manual_seed(int(seed)), dtype=torch.float64
-        )
-    else:
+    if name not in KERNEL_TARGETS:
         raise ValueError(f"name must be one of {FITTING_TARGETS}, got {name!r}")
-    return y.to(torch.float32)
+    t = torch.linspace(-1.0, 1.0, length, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(int(seed))
+    return KERNEL_TARGETS[name][1](t, generator).to(torch.float32)

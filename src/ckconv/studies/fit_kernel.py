@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ckconv.data.synthetic import KERNEL_TARGETS
 from ckconv.grids import kernel_grid
 from ckconv.kernelnets import MLP, SIREN, KernelNet, MAGNet, RFFNet
 
@@ -48,46 +49,9 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- targets
-def _gaussian(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.exp(-0.5 * (x / 0.15) ** 2)
-
-
-def _step(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return (x >= 0).to(x.dtype)
-
-
-def _sawtooth(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    # 8 jumps, all inside the domain (a half ramp at each end, both ends at 0)
-    return 2.0 * torch.remainder(8.0 * (x + 1.0) / 2.0 + 0.5, 1.0) - 1.0
-
-
-def _sine(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.sin(2.0 * math.pi * 8.0 * x)
-
-
-def _sine_chirp(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    s = (x + 1.0) / 2.0  # 0 .. 1 over the kernel
-    return torch.sin(2.0 * math.pi * (2.0 * s + 14.0 * s * s))
-
-
-def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    values = torch.randn(x.shape, generator=generator, dtype=torch.float64)
-    return values.to(x.dtype)
-
-
-#: Target kernels ``f(x)`` on ``x in [-1, 1]``, from smooth and simple to non-smooth and
-#: non-linear (CKConv Figs. 4 and 7): ``(description, function(x, generator))``.
-TARGETS: dict[str, tuple[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]]] = {
-    "gaussian": ("exp(-x^2 / (2 * 0.15^2))", _gaussian),
-    "step": ("0 for x < 0, 1 for x >= 0", _step),
-    "sawtooth": ("ramps from -1 to 1 (slope 8) with 8 jumps back to -1", _sawtooth),
-    "sine": ("sin(2 pi 8 x): 16 periods", _sine),
-    "sine_chirp": (
-        "sin(2 pi (2 s + 14 s^2)), s = (x + 1) / 2: 2 to 30 cycles per unit s",
-        _sine_chirp,
-    ),
-    "noise": ("white Gaussian noise N(0, 1), one value per sample", _noise),
-}
+#: Target kernels ``f(x)`` on ``x in [-1, 1]`` (CKConv Figs. 4 and 7): the data layer's
+#: :data:`ckconv.data.synthetic.KERNEL_TARGETS` (also the ``kernel_fitting`` task's targets).
+TARGETS = KERNEL_TARGETS
 #: The targets ``ckconv fit-kernel`` fits by default: all of :data:`TARGETS`.
 DEFAULT_TARGETS: tuple[str, ...] = tuple(TARGETS)
 
