@@ -5,6 +5,16 @@ scikit-learn. Nothing here is imported by the core library.
 """
 
 from ckconv.app.config import Config, ConfigError, list_configs, load_config
+from ckconv.app.rates import rate_table, sweep_rates
 from ckconv.app.run import evaluate, train
 
-__all__ = ["Config", "ConfigError", "evaluate", "list_configs", "load_config", "train"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "evaluate",
+    "list_configs",
+    "load_config",
+    "rate_table",
+    "sweep_rates",
+    "train",
+]
