@@ -4,8 +4,6 @@ from it, the separable layer's pointwise mixer and the bias."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -14,23 +12,12 @@ class FixedKernelConv(nn.Module):
     """Base of the deploy layers: ``weight`` (buffer), ``spectrum`` (buffer or None, always
     recomputed from ``weight``), ``mixer`` and ``bias`` (parameters or None).
 
-    Subclasses register ``weight`` and ``spectrum`` and implement :meth:`_spectrum_of`.
+    Subclasses register ``weight``, ``spectrum``, ``mixer`` and ``bias``
+    (:func:`~ckconv.nn._params.register_mixer_and_bias`) and implement :meth:`_spectrum_of`.
     """
 
     weight: torch.Tensor
     spectrum: torch.Tensor | None
-
-    def _init_mixer_and_bias(
-        self, in_channels: int, out_channels: int, separable: bool, bias: bool, factory: Any
-    ) -> None:
-        if separable:
-            self.mixer = nn.Parameter(torch.empty(out_channels, in_channels, **factory))
-        else:
-            self.register_parameter("mixer", None)
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
 
     def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:
         """The complex spectrum to store for ``weight`` (shape of ``spectrum`` minus its last

@@ -27,6 +27,7 @@ from ckconv.deploy._fixed import FixedKernelConv
 from ckconv.functional.ckconv import blur_kernel
 from ckconv.functional.conv import fft_size, padding_for, select_method
 from ckconv.grids import RateLike, as_rates, as_sizes
+from ckconv.nn._params import register_mixer_and_bias
 
 __all__ = ["BakedConv", "Execution", "fixed_spectrum", "spectrum_conv_nd"]
 
@@ -216,7 +217,9 @@ class BakedConv(FixedKernelConv):
         else:
             self.fft_shape = ()
             self.register_buffer("spectrum", None)
-        self._init_mixer_and_bias(in_channels, out_channels, separable, bias, factory)
+        register_mixer_and_bias(
+            self, in_channels, out_channels, separable=separable, bias=bias, factory=factory
+        )
         self.reset_parameters()
 
     def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ from torch import nn
 from ckconv.deploy._fixed import FixedKernelConv
 from ckconv.functional.conv import DIRECT_MAX_TAPS, fft_size
 from ckconv.grids import RateLike
+from ckconv.nn._params import register_mixer_and_bias
 
 __all__ = ["Streamer", "StreamingConv", "stream"]
 
@@ -136,7 +137,9 @@ class StreamingConv(FixedKernelConv):
             self.block_size = block_size or max(kernel_size, 64)
             self.fft_length = 0
             self.register_buffer("spectrum", None)
-        self._init_mixer_and_bias(in_channels, out_channels, separable, bias, factory)
+        register_mixer_and_bias(
+            self, in_channels, out_channels, separable=separable, bias=bias, factory=factory
+        )
         self.reset_parameters()
 
     def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from ckconv.functional.conv import Method, conv, select_method
 from ckconv.functional.fft_engine import kernel_spectrum, spectrum_conv
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
+from ckconv.nn._params import register_mixer_and_bias
 
 __all__ = ["CKConv", "KernelNetArg", "resolve_kernel_net", "resolve_kernel_size"]
 
@@ -197,14 +198,9 @@ class CKConv(nn.Module):
         self._build_submodules(factory)
         n_kernel_out = in_channels if separable else in_channels * out_channels
         self.kernel_net = self._build_kernel_net(kernel_net, n_kernel_out, factory)
-        if separable:
-            self.mixer = nn.Parameter(torch.empty(out_channels, in_channels, **factory))
-        else:
-            self.register_parameter("mixer", None)
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
+        register_mixer_and_bias(
+            self, in_channels, out_channels, separable=separable, bias=bias, factory=factory
+        )
         self.reset_parameters()
 
     # -- construction -------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ckconv.functional.pointconv import (
     point_conv,
     relative_positions,
 )
+from ckconv.nn._params import register_mixer_and_bias
 from ckconv.nn.ckconv import KernelNetArg, resolve_kernel_net
 from ckconv.nn.flexconv import GaussianMask
 
@@ -172,14 +173,9 @@ class PointConv(nn.Module):
         self._build_submodules(factory)
         n_out = in_channels if self.separable else in_channels * out_channels
         self.kernel_net = self._build_kernel_net(kernel_net, n_out, factory)
-        if self.separable:
-            self.mixer = nn.Parameter(torch.empty(out_channels, in_channels, **factory))
-        else:
-            self.register_parameter("mixer", None)
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
+        register_mixer_and_bias(
+            self, in_channels, out_channels, separable=self.separable, bias=bias, factory=factory
+        )
         self.reset_parameters()
 
     # -- construction ---------------------------------------------------------------
