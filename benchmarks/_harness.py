@@ -99,3 +99,23 @@ def set_threads(threads: int | None) -> int:
     if threads:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+def add_timing_args(parser, rounds: int | None = None) -> None:
+    """The ``--clock``, ``--threads`` and ``--rounds`` options every timing script takes."""
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: time with process CPU time (use with --threads 1 on a shared machine)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--rounds", type=int, default=rounds, help="timing rounds per table")
+
+
+def apply_timing_args(args) -> int:
+    """Set the thread count and the clock from :func:`add_timing_args`'s options; returns the
+    thread count in use."""
+    threads = set_threads(args.threads)
+    set_clock(args.clock)
+    return threads

@@ -52,7 +52,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fmt_ms, interleaved, median, peak_bytes, ratio, set_clock, set_threads
+from _harness import (
+    add_timing_args,
+    apply_timing_args,
+    fmt_ms,
+    interleaved,
+    median,
+    peak_bytes,
+    ratio,
+)
 from baselines import (
     ccnn_reference_style,
     direct,
@@ -246,21 +254,13 @@ def table_2d(B: int, C: int, S: int, rounds: int, memory: bool, direct_budget: f
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer shapes and rounds (~1 min)")
-    p.add_argument(
-        "--clock",
-        choices=["wall", "cpu"],
-        default="wall",
-        help="cpu: time with process CPU time (use with --threads 1 on a shared machine)",
-    )
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument("--rounds", type=int, default=None, help="timing rounds per table")
+    add_timing_args(p)
     p.add_argument("--no-memory", action="store_true", help="skip the profiler memory runs")
     p.add_argument(
         "--only", default="1d,odd,2d,layer", help="comma list of sections: 1d,odd,2d,layer"
     )
     args = p.parse_args(argv)
-    threads = set_threads(args.threads)
-    set_clock(args.clock)
+    threads = apply_timing_args(args)
     sections = set(args.only.split(","))
     rounds = args.rounds or (3 if args.quick else 7)
     memory = not args.no_memory

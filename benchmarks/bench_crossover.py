@@ -43,7 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fmt_ms, interleaved, median, set_clock, set_threads
+from _harness import add_timing_args, apply_timing_args, fmt_ms, interleaved, median
 from ckconv.functional import DIRECT_MAX_TAPS, DIRECT_MAX_TAPS_INFERENCE, conv, select_method
 
 FAMILIES = {
@@ -111,18 +111,10 @@ def run_family(name: str, spec, rounds: int, training: bool) -> list[tuple[float
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
-    p.add_argument(
-        "--clock",
-        choices=["wall", "cpu"],
-        default="wall",
-        help="cpu: time with process CPU time (use with --threads 1 on a shared machine)",
-    )
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=None)
+    add_timing_args(p)
     p.add_argument("--only", default=None, help="comma list of families")
     args = p.parse_args()
-    threads = set_threads(args.threads)
-    set_clock(args.clock)
+    threads = apply_timing_args(args)
     rounds = args.rounds or (3 if args.quick else 5)
     fams = QUICK if args.quick else FAMILIES
     if args.only:

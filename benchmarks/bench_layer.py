@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fmt_ms, interleaved, median, ratio, set_clock, set_threads
+from _harness import add_timing_args, apply_timing_args, fmt_ms, interleaved, median, ratio
 from baselines import ccnn_reference_style
 from ckconv.functional import conv
 
@@ -135,17 +135,9 @@ def layer_table(quick: bool, rounds: int) -> dict[str, float] | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
-    p.add_argument(
-        "--clock",
-        choices=["wall", "cpu"],
-        default="wall",
-        help="cpu: time with process CPU time (use with --threads 1 on a shared machine)",
-    )
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=None)
+    add_timing_args(p)
     args = p.parse_args()
-    threads = set_threads(args.threads)
-    set_clock(args.clock)
+    threads = apply_timing_args(args)
     rounds = args.rounds or (3 if args.quick else 7)
     print(f"torch {torch.__version__}, {threads} thread(s), float32, {rounds} rounds")
     res = layer_table(args.quick, rounds)

@@ -29,7 +29,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import fmt_ms, interleaved, median, peak_bytes, ratio, set_clock, set_threads
+from _harness import (
+    add_timing_args,
+    apply_timing_args,
+    fmt_ms,
+    interleaved,
+    median,
+    peak_bytes,
+    ratio,
+)
 from ckconv.functional import fft_engine
 from ckconv.functional.fft_engine import block_fft_conv, saved_bytes
 
@@ -151,17 +159,9 @@ def backward(rounds: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("what", choices=["fft-sizes", "blocks", "backward"])
-    p.add_argument(
-        "--clock",
-        choices=["wall", "cpu"],
-        default="wall",
-        help="cpu: time with process CPU time (use with --threads 1 on a shared machine)",
-    )
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--rounds", type=int, default=7)
+    add_timing_args(p, rounds=7)
     args = p.parse_args()
-    threads = set_threads(args.threads)
-    set_clock(args.clock)
+    threads = apply_timing_args(args)
     print(f"torch {torch.__version__}, {threads} thread(s), {args.rounds} rounds")
     t0 = time.perf_counter()
     {"fft-sizes": fft_sizes, "blocks": blocks, "backward": backward}[args.what](args.rounds)
