@@ -17,7 +17,7 @@ from ckconv.app.config import (
     load_config,
     parse_overrides,
 )
-from ckconv.app.run import prepare
+from ckconv.app.prepare import prepare
 
 TINY = ["task.name=digits", "model.name=ccnn", "model.hidden_channels=4", "model.num_blocks=1",
         "trainer.max_epochs=1", "trainer.batch_size=16"]  # fmt: skip

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ckconv.app.config import CONFIG_DIR, load_config
-from ckconv.app.run import train
+from ckconv.app.training import train
 
 
 def _write_off(path, verts, faces):
@@ -88,7 +88,7 @@ def _json_line(out: str) -> dict:
 
 def test_shapes_config_trains_and_its_checkpoint_reproduces_the_test_accuracy(tmp_path, capsys):
     from ckconv.app.cli import main
-    from ckconv.app.run import evaluate, load_model
+    from ckconv.app.evaluation import evaluate, load_model
 
     cfg = load_config("point_ccnn_shapes", [*SMALL_SHAPES, f"trainer.out_dir={tmp_path}"])
     result = train(cfg)
@@ -141,7 +141,7 @@ def test_voxel_trained_checkpoint_is_evaluated_on_raw_points(tmp_path, capsys):
     import torch
 
     from ckconv.app.cli import main
-    from ckconv.app.run import evaluate, load_model
+    from ckconv.app.evaluation import evaluate, load_model
 
     cfg = load_config(
         "point_ccnn_shapes_voxel",
@@ -195,7 +195,7 @@ def test_shipped_voxel_config_transfers_to_raw_points(tmp_path):
     (measured: 95.0% on voxels, 94.25% on points, 220 s on 1 thread)."""
     import torch
 
-    from ckconv.app.run import evaluate
+    from ckconv.app.evaluation import evaluate
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -11,8 +11,10 @@ import torch
 
 from ckconv.app.cli import main
 from ckconv.app.config import load_config
+from ckconv.app.evaluation import evaluate
 from ckconv.app.rates import parse_rate, parse_rates, rate_label, rate_table, write_rate_table
-from ckconv.app.run import evaluate, resample_input, train
+from ckconv.app.resample import resample_input
+from ckconv.app.training import train
 
 # A CCNN with one block of 4 channels on the digits as 64-step sequences: trains in seconds.
 SMALL = [
@@ -226,7 +228,8 @@ def test_full_sequence_sweep_keeps_its_accuracy_at_twice_the_training_rate(tmp_p
 
 
 def test_blur_reaches_the_model_when_going_finer(checkpoint, capsys):
-    from ckconv.app.run import load_model, resample_input
+    from ckconv.app.evaluation import load_model
+    from ckconv.app.resample import resample_input
 
     assert main(["eval", "--checkpoint", str(checkpoint), "--rate", "2", "--blur", "--json"]) == 0
     blurred = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -10,9 +10,11 @@ from lightning.pytorch.callbacks import Callback
 
 from ckconv.app.config import ConfigError, config_from_dict, config_to_dict, load_config
 from ckconv.app.datamodule import collate_fn
+from ckconv.app.evaluation import evaluate, load_model
 from ckconv.app.module import TaskModule, split_batch
-from ckconv.app.run import evaluate, load_model, prepare, train
+from ckconv.app.prepare import prepare
 from ckconv.app.tasks import build_model_from_config, build_task
+from ckconv.app.training import train
 from ckconv.data.transforms import PaddedBatch, TimestampBatch, resample_timestamps
 
 TINY_JV = [

@@ -12,7 +12,8 @@ from lightning.pytorch.callbacks import Callback
 from ckconv.app.checkpoint import load_checkpoint
 from ckconv.app.config import dump_config, load_config
 from ckconv.app.csvlog import read_metrics
-from ckconv.app.run import evaluate, load_model, train
+from ckconv.app.evaluation import evaluate, load_model
+from ckconv.app.training import train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

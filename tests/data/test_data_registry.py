@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import ckconv.data
-from ckconv.data.registry import TASKS, format_task_table, list_tasks, main_data_list, make_datasets
+from ckconv.app.data_command import format_task_table, main_data_list
+from ckconv.data.registry import TASKS, list_tasks, make_datasets
 from ckconv.data.uea import aeon_data_dir
 
 # SPEC section 6: every experiment of both papers has a task here.

@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from ckconv.data.registry import (
-    TASKS,
-    _occupied_voxel_centres,
-    list_tasks,
-    main_data_list,
-    make_datasets,
+from ckconv.app.data_command import main_data_list
+from ckconv.data.modelnet import voxelize
+from ckconv.data.registry import TASKS, list_tasks, make_datasets
+from ckconv.data.shapes import (
+    SHAPE_CLASSES,
+    CubeNormalize,
+    SyntheticShapes,
+    VoxelCentres,
+    occupied_voxel_centres,
 )
-from ckconv.data.shapes import SHAPE_CLASSES, CubeNormalize, SyntheticShapes, VoxelCentres
 
 SMALL = {"num_points": 32, "train_size": 24, "val_size": 16, "test_size": 16}
 SMALL_VOXEL = {"grid": 16, "num_points": 64, "raw_points": 256, **{k: 16 for k in
@@ -87,7 +89,9 @@ def test_shapes_options():
 def test_occupied_voxel_centres_equal_the_dense_voxelisation():
     for i, grid in ((0, 4), (5, 16), (11, 32)):
         x = SyntheticShapes("train", size=12, num_points=300)[i][0]
-        assert torch.equal(_occupied_voxel_centres(x[:3], grid), VoxelCentres(grid)(x))
+        features, occupied = voxelize(x[:3], grid)  # the dense grid: every cell, then a mask
+        assert torch.equal(occupied_voxel_centres(x[:3], grid), features[:, occupied])
+        assert torch.equal(VoxelCentres(grid)(x), features[:, occupied])
 
 
 def test_voxel_items_are_occupied_voxels_and_test_on_points_gives_raw_points():

@@ -189,7 +189,7 @@ def digits_run(tmp_path_factory):
 
 def test_checkpoint_round_trip_restores_the_kernels(digits_run):
     # what the command draws is the trained model: its kernels equal the saved model's
-    from ckconv.app.run import load_model
+    from ckconv.app.evaluation import load_model
 
     path, model = digits_run
     torch.manual_seed(99)

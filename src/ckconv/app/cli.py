@@ -159,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
-    from ckconv.app.run import dist_env, prepare, train
+    from ckconv.app.env import dist_env
+    from ckconv.app.prepare import prepare
+    from ckconv.app.training import train
 
     overrides = parse_overrides(extra)
     if args.resume:
@@ -197,7 +199,8 @@ def _print_metrics(metrics: dict[str, float]) -> None:
 
 
 def _eval(args: argparse.Namespace, extra: list[str]) -> int:
-    from ckconv.app.run import dist_env, evaluate
+    from ckconv.app.env import dist_env
+    from ckconv.app.evaluation import evaluate
 
     if args.sampling_rates is not None:
         return _eval_rates(args, extra)
@@ -223,8 +226,8 @@ def _eval(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _eval_rates(args: argparse.Namespace, extra: list[str]) -> int:
+    from ckconv.app.env import dist_env
     from ckconv.app.rates import parse_rates, rate_table, write_rate_table
-    from ckconv.app.run import dist_env
 
     if args.rate is not None:
         raise ConfigError("give either --rate or --sampling-rates, not both")
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return _train(args, extra)
         if args.command == "data":
-            from ckconv.data.registry import main_data_list
+            from ckconv.app.data_command import main_data_list
 
             return main_data_list(extra)
         if args.command == "fit-kernel":

@@ -33,8 +33,9 @@ def run_demo(
     extra_overrides: list[str] | None = None,
 ) -> dict[str, float]:
     """Train, evaluate at 8x8, 16x16 and 4x4, draw; returns ``{"8x8": acc, ...}``."""
+    from ckconv.app.evaluation import evaluate, load_model
     from ckconv.app.plots import plot_kernels
-    from ckconv.app.run import evaluate, load_model, train
+    from ckconv.app.training import train
 
     if threads is not None:
         torch.set_num_threads(threads)

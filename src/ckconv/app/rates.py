@@ -8,7 +8,7 @@ samples over the same sequence or image (a 64-step sequence becomes 32 steps, an
 ``2`` twice as many. The model is told ``rate = sr_eval / sr_train`` (the ratio between the
 sampling of the data it sees and the sampling it was trained at): its continuous kernels are then
 sampled at the new step, aligned with the training grid, and scaled by ``sr_train / sr_eval``
-(CKConv eq. 5). Inputs are resampled with :func:`ckconv.app.run.resample_input` (``seq[::n]`` for
+(CKConv eq. 5). Inputs are resampled with :func:`ckconv.app.resample.resample_input` (``seq[::n]`` for
 ``1/n``, which keeps the first sample; interpolation otherwise; antialiased bilinear for images).
 
 * ``ckconv eval --checkpoint FILE --sampling-rates 1,1/2,1/4,1/8``: rates relative to the data
@@ -91,7 +91,7 @@ def _size_label(size: tuple[int, ...]) -> str:
 
 def _input_size(bundle: Any, split: str, input_rate: float | None) -> tuple[int, ...]:
     """Spatial size of the split's first input after resampling by ``input_rate``."""
-    from ckconv.app.run import resample_input
+    from ckconv.app.resample import resample_input
 
     x = bundle.datasets[split][0][0]
     if isinstance(x, (tuple, list)):
@@ -208,7 +208,8 @@ def rate_table(
     The model is loaded once; for each rate the split's inputs are resampled to it (unless
     ``resample`` is False: the data already is at that rate) and the model is told the rate.
     """
-    from ckconv.app.run import _init_distributed, dist_env, evaluate_model, load_model
+    from ckconv.app.env import dist_env, init_distributed
+    from ckconv.app.evaluation import evaluate_model, load_model
 
     parsed = [parse_rate(r, "rates") for r in rates]
     if not parsed:
@@ -218,7 +219,7 @@ def rate_table(
     model, cfg, bundle = load_model(checkpoint, overrides)
     if bundle.spec.tokens and resample and any(r != 1 for r in parsed):
         raise ConfigError(f"task {bundle.name!r} has token inputs, which cannot be resampled")
-    _init_distributed(cfg, dist_env())
+    init_distributed(cfg, dist_env())
     metric = f"test/{bundle.objective.metric}"
     sizes, rows = [], []
     for r in parsed:
@@ -388,9 +389,12 @@ def sweep_rates(
     task's options and every train rate's config are checked before anything trains.
     """
     from ckconv.app.config import load_config
-    from ckconv.app.run import dist_env, evaluate_model, load_model, prepare, train
+    from ckconv.app.env import dist_env
+    from ckconv.app.evaluation import evaluate_model, load_model
+    from ckconv.app.prepare import prepare
     from ckconv.app.run_dir import new_run_dir
     from ckconv.app.tasks import build_task
+    from ckconv.app.training import train
 
     trains = [parse_rate(r, "--train-rates") for r in train_rates]
     tests = [parse_rate(r, "--test-rates") for r in test_rates]

@@ -1,7 +1,7 @@
 """Datasets, file formats and transforms for the CKConv / CCNN tasks (independent of the models).
 
 Nothing is downloaded at import time; every dataset takes a local ``root``. See
-:mod:`ckconv.data.registry` for the task table (``ckconv data list``).
+:mod:`ckconv.data.registry` for the task table (``ckconv data list`` prints it).
 """
 
 from ckconv.data.download import ChecksumError, UnsafeArchiveError, extract_archive, verify_checksum
@@ -10,7 +10,7 @@ from ckconv.data.lra import ListOps, LRAImage, LRAText, Pathfinder
 from ckconv.data.modelnet import ModelNet
 from ckconv.data.physionet import PhysioNet2019
 from ckconv.data.ptb import CharPTB
-from ckconv.data.registry import TASKS, format_task_table, list_tasks, main_data_list, make_datasets
+from ckconv.data.registry import TASKS, list_tasks, make_datasets
 from ckconv.data.speech import MFCC, SpeechCommands
 from ckconv.data.synthetic import AddingProblem, CopyMemory
 from ckconv.data.transforms import (
@@ -54,9 +54,7 @@ __all__ = [
     "UEADataset",
     "UnsafeArchiveError",
     "extract_archive",
-    "format_task_table",
     "list_tasks",
-    "main_data_list",
     "make_datasets",
     "pad_collate",
     "read_arff",

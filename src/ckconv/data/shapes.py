@@ -13,7 +13,8 @@ a generator seeded by ``(seed, split, i)``: the same every time, on every machin
 Transforms applied to items (so before any relative position is computed):
 :class:`RandomPointAugment` (rotation / scale / jitter / translation), and for the regular ->
 irregular transfer :class:`VoxelCentres` (voxelise the cloud, keep the occupied voxels' centres)
-with :class:`CubeNormalize` (the same frame for raw points).
+with :class:`CubeNormalize` (the same frame for raw points); :class:`VoxelCentreClouds` is that
+transfer as a dataset (the ``shapes_voxel`` and ``modelnet10_voxel`` tasks).
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ import torch
 from torch.utils.data import Dataset
 
 from ckconv.data._common import check_split
-from ckconv.data.modelnet import sample_surface, voxelize
+from ckconv.data.modelnet import sample_surface
 
 __all__ = [
     "SHAPE_CLASSES",
     "CubeNormalize",
     "RandomPointAugment",
     "SyntheticShapes",
+    "VoxelCentreClouds",
     "VoxelCentres",
+    "cube_normalize",
+    "occupied_voxel_centres",
     "random_rotation",
     "sample_shape",
 ]
@@ -371,24 +375,38 @@ class RandomPointAugment:
         return out
 
 
+def cube_normalize(points: torch.Tensor) -> torch.Tensor:
+    """Positions ``(3, N)`` mapped into ``[-1, 1]^3`` the way :func:`ckconv.data.modelnet.voxelize`
+    does: the centre of the bounding box to 0, its largest side to 2."""
+    lo = points.min(dim=1, keepdim=True).values
+    hi = points.max(dim=1, keepdim=True).values
+    span = (hi - lo).max().clamp_min(1e-12)
+    return (points - (lo + hi) / 2) / (span / 2)
+
+
+def occupied_voxel_centres(points: torch.Tensor, grid: int) -> torch.Tensor:
+    """The centres ``(3, n)`` of the voxels of a ``grid^3`` grid that hold at least one of the
+    points ``(3, N)``, in row-major voxel order and in the frame of :func:`cube_normalize` -- the
+    occupied cells of :func:`ckconv.data.modelnet.voxelize`, found without a dense grid."""
+    cell = ((cube_normalize(points) + 1) / 2 * grid).floor().clamp(0, grid - 1).long()
+    flat = torch.unique((cell[0] * grid + cell[1]) * grid + cell[2])  # sorted: row-major order
+    index = torch.stack([flat // (grid * grid), (flat // grid) % grid, flat % grid])
+    return (index.to(points.dtype) + 0.5) / grid * 2 - 1
+
+
 class CubeNormalize:
-    """Map a cloud's positions (rows 0-2 of ``(C, N)``) into ``[-1, 1]^3`` the way
-    :func:`ckconv.data.modelnet.voxelize` does (centre of the bounding box to 0, largest side to
-    2), keeping only the positions: the frame in which :class:`VoxelCentres` places voxels."""
+    """Keep a cloud's positions (rows 0-2 of ``(C, N)``) mapped into ``[-1, 1]^3``
+    (:func:`cube_normalize`): the frame in which :class:`VoxelCentres` places voxels."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        pts = x[:3]
-        lo = pts.min(dim=1, keepdim=True).values
-        hi = pts.max(dim=1, keepdim=True).values
-        span = (hi - lo).max().clamp_min(1e-12)
-        return (pts - (lo + hi) / 2) / (span / 2)
+        return cube_normalize(x[:3])
 
 
 class VoxelCentres:
-    """Voxelise a cloud on a ``grid^3`` grid (:func:`ckconv.data.modelnet.voxelize`) and return
-    the centres of the occupied voxels as a cloud ``(3, n_occupied)`` in the frame of
-    :class:`CubeNormalize`; at most ``max_points`` of them (a random subset, as the CCNN kept
-    512 occupied voxels).  Clouds have different sizes: collate with
+    """Voxelise a cloud on a ``grid^3`` grid and return the centres of the occupied voxels as a
+    cloud ``(3, n_occupied)`` in the frame of :class:`CubeNormalize`
+    (:func:`occupied_voxel_centres`); at most ``max_points`` of them (a random subset, as the
+    CCNN kept 512 occupied voxels).  Clouds have different sizes: collate with
     :func:`ckconv.data.pad_collate` (padded batch + mask)."""
 
     def __init__(
@@ -404,9 +422,52 @@ class VoxelCentres:
         self.rng = generator if generator is not None else np.random.default_rng()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        features, occupied = voxelize(x[:3], self.grid)
-        centres = features[:, occupied]  # (3, n), row-major voxel order
+        centres = occupied_voxel_centres(x[:3], self.grid)  # (3, n), row-major voxel order
         if self.max_points is not None and centres.shape[1] > self.max_points:
             keep = np.sort(self.rng.choice(centres.shape[1], self.max_points, replace=False))
             centres = centres[:, torch.from_numpy(keep)]
         return centres
+
+
+class VoxelCentreClouds(Dataset):
+    """Point clouds for the regular -> irregular transfer (CCNN §5): each item's cloud
+    (``x[:3]`` of ``base``) is voxelised on a ``grid^3`` grid and ``num_points`` of the occupied
+    voxels' centres are kept (``as_points=False``), or ``num_points`` of the raw points
+    themselves are kept in the same frame (``as_points=True``); ``x (3, num_points)``.
+
+    The subset of an item depends only on ``(seed, split, index)``. A cloud occupying fewer than
+    ``num_points`` voxels raises (``fill="error"``) or repeats some of its voxels
+    (``fill="repeat"``, for real data where a few small objects do); ``task`` names the task in
+    that error.
+    """
+
+    def __init__(self, base, split, *, grid, num_points, as_points, seed, task, fill) -> None:
+        self.base, self.split, self.grid = base, check_split(split, tuple(_SPLIT_IDS)), grid
+        self.num_points, self.as_points, self.seed = num_points, as_points, seed
+        self.task, self.fill = task, fill
+        self.num_classes = base.num_classes
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        x, y = self.base[index]
+        if self.as_points:
+            cloud = cube_normalize(x[:3])
+        else:
+            cloud = occupied_voxel_centres(x[:3], self.grid)
+        # a fixed subset per item: the same (seed, split, index) always gives the same cloud
+        rng = np.random.default_rng([self.seed, _SPLIT_IDS[self.split], index, 1])
+        n = cloud.shape[1]
+        if n >= self.num_points:
+            keep = np.sort(rng.choice(n, self.num_points, replace=False))
+        elif self.fill == "repeat":
+            extra = rng.choice(n, self.num_points - n, replace=True)
+            keep = np.sort(np.concatenate([np.arange(n), extra]))
+        else:
+            raise ValueError(
+                f"{self.task}: {self.split} item {index} occupies {n} voxels of the "
+                f"{self.grid}^3 grid, fewer than num_points={self.num_points}; lower "
+                "num_points or raise grid / raw_points"
+            )
+        return cloud[:, torch.from_numpy(keep)], y

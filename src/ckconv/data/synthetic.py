@@ -22,6 +22,7 @@ __all__ = [
     "KERNEL_TARGETS",
     "AddingProblem",
     "CopyMemory",
+    "KernelFitting",
     "adding_problem_batch",
     "copy_memory_batch",
     "kernel_fitting_target",
@@ -221,3 +222,20 @@ def kernel_fitting_target(name: str, length: int = 1000, seed: int = 0) -> torch
     t = torch.linspace(-1.0, 1.0, length, dtype=torch.float64)
     generator = torch.Generator().manual_seed(int(seed))
     return KERNEL_TARGETS[name][1](t, generator).to(torch.float32)
+
+
+class KernelFitting(Dataset):
+    """One item: the grid ``x (1, length)`` (``linspace(-1, 1)``) and the target kernel
+    ``y (1, length)`` :func:`kernel_fitting_target` samples on it (the ``kernel_fitting`` task)."""
+
+    def __init__(self, target: str = "sine_chirp", length: int = 1000, seed: int = 0) -> None:
+        self.y = kernel_fitting_target(target, length, seed).unsqueeze(0)
+        self.x = torch.linspace(-1, 1, self.y.shape[-1]).unsqueeze(0)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int):
+        if index not in (0, -1):
+            raise IndexError(index)
+        return self.x, self.y

@@ -1,6 +1,6 @@
 """``ckconv plot kernels --checkpoint FILE``: kernel pictures and mask sizes of a trained model.
 
-The checkpoint is one written by ``ckconv train``: :func:`ckconv.app.run.load_model` rebuilds
+The checkpoint is one written by ``ckconv train``: :func:`ckconv.app.evaluation.load_model` rebuilds
 the model from the config stored inside (building the task's datasets to learn the input
 shape, so the task's data must be readable; ``--data-root`` points at it on another machine)
 and loads the weights.  Needs the ``app`` extra (lightning, matplotlib).
@@ -57,7 +57,7 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
     for name in ("max_layers", "max_channels", "max_tiles", "dpi"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    from ckconv.app.run import load_model
+    from ckconv.app.evaluation import load_model
 
     overrides = [] if args.data_root is None else [("task.root", args.data_root)]
     try:

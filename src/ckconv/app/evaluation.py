@@ -1,0 +1,144 @@
+"""``ckconv eval``: rebuild a trained model from its checkpoint and measure it on a split,
+optionally at another sampling rate."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ckconv.app.config import Config, ConfigError, config_from_dict, config_to_dict
+from ckconv.app.env import dist_env, init_distributed, seed_everything
+from ckconv.app.quiet import expected_warnings_silenced
+from ckconv.app.resample import resample_input
+from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task
+from ckconv.app.trainer import make_trainer, scalar_metrics
+
+__all__ = ["evaluate", "evaluate_model", "load_model"]
+
+_SPLITS = ("train", "val", "test")
+
+
+def load_model(
+    checkpoint: str | os.PathLike, overrides: list[tuple[str, Any]] | None = None
+) -> tuple[nn.Module, Config, TaskBundle]:
+    """Rebuild the trained network of a ``ckconv train`` checkpoint (``weights_only`` load).
+
+    ``overrides`` may change the stored config's ``task.*`` / ``trainer.*`` keys (e.g. the data
+    root on another machine). Returns the model with its weights, the config and the task bundle.
+    """
+    from ckconv.app.checkpoint import load_checkpoint
+    from ckconv.app.config import apply_overrides
+    from ckconv.app.module import CHECKPOINT_KEY
+
+    ckpt = load_checkpoint(checkpoint)
+    extra = ckpt.get(CHECKPOINT_KEY) or {}
+    if "config" not in extra:
+        raise ValueError(f"{checkpoint}: no ckconv config inside (not written by `ckconv train`)")
+    for key, _ in overrides or []:
+        if not key.startswith(("task.", "trainer.")):
+            raise ConfigError(f"{key}: only task.* and trainer.* keys can change after training")
+    cfg = config_from_dict(apply_overrides(extra["config"], overrides or []))
+    bundle = build_task(cfg)
+    model = build_model_from_config(cfg, bundle)
+    prefix = "model."
+    weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{checkpoint}: the weights do not fit the model rebuilt from its config ({err})"
+        ) from None
+    return model, cfg, bundle
+
+
+def evaluate(
+    checkpoint: str | os.PathLike,
+    *,
+    split: str = "test",
+    rate: float | None = None,
+    resample: bool = True,
+    overrides: list[tuple[str, Any]] | None = None,
+    batch_size: int | None = None,
+    progress_bar: bool = True,
+    blur: bool = False,
+) -> dict[str, float]:
+    """Metrics of a checkpoint on a split, optionally at another sampling rate.
+
+    ``rate`` (``sr_eval / sr_train``) is passed to the model; with ``resample`` the split's inputs
+    are resampled to that rate first (zero-shot evaluation at another resolution). ``overrides``
+    change the stored config's ``task`` options (e.g. a data root on another machine).
+    ``blur``: blur the kernels when going finer (``rate > 1``; CKConv App. E.3).
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"--split must be train, val or test, got {split!r}")
+    model, cfg, bundle = load_model(checkpoint, overrides)
+    init_distributed(cfg, dist_env())
+    input_rate = rate if resample else None
+    return evaluate_model(model, cfg, bundle, split=split, rate=rate, input_rate=input_rate,
+                          batch_size=batch_size, progress_bar=progress_bar, blur=blur)  # fmt: skip
+
+
+def _resampled(bundle: TaskBundle, split: str, input_rate: float | None):
+    """The ``split`` dataset of ``bundle`` at ``input_rate`` (None or 1: as stored)."""
+    from ckconv.data.transforms import MapDataset
+
+    ds = bundle.datasets[split]
+    if input_rate is None or float(input_rate) == 1.0:
+        return ds
+    r, tokens = float(input_rate), bundle.spec.tokens
+    try:  # a rate the inputs cannot take fails here, not inside the data loader
+        resample_input(ds[0][0], r, tokens)
+    except ValueError as err:
+        raise ConfigError(f"cannot evaluate task {bundle.name!r} at rate {r:g}: {err}") from None
+    return MapDataset(ds, lambda x: resample_input(x, r, tokens))
+
+
+def evaluate_model(
+    model: nn.Module,
+    cfg: Config,
+    bundle: TaskBundle,
+    *,
+    split: str = "test",
+    rate: float | None = None,
+    input_rate: float | None = None,
+    batch_size: int | None = None,
+    progress_bar: bool = False,
+    blur: bool = False,
+) -> dict[str, float]:
+    """Metrics of a model built by :func:`load_model` on ``bundle``'s ``split``.
+
+    ``rate`` (``sr_eval / sr_train``) is passed to the model; the split's inputs are resampled by
+    ``input_rate`` first (None or 1: as stored). The two differ when the stored data is not at the
+    training rate (``ckconv sweep-rates`` evaluates every model on the native-rate data).
+    Metrics are named ``test/<metric>`` whatever the split.
+    """
+    from ckconv.app.datamodule import TaskDataModule
+    from ckconv.app.module import TaskModule
+
+    if split not in _SPLITS:
+        raise ValueError(f"split must be train, val or test, got {split!r}")
+    env = dist_env()
+    seed_everything(cfg.seed, env.rank)
+    module = TaskModule(
+        model, bundle.objective, cfg.optim, config=config_to_dict(cfg), eval_rate=rate,
+        eval_blur=blur,
+    )  # fmt: skip
+    data = _resampled(bundle, split, input_rate)
+    datasets = {"train": bundle.datasets["train"], "val": data, "test": data}
+    bs = batch_size or cfg.trainer.eval_batch_size or cfg.trainer.batch_size
+    # (the training loader is not used; its batch only has to be valid)
+    dm = TaskDataModule(datasets, batch_size=env.world_size, eval_batch_size=bs, seed=cfg.seed,
+                        collate=bundle.collate, rank=env.rank, world_size=env.world_size)  # fmt: skip
+    cfg = copy.deepcopy(cfg)
+    cfg.trainer.progress_bar = progress_bar
+    with expected_warnings_silenced(quiet=True):
+        trainer = make_trainer(cfg, env, callbacks=[], loggers=False, root=Path.cwd())
+        rows = trainer.test(module, datamodule=dm, verbose=False)
+    out: dict[str, float] = {}
+    for row in rows:
+        out.update(scalar_metrics(row))
+    return out

@@ -1,0 +1,204 @@
+"""``ckconv train``: train a config in a new run folder, or continue a run from its last
+checkpoint.
+
+One process or many: under ``torchrun`` each process reads its rank from the environment, the
+global batch is split evenly over the processes (DDP, gloo on CPU, nccl on GPUs), rank 0 names the
+run folder and is the only one that writes to it, and every process seeds with ``seed + rank``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ckconv.app.config import Config, config_from_dict, dump_config
+from ckconv.app.env import DistEnv, broadcast, dist_env, init_distributed
+from ckconv.app.prepare import Prepared, prepare
+from ckconv.app.quiet import expected_warnings_silenced
+from ckconv.app.run_dir import RunPaths, atomic_write_text, new_run_dir, write_json
+from ckconv.app.trainer import make_trainer, scalar_metrics
+
+__all__ = ["RunResult", "train"]
+
+
+@dataclass
+class RunResult:
+    """What a finished run reports (also written to ``summary.json``)."""
+
+    run_dir: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    best_checkpoint: Path | None = None
+    last_checkpoint: Path | None = None
+
+
+def _resolve_resume(resume: str | os.PathLike) -> tuple[Path, Path]:
+    path = Path(resume)
+    if path.is_dir():
+        ckpt = RunPaths(path).last
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"--resume: {str(path)!r} has no checkpoints/last.ckpt")
+        return path, ckpt
+    if path.is_file():
+        return path.parent.parent, path
+    raise FileNotFoundError(f"--resume: no run folder or checkpoint at {str(path)!r}")
+
+
+def _resumed(resume, overrides) -> tuple[Config, Path, Path, int]:
+    """The saved config (with ``overrides``), run folder, checkpoint and step of a resumed run."""
+    import yaml
+
+    from ckconv.app.checkpoint import load_checkpoint
+    from ckconv.app.config import apply_overrides
+
+    run_dir, ckpt_path = _resolve_resume(resume)
+    saved = RunPaths(run_dir).config
+    if not saved.is_file():
+        raise FileNotFoundError(f"--resume: {str(run_dir)!r} has no config.yaml")
+    data = yaml.safe_load(saved.read_text())
+    cfg = config_from_dict(apply_overrides(data, overrides or []))
+    return cfg, run_dir, ckpt_path, int(load_checkpoint(ckpt_path)["global_step"])
+
+
+def _new_run_dir(cfg: Config, env: DistEnv) -> Path:
+    """Rank 0 names the folder (a timestamp) and tells the others; an error reaches them all."""
+    named: tuple[str, str] = ("", "")
+    if env.is_zero:
+        try:
+            named = (str(new_run_dir(cfg.trainer.out_dir, cfg.name, cfg.trainer.version)), "")
+        except OSError as err:
+            named = ("", str(err))
+    folder, error = broadcast(named)
+    if error:
+        raise FileExistsError(error)
+    return Path(folder)
+
+
+def _monitor(cfg: Config, prepared: Prepared) -> tuple[str, str]:
+    """The metric the best checkpoint is chosen by, and whether it is minimised or maximised."""
+    objective = prepared.bundle.objective
+    monitor = cfg.trainer.monitor or f"val/{objective.metric}"
+    mode = cfg.trainer.monitor_mode
+    if mode == "auto":
+        if cfg.trainer.monitor is None:
+            mode = objective.mode
+        else:
+            mode = "min" if monitor.endswith(("loss", "mse", "bpc")) else "max"
+    return monitor, mode
+
+
+def _callbacks(cfg: Config, prepared: Prepared, paths: RunPaths, keep_before: int | None):
+    """The best/last checkpoint callbacks (best first) and the loggers of a run."""
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from ckconv.app.callbacks import LastCheckpoint
+    from ckconv.app.csvlog import ResumableCSVLogger
+
+    monitor, mode = _monitor(cfg, prepared)
+    best = ModelCheckpoint(
+        dirpath=paths.checkpoints,
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_top_k=1,
+        save_last=False,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    callbacks = [best, LastCheckpoint(paths.last, cfg.trainer.checkpoint_every_n_steps)]
+    loggers: list = [ResumableCSVLogger(paths.metrics, keep_before_step=keep_before)]
+    if cfg.optim.scheduler != "none":
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if cfg.trainer.tensorboard:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(paths.root), name="tensorboard", version=""))
+    return callbacks, loggers
+
+
+def train(
+    cfg: Config | None = None,
+    *,
+    resume: str | os.PathLike | None = None,
+    overrides: list[tuple[str, Any]] | None = None,
+    extra_callbacks: list | None = None,
+) -> RunResult:
+    """Train ``cfg`` in a new run folder, or continue the run at ``resume`` (a run folder or a
+    checkpoint) from its last checkpoint, applying ``overrides`` to the saved config."""
+    env = dist_env()
+    ckpt_path: Path | None = None
+    keep_before: int | None = None
+    if resume is not None:
+        cfg, run_dir, ckpt_path, keep_before = _resumed(resume, overrides)
+    elif cfg is None:
+        raise ValueError("train() needs a config or a run to resume")
+    init_distributed(cfg, env)
+    prepared = prepare(cfg, env)
+    if resume is None:
+        run_dir = _new_run_dir(cfg, env)
+    paths = RunPaths(run_dir)
+    if env.is_zero:
+        atomic_write_text(paths.config, dump_config(cfg))
+        # a process killed while writing leaves its temporary file behind
+        for debris in paths.checkpoints.glob(".*.tmp"):
+            debris.unlink()
+    callbacks, loggers = _callbacks(cfg, prepared, paths, keep_before)
+    callbacks += list(extra_callbacks or [])
+    with expected_warnings_silenced():
+        trainer = make_trainer(cfg, env, callbacks=callbacks, loggers=loggers, root=run_dir)
+    if env.is_zero:
+        n = sum(p.numel() for p in prepared.model.parameters())
+        print(f"training in {run_dir}")
+        print(f"task {cfg.task.name}: {len(prepared.bundle.datasets['train'])} train items, "
+              f"model {cfg.model.name} ({n:,} parameters), {env.world_size} process(es)")  # fmt: skip
+    result, seconds = _fit_and_test(trainer, prepared, paths, ckpt_path)
+    if env.is_zero:
+        _finish(prepared, paths, result, seconds, callbacks[0].best_model_score)
+    return result
+
+
+def _fit_and_test(trainer, prepared: Prepared, paths: RunPaths, ckpt_path: Path | None):
+    """Fit (from ``ckpt_path`` when resuming), then test the best checkpoint if the config asks."""
+    t0 = time.perf_counter()
+    with expected_warnings_silenced():
+        trainer.fit(
+            prepared.module,
+            datamodule=prepared.datamodule,
+            ckpt_path=str(ckpt_path) if ckpt_path else None,
+            weights_only=True,
+        )
+    fit_seconds = time.perf_counter() - t0
+    metrics = scalar_metrics(trainer.callback_metrics)
+    best_path = paths.best if paths.best.is_file() else None
+    if prepared.cfg.trainer.test_after_fit:
+        with expected_warnings_silenced():
+            results = trainer.test(
+                prepared.module,
+                datamodule=prepared.datamodule,
+                ckpt_path=str(best_path) if best_path else None,
+                weights_only=True,
+                verbose=False,
+            )
+        for row in results:
+            metrics.update(scalar_metrics(row))
+    last = paths.last if paths.last.is_file() else None
+    return RunResult(paths.root, metrics, best_path, last), fit_seconds
+
+
+def _finish(prepared: Prepared, paths: RunPaths, result: RunResult, seconds: float, best) -> None:
+    from ckconv.app.plots import plot_curves, plot_kernels
+
+    plot_curves(paths.metrics, paths.curves)
+    plot_kernels(prepared.model, paths.kernels)
+    summary = {
+        "task": prepared.cfg.task.name,
+        "model": prepared.cfg.model.name,
+        "parameters": sum(p.numel() for p in prepared.model.parameters()),
+        "fit_seconds": round(seconds, 2),
+        "best_val": None if best is None else float(best),
+        "metrics": result.metrics,
+        "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+    }
+    write_json(paths.summary, summary)
