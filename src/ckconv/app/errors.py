@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
+from ckconv.models.checkpoint import CheckpointError
+
 __all__ = ["CheckpointError"]
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable ckconv checkpoint (truncated, corrupt, not ours)."""
