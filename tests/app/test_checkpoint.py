@@ -69,7 +69,7 @@ def test_cli_reports_a_broken_checkpoint_in_one_line(tmp_path, capsys):
     atomic_torch_save({"state_dict": {"w": torch.ones(1000)}}, good)
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(CheckpointError, match="truncated.ckpt: not a loadable checkpoint"):
+    with pytest.raises(CheckpointError, match=r"truncated\.ckpt: not a loadable checkpoint"):
         load_checkpoint(truncated)
     (tmp_path / "text.ckpt").write_text("not a checkpoint\n")
     for name in ("truncated.ckpt", "text.ckpt"):
@@ -77,3 +77,87 @@ def test_cli_reports_a_broken_checkpoint_in_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith(f"ckconv: {tmp_path / name}: not a loadable checkpoint")
         assert "weights_only` set to `False`" not in err  # no advice to load unsafely
+
+
+_ONE_EPOCH = ["trainer.max_epochs=1", "optim.warmup_epochs=0", "trainer.limit_val_batches=1",
+              "trainer.test_after_fit=false"]  # fmt: skip
+
+# The fresh process rebuilds the model from the checkpoint with the core alone and compares it
+# with what the training app built; it must not import the app, the data layer or Lightning.
+_CORE_ONLY = """
+import sys
+import torch
+from ckconv.models import load_checkpoint
+path, x, want, state = sys.argv[1], *(torch.load(a) for a in sys.argv[2:5])
+model = load_checkpoint(path)
+got = model.state_dict()
+assert list(got) == list(state), (list(got)[:5], list(state)[:5])
+assert all(torch.equal(got[k], state[k]) for k in state)
+with torch.no_grad():
+    out = model(x)
+assert torch.equal(out, want), float((out - want).abs().max())
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "lightning"
+                or m.startswith(("ckconv.app", "ckconv.data")))
+assert not loaded, loaded
+print("identical")
+"""
+
+
+def test_a_trained_checkpoint_rebuilds_its_model_without_the_app(
+    tiny, tmp_path, subprocess_env, run_folder
+):
+    import subprocess
+    import sys
+
+    from ckconv.app import load_config, train
+    from ckconv.app.tasks import build_model_from_config, build_task
+
+    cfg = load_config("demo_digits", [*tiny, *_ONE_EPOCH])
+    last = train(cfg).last_checkpoint
+    contents = load_checkpoint(last)
+    assert contents["model_spec"]["name"] == "ccnn"
+    # the reference: the model the app builds from the run config and the task, with the
+    # checkpoint's raw weights
+    state = {k.removeprefix("model."): v for k, v in contents["state_dict"].items()}
+    bundle = build_task(cfg)
+    reference = build_model_from_config(cfg, bundle).eval()
+    reference.load_state_dict(state)
+    x = torch.stack([bundle.datasets["test"][i][0] for i in range(4)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the subprocess runs on one thread: the same float reductions
+    try:
+        with torch.no_grad():
+            want = reference(x)
+    finally:
+        torch.set_num_threads(threads)
+    for name, value in (("x", x), ("want", want), ("state", state)):
+        torch.save(value, tmp_path / f"{name}.pt")
+    args = [str(last), *(str(tmp_path / f"{n}.pt") for n in ("x", "want", "state"))]
+    done = subprocess.run([sys.executable, "-c", _CORE_ONLY, *args], env=subprocess_env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "identical"
+
+
+def test_a_checkpoint_from_before_model_specs_still_loads_through_the_app(tiny, tmp_path):
+    from ckconv.app import load_config, train
+    from ckconv.app.evaluation import load_model
+    from ckconv.models import CheckpointError as CoreCheckpointError
+    from ckconv.models import load_checkpoint as core_load_checkpoint
+
+    cfg = load_config("demo_digits", [*tiny, *_ONE_EPOCH])
+    last = train(cfg).last_checkpoint
+    contents = load_checkpoint(last)
+    new_model, _, bundle = load_model(last)
+    # what ckconv wrote before checkpoints carried a model spec
+    old = {k: v for k, v in contents.items() if k != "model_spec"}
+    atomic_torch_save(old, tmp_path / "old.ckpt")
+    with pytest.raises(CoreCheckpointError, match="no model_spec inside"):
+        core_load_checkpoint(tmp_path / "old.ckpt")
+    old_model, _, _ = load_model(tmp_path / "old.ckpt")
+    assert not old_model.training and not new_model.training
+    want = new_model.state_dict()
+    assert all(torch.equal(old_model.state_dict()[k], v) for k, v in want.items())
+    x = torch.stack([bundle.datasets["test"][i][0] for i in range(4)])
+    with torch.no_grad():
+        torch.testing.assert_close(old_model(x), new_model(x), rtol=0, atol=0)

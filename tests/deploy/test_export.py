@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ckconv.deploy import bake, example_input, export_onnx, export_pt2, load_model, main_export
-from ckconv.deploy import save_model as save_model_file
-from ckconv.models import CCNN, CKCNN
+from ckconv.deploy import bake, example_input, export_onnx, export_pt2
+from ckconv.models import CCNN, CKCNN, CheckpointError, ModelSpec, load_checkpoint, save_checkpoint
 
 # torch.export's own pytree code warns about its deprecated LeafSpec while saving programs.
 pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
@@ -120,49 +119,42 @@ def test_export_refuses_unbaked_models(tmp_path: Path):
         export_pt2(bake(model, 16), tmp_path / "m.pt2", x[:1])
 
 
-def _app_style_checkpoint(model, config) -> dict:
-    return {
-        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-        "ckconv": {"format_version": 1, "config": {"name": "x"}, "model_config": config},
-    }
-
-
-def test_load_model_formats(tmp_path: Path):
+def test_every_checkpoint_format_rebuilds_the_model(tmp_path: Path):
+    """The model file of save_checkpoint, a Lightning-style checkpoint with a model spec and a
+    model file of the old deploy.save_model all give the saved model back."""
     torch.manual_seed(1)
-    config = {
-        "name": "ckcnn",
-        "in_channels": 2,
-        "out_channels": 3,
-        "input_size": 20,
-        "hidden_channels": 5,
-        "norm": "layer",
-    }
-    model = CKCNN(2, 3, input_size=20, hidden_channels=5, norm="layer").eval()
+    kwargs = {"in_channels": 2, "out_channels": 3, "input_size": 20, "hidden_channels": 5,
+              "norm": "layer"}  # fmt: skip
+    model = CKCNN(**kwargs).eval()
     x = torch.randn(2, 2, 20)
     with torch.no_grad():
         want = model(x)
-    save_model_file(tmp_path / "plain.pt", model, config)
-    torch.save(_app_style_checkpoint(model, config), tmp_path / "app.ckpt")
-    for name in ("plain.pt", "app.ckpt"):
-        loaded, cfg = load_model(tmp_path / name)
-        assert cfg["input_size"] == 20 and not loaded.training
+    spec = ModelSpec("ckcnn", kwargs)
+    save_checkpoint(tmp_path / "plain.ckpt", model, spec)
+    lightning_style = {
+        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+        "model_spec": spec.to_dict(),
+        "ckconv": {"format_version": 1, "config": {"name": "x"}},
+    }
+    torch.save(lightning_style, tmp_path / "app.ckpt")
+    old = {"model_config": {"name": "ckcnn", **kwargs}, "model_state": model.state_dict()}
+    torch.save(old, tmp_path / "old.pt")
+    for name in ("plain.ckpt", "app.ckpt", "old.pt"):
+        loaded = load_checkpoint(tmp_path / name)
+        assert not loaded.training
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), want, rtol=0, atol=0)
-    with pytest.raises(
-        ValueError, match=r"do not match the model built from model_config: .*size mismatch"
-    ):
-        save_model_file(tmp_path / "bad.pt", model, {**config, "hidden_channels": 6})
     torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="neither a ckconv model file"):
-        load_model(tmp_path / "other.pt")
-    with pytest.raises(FileNotFoundError):
-        load_model(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="no model_spec inside"):
+        load_checkpoint(tmp_path / "other.pt")
 
 
 def test_main_export_cli(tmp_path: Path, capsys):
+    pytest.importorskip("lightning", reason="the command is the app's")
+    from ckconv.app.export_command import main_export
+
     torch.manual_seed(2)
-    config = {
-        "name": "ccnn",
+    kwargs = {
         "in_channels": 1,
         "out_channels": 3,
         "input_size": 32,
@@ -171,8 +163,7 @@ def test_main_export_cli(tmp_path: Path, capsys):
         "causal": True,
     }
     model = CCNN(1, 3, input_size=32, hidden_channels=6, num_blocks=1, causal=True)
-    ckpt = tmp_path / "model.pt"
-    save_model_file(ckpt, model, config)
+    ckpt = save_checkpoint(tmp_path / "model.pt", model, ModelSpec("ccnn", kwargs))
     out = tmp_path / "out" / "model.pt2"
     code = main_export(["--checkpoint", str(ckpt), "--format", "pt2", "--out", str(out)])
     text = capsys.readouterr().out
@@ -212,3 +203,39 @@ def test_main_export_cli(tmp_path: Path, capsys):
     )
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_export_of_a_train_checkpoint_from_before_model_specs(tmp_path: Path, capsys):
+    """Checkpoints `ckconv train` wrote before they stored a model spec are rebuilt from their
+    run config (the task's data gives the input size)."""
+    pytest.importorskip("lightning", reason="the command is the app's")
+    from ckconv.app.config import Config, ModelConfig, TaskConfig, config_to_dict
+    from ckconv.app.export_command import main_export
+    from ckconv.app.tasks import build_model_from_config, build_task
+
+    cfg = Config(
+        task=TaskConfig("digits"),
+        model=ModelConfig("ccnn", options={"hidden_channels": 4, "num_blocks": 1}),
+    )
+    bundle = build_task(cfg)
+    torch.manual_seed(3)
+    model = build_model_from_config(cfg, bundle)
+    old = {
+        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+        "ckconv": {"format_version": 1, "config": config_to_dict(cfg)},
+    }
+    torch.save(old, tmp_path / "old.ckpt")
+    with pytest.raises(CheckpointError, match="no model_spec inside"):
+        load_checkpoint(tmp_path / "old.ckpt")
+    out = tmp_path / "old.pt2"
+    code = main_export(["--checkpoint", str(tmp_path / "old.ckpt"), "--format", "pt2",
+                        "--out", str(out)])  # fmt: skip
+    text = capsys.readouterr().out
+    assert code == 0, text
+    channels, size = bundle.spec.in_channels, tuple(bundle.spec.input_size)
+    assert f"(pt2, input {(2, channels, *size)}" in text and "check:" in text
+    x = torch.randn(3, channels, *size)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            torch.export.load(out).module()(x), model.eval()(x), rtol=1e-4, atol=1e-5
+        )

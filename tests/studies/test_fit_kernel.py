@@ -17,7 +17,6 @@ from ckconv.studies import (
     build_fit_net,
     fit_kernel_net,
     format_fit_table,
-    main_fit_kernel,
     make_target,
     plot_fit_study,
     run_fit_study,
@@ -174,6 +173,8 @@ def test_plot_has_one_panel_per_fit():
 
 
 def test_command_writes_table_csv_and_plot(tmp_path, capsys):
+    from ckconv.app.fit_kernel_command import main_fit_kernel
+
     code = main_fit_kernel(
         ["--targets", "step", "sawtooth", "--nets", "relu", "siren", "--length", "40",
          "--steps", "3", "--hidden", "8", "--out", str(tmp_path), "--quiet"]
@@ -190,6 +191,8 @@ def test_command_writes_table_csv_and_plot(tmp_path, capsys):
 
 
 def test_command_rejects_unknown_names(capsys):
+    from ckconv.app.fit_kernel_command import main_fit_kernel
+
     with pytest.raises(SystemExit) as err:
         main_fit_kernel(["--targets", "square"])
     assert err.value.code == 2

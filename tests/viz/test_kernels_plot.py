@@ -13,7 +13,6 @@ from ckconv.nn import CKConv, FlexConv
 from ckconv.viz import (
     continuous_convs,
     format_mask_table,
-    main_plot_kernels,
     mask_sizes,
     plot_kernels,
     plot_mask_sizes,
@@ -202,6 +201,8 @@ def test_checkpoint_round_trip_restores_the_kernels(digits_run):
 
 
 def test_plot_kernels_command(digits_run, tmp_path, capsys):
+    from ckconv.app.plot_command import main_plot_kernels
+
     path, model = digits_run
     assert main_plot_kernels(["--checkpoint", str(path)]) == 0
     out = capsys.readouterr().out
@@ -214,7 +215,9 @@ def test_plot_kernels_command(digits_run, tmp_path, capsys):
 
 
 def test_plot_kernels_command_explains_bad_checkpoints(tmp_path, capsys):
-    pytest.importorskip("lightning", reason="the app extra (lightning) reads checkpoints")
+    pytest.importorskip("lightning", reason="the plot command is the app's")
+    from ckconv.app.plot_command import main_plot_kernels
+
     assert main_plot_kernels(["--checkpoint", str(tmp_path / "none.ckpt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     torch.save({"state_dict": {}}, tmp_path / "plain.ckpt")

@@ -11,18 +11,37 @@ new one, never a mix.
 
 Loading always uses ``weights_only=True``: only tensors and plain Python containers/scalars are
 unpickled. Everything ckconv and Lightning put in a checkpoint is of that kind.
+
+:func:`rebuild_model` is how the commands (``ckconv export``, ``ckconv plot``) get a checkpoint's
+model: from its model spec (:mod:`ckconv.models.checkpoint`), or, for checkpoints written before
+they stored one, through the run config and the task (the migration path).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from torch import nn
 
-from ckconv.models.checkpoint import CheckpointError, atomic_torch_save, read_checkpoint
+from ckconv.models.checkpoint import (
+    CheckpointError,
+    ModelSpec,
+    atomic_torch_save,
+    model_from_checkpoint,
+    read_checkpoint,
+)
 
-__all__ = ["AtomicCheckpointIO", "CheckpointError", "atomic_torch_save", "load_checkpoint"]
+__all__ = [
+    "AtomicCheckpointIO",
+    "CheckpointError",
+    "RebuiltModel",
+    "atomic_torch_save",
+    "load_checkpoint",
+    "rebuild_model",
+]
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -32,6 +51,37 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a ckconv/Lightning checkpoint (no 'state_dict')")
     return ckpt
+
+
+@dataclass(frozen=True)
+class RebuiltModel:
+    """A checkpoint's model (eval mode) and the spatial input size it was trained at (None when
+    the checkpoint does not say, e.g. point-cloud models)."""
+
+    model: nn.Module
+    input_size: tuple[int, ...] | None
+
+
+def rebuild_model(
+    path: str | os.PathLike, overrides: list[tuple[str, Any]] | None = None
+) -> RebuiltModel:
+    """The model of any checkpoint ckconv writes: from its model spec (torch and
+    ``ckconv.models`` only), else, for ``ckconv train`` checkpoints written before they stored
+    one, from the run config and the task's data (``overrides`` may change ``task.*`` keys,
+    e.g. the data root)."""
+    contents = read_checkpoint(path)
+    spec = ModelSpec.of(contents, str(path))
+    if spec is not None:
+        size = spec.kwargs.get("input_size")
+        if isinstance(size, int):
+            size = (size,)
+        return RebuiltModel(
+            model_from_checkpoint(contents, str(path)), None if size is None else tuple(size)
+        )
+    from ckconv.app.evaluation import load_model
+
+    model, _, bundle = load_model(path, overrides)
+    return RebuiltModel(model.eval(), tuple(bundle.spec.input_size))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

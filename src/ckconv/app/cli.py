@@ -293,15 +293,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return main_data_list(extra)
         if args.command == "fit-kernel":
-            from ckconv.studies import main_fit_kernel
+            from ckconv.app.fit_kernel_command import main_fit_kernel
 
             return main_fit_kernel(extra)
         if args.command == "export":
-            from ckconv.deploy.export import main_export
+            from ckconv.app.export_command import main_export
 
             return main_export(extra)
         if args.command == "plot":
-            from ckconv.viz import main_plot_kernels
+            from ckconv.app.plot_command import main_plot_kernels
 
             return main_plot_kernels(extra)
         if extra and args.command not in ("eval", "sweep-rates"):

@@ -28,11 +28,14 @@ def load_model(
     """Rebuild the trained network of a ``ckconv train`` checkpoint (``weights_only`` load).
 
     ``overrides`` may change the stored config's ``task.*`` / ``trainer.*`` keys (e.g. the data
-    root on another machine). Returns the model with its weights, the config and the task bundle.
+    root on another machine). Returns the model with its weights (eval mode), the config and the
+    task bundle. The model comes from the checkpoint's model spec; checkpoints written before
+    they stored one are rebuilt from the config and the task's input sizes.
     """
     from ckconv.app.checkpoint import load_checkpoint
     from ckconv.app.config import apply_overrides
     from ckconv.app.module import CHECKPOINT_KEY
+    from ckconv.models.checkpoint import ModelSpec, load_weights, model_from_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     extra = ckpt.get(CHECKPOINT_KEY) or {}
@@ -43,15 +46,11 @@ def load_model(
             raise ConfigError(f"{key}: only task.* and trainer.* keys can change after training")
     cfg = config_from_dict(apply_overrides(extra["config"], overrides or []))
     bundle = build_task(cfg)
-    model = build_model_from_config(cfg, bundle)
-    prefix = "model."
-    weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        raise ValueError(
-            f"{checkpoint}: the weights do not fit the model rebuilt from its config ({err})"
-        ) from None
+    if ModelSpec.of(ckpt, str(checkpoint)) is not None:
+        model = model_from_checkpoint(ckpt, str(checkpoint))
+    else:  # written before checkpoints stored their model spec
+        model = build_model_from_config(cfg, bundle).eval()
+        load_weights(model, ckpt["state_dict"], str(checkpoint))
     return model, cfg, bundle
 
 

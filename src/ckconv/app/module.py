@@ -4,9 +4,11 @@ Loss: cross-entropy (classification, per step for copy memory / char LM) or mean
 (regression), plus ``lambda * kernel_l2(model)`` (CCNN eq. 3) when ``optim.kernel_l2 > 0``.
 Metrics (torchmetrics, exact across processes): accuracy, bits per character, AUROC or MSE.
 
-Checkpoints carry, next to Lightning's own state, a ``"ckconv"`` entry of plain types: the
-resolved config (so ``ckconv eval`` rebuilds the model) and the random-number states of every
-process (so a resumed run draws the same dropout masks as an uninterrupted one).
+Checkpoints carry, next to Lightning's own state, the model's ``"model_spec"`` (its registry name
+and keyword arguments: :func:`ckconv.models.load_checkpoint` rebuilds the model from the file
+alone) and a ``"ckconv"`` entry of plain types: the resolved config (so ``ckconv eval`` rebuilds
+the task) and the random-number states of every process (so a resumed run draws the same
+dropout masks as an uninterrupted one).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ckconv.app.config import OptimConfig
 from ckconv.app.optim import build_optimizer, build_scheduler
 from ckconv.app.tasks import Objective
 from ckconv.grids import as_rates
+from ckconv.models.checkpoint import SPEC_KEY, ModelSpec
 
 __all__ = ["TaskModule", "get_rng_state", "set_rng_state", "split_batch"]
 
@@ -97,6 +100,8 @@ class TaskModule(L.LightningModule):
         steps_per_epoch: optimiser steps per epoch (for the warm-up length).
         total_steps: optimiser steps of the whole run (for the cosine schedule).
         config: the resolved run config as plain data, stored in checkpoints.
+        model_spec: how to rebuild ``model`` (:func:`ckconv.app.tasks.model_spec`), stored in
+            checkpoints; None stores none (such checkpoints rebuild through the config).
         eval_rate: sampling-rate ratio passed to the model in validation / test
             (``ckconv eval --rate``); None is the training rate. Timestamped batches count
             their times in samples of their own rate: the model gets ``times / eval_rate``
@@ -114,6 +119,7 @@ class TaskModule(L.LightningModule):
         steps_per_epoch: int = 1,
         total_steps: int = 1,
         config: dict[str, Any] | None = None,
+        model_spec: ModelSpec | None = None,
         eval_rate: Any = None,
         eval_blur: bool = False,
     ) -> None:
@@ -124,6 +130,7 @@ class TaskModule(L.LightningModule):
         self.steps_per_epoch = int(steps_per_epoch)
         self.total_steps = int(total_steps)
         self.config = config or {}
+        self.model_spec = model_spec
         self.eval_rate = eval_rate
         self.eval_blur = bool(eval_blur)
         task = self.config.get("task") or {}
@@ -283,6 +290,8 @@ class TaskModule(L.LightningModule):
             "train_loss": {k: v.detach().cpu() for k, v in self.train_loss.metric_state.items()},
         }
         states = _all_gather_objects(mine)
+        if self.model_spec is not None:
+            checkpoint[SPEC_KEY] = self.model_spec.to_dict()
         checkpoint[CHECKPOINT_KEY] = {
             "format_version": FORMAT_VERSION,
             "config": self.config,

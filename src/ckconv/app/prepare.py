@@ -12,7 +12,7 @@ from torch import nn
 
 from ckconv.app.config import Config, ConfigError, config_to_dict
 from ckconv.app.env import DistEnv, dist_env, seed_everything, use_gpu
-from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task
+from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task, model_spec
 
 __all__ = ["Prepared", "check_output", "prepare"]
 
@@ -137,5 +137,6 @@ def prepare(cfg: Config, env: DistEnv | None = None) -> Prepared:
         steps_per_epoch=steps_per_epoch,
         total_steps=total,
         config=config_to_dict(cfg),
+        model_spec=model_spec(cfg, bundle),
     )
     return Prepared(cfg, env, bundle, model, dm, module, steps_per_epoch, total)

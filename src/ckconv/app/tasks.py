@@ -28,7 +28,6 @@ PhysioNet 2019 sepsis is scored by AUC (CKConv Table 4); char-level PTB by bits 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,6 +37,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ckconv.app.config import Config, ConfigError
+from ckconv.models import MODELS, InputKind, ModelEntry, ModelOptionError, ModelSpec, model_entry
 
 __all__ = [
     "InputSpec",
@@ -46,8 +46,9 @@ __all__ = [
     "build_model_from_config",
     "build_task",
     "describe_input",
-    "model_class",
+    "input_kind",
     "model_kwargs",
+    "model_spec",
     "objective_for",
 ]
 
@@ -292,130 +293,113 @@ def _grid_length(ds: Dataset, variable: bool) -> int:
 
 # ----------------------------------------------------------------------------- models
 
-
-def model_class(name: str) -> type[nn.Module] | None:
-    """The class behind a ``build_model`` name (for signature checks), or None if unknown."""
-    from ckconv import models
-
-    table = {"ccnn": "CCNN", "ckcnn": "CKCNN", "tcn": "TCN", "gru": "RNN", "lstm": "RNN",
-             "resnet": "ResNet", "point_ccnn": "PointCCNN"}  # fmt: skip
-    attr = table.get(name.lower())
-    return getattr(models, attr, None) if attr else None
+# how the input kinds are named in messages
+_KIND_WORDS: dict[str, str] = {
+    "grid1d": "sequences (C, L)", "grid2d": "2-D inputs", "grid3d": "3-D inputs",
+    "tokens": "token inputs", "points": "point clouds", "timestamps": "sample times",
+}  # fmt: skip
 
 
-def _point_dim(cls: type | None) -> int:
-    """The default position dimension of a point model (3 when it cannot be read)."""
-    if cls is None:
-        return 3
-    param = inspect.signature(cls.__init__).parameters.get("data_dim")
-    default = getattr(param, "default", None)
-    return default if isinstance(default, int) else 3
+def _entry(cfg: Config) -> ModelEntry:
+    try:
+        return model_entry(cfg.model.name)
+    except ValueError as err:
+        raise ConfigError(f"model.name: {err}") from None
 
 
-def _task_kwargs(cls: type | None, bundle: TaskBundle, name: str) -> dict[str, Any]:
+def input_kind(spec: InputSpec) -> InputKind:
+    """The :data:`ckconv.models.InputKind` of a task's inputs (grids of 1 to 3 dimensions,
+    token ids or timestamped samples; point clouds arrive as ``(C, N)`` grids)."""
+    if spec.timestamps:
+        return "timestamps"
+    if spec.tokens:
+        return "tokens"
+    kinds: dict[int, InputKind] = {1: "grid1d", 2: "grid2d", 3: "grid3d"}
+    if spec.data_dim not in kinds:
+        raise ConfigError(f"task: {spec.data_dim}-D inputs {spec.input_size}; models take 1 to 3")
+    return kinds[spec.data_dim]
+
+
+def _refuse(entry: ModelEntry, kind: InputKind, bundle: TaskBundle, hint: str = "") -> ConfigError:
+    takers = [n for n, e in MODELS.items() if e.takes(kind)]
+    return ConfigError(
+        f"model.name: {entry.name} ({entry.cls.__name__}) cannot take {_KIND_WORDS[kind]}; task "
+        f"{bundle.name!r} gives them {(bundle.spec.in_channels, *bundle.spec.input_size)}{hint}. "
+        f"Models that take them: {', '.join(takers) or 'none'}"
+    )
+
+
+def _task_kwargs(entry: ModelEntry, bundle: TaskBundle, options: dict[str, Any]) -> dict[str, Any]:
     spec = bundle.spec
-    if name.lower() == "point_ccnn":
+    if entry.takes("points"):
         # features (C, N) of a point cloud whose first channels are the positions; its data_dim
         # is the dimension of the positions, not of the feature array
-        if spec.tokens or spec.data_dim != 1:
+        if spec.tokens or spec.timestamps or spec.data_dim != 1:
             raise ConfigError(
-                f"model.name: point_ccnn takes point features (C, N), task {bundle.name!r} gives "
-                f"{'token ids ' if spec.tokens else ''}{(spec.in_channels, *spec.input_size)}"
+                f"model.name: {entry.name} takes point features (C, N), task {bundle.name!r} "
+                f"gives {'token ids ' if spec.tokens else ''}{(spec.in_channels, *spec.input_size)}"
             )
-        dim = _point_dim(cls)
+        dim = options.get("data_dim", entry.default("data_dim"))
         if spec.in_channels < dim:
             raise ConfigError(
-                f"model.name: point_ccnn reads {dim}-D positions from input channels 0..{dim - 1}, "
-                f"but task {bundle.name!r} gives {spec.in_channels} channel(s) per point"
+                f"model.name: {entry.name} reads {dim}-D positions from input channels "
+                f"0..{dim - 1}, but task {bundle.name!r} gives {spec.in_channels} channel(s) per point"
             )
         return {"in_channels": spec.in_channels, "out_channels": bundle.out_channels}
-    size: int | tuple[int, ...] = spec.input_size[0] if spec.data_dim == 1 else spec.input_size
+    kind = input_kind(spec)
+    if not entry.takes(kind):
+        hint = " (task.route: timestamps)" if kind == "timestamps" else ""
+        raise _refuse(entry, kind, bundle, hint)
     offered: dict[str, Any] = {
         "in_channels": spec.in_channels,
         "out_channels": bundle.out_channels,
         "data_dim": spec.data_dim,
-        "input_size": size,
+        "input_size": spec.input_size[0] if spec.data_dim == 1 else spec.input_size,
     }
     if spec.tokens:
         offered["vocab_size"] = bundle.vocab_size
-    if cls is None:
-        return offered
-    params = inspect.signature(cls.__init__).parameters
-    out = {k: v for k, v in offered.items() if k in params}
-    if spec.tokens and "vocab_size" not in params:
-        raise ConfigError(f"model.name: {cls.__name__} cannot take token inputs (no vocab_size)")
-    if "data_dim" not in params and spec.data_dim != 1:
-        raise ConfigError(
-            f"model.name: {cls.__name__} is for sequences, but task {bundle.name!r} has "
-            f"{spec.data_dim}-D inputs {spec.input_size}"
-        )
-    return out
-
-
-def _model_options(cfg: Config, cls: type | None, bundle: TaskBundle) -> dict[str, Any]:
-    options = dict(cfg.model.options)
-    if cls is None:
-        return options
-    params = inspect.signature(cls.__init__).parameters
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    if not accepts_any:
-        known = [k for k in params if k not in ("self", "device", "dtype")]
-        if cfg.model.name.lower() in ("gru", "lstm"):
-            known = [k for k in known if k != "kind"]
-            if "kind" in options:
-                raise ConfigError("model.kind: set by model.name ('gru' or 'lstm')")
-        for key in options:
-            if key not in known:
-                import difflib
-
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f" (did you mean model.{close[0]}?)" if close else ""
-                raise ConfigError(
-                    f"model.{key}: not an argument of {cls.__name__}{hint}; its arguments: "
-                    f"{', '.join(k for k in known if k not in _TASK_KEYS)}"
-                )
-    if bundle.objective.per_step and "head" in params and "head" not in options:
-        options["head"] = "none"
-    return options
-
-
-_TASK_KEYS = ("in_channels", "out_channels", "data_dim", "input_size", "vocab_size")
+    return {k: v for k, v in offered.items() if k in entry.options}
 
 
 def model_kwargs(cfg: Config, bundle: TaskBundle) -> dict[str, Any]:
     """The keyword arguments ``build_model(cfg.model.name, ...)`` gets: the task's sizes plus the
-    config's options, whose names are checked against the model's signature."""
-    from ckconv.models import MODEL_NAMES
-
-    name = cfg.model.name
-    if name.lower() not in MODEL_NAMES:
-        raise ConfigError(f"model.name: unknown model {name!r}; choose from {list(MODEL_NAMES)}")
-    cls = model_class(name)
-    kwargs = {**_task_kwargs(cls, bundle, name), **_model_options(cfg, cls, bundle)}
+    config's options, checked against the model's registry entry (unknown names fail here)."""
+    entry = _entry(cfg)
+    options = dict(cfg.model.options)
+    try:
+        entry.check_options(options)
+    except ModelOptionError as err:
+        raise ConfigError(f"model.{err.option}: {err}") from None
+    if bundle.objective.per_step and "head" in entry.options and "head" not in options:
+        options["head"] = "none"
+    kwargs = {**_task_kwargs(entry, bundle, options), **options}
     if cfg.model.preset is not None:
-        if name.lower() not in ("ccnn", "point_ccnn"):
-            raise ConfigError(f"model.preset: {name!r} has no presets (ccnn and point_ccnn do)")
+        if not entry.presets:
+            with_presets = [n for n, e in MODELS.items() if e.presets]
+            raise ConfigError(
+                f"model.preset: {entry.name!r} has no presets ({', '.join(with_presets)} do)"
+            )
         kwargs["preset"] = cfg.model.preset
     return kwargs
 
 
+def model_spec(cfg: Config, bundle: TaskBundle) -> ModelSpec:
+    """What checkpoints store to rebuild the run's model: its registry name and
+    :func:`model_kwargs`."""
+    return ModelSpec(_entry(cfg).name, model_kwargs(cfg, bundle))
+
+
 def build_model_from_config(cfg: Config, bundle: TaskBundle) -> nn.Module:
-    """``ckconv.models.build_model`` with :func:`model_kwargs`.
-
-    Errors (unknown names, unknown or invalid arguments) are reported against ``model.<key>``.
-    """
-    from ckconv.models import build_model
-
-    name = cfg.model.name
-    kwargs = model_kwargs(cfg, bundle)
+    """The model of :func:`model_spec`; errors (unknown names, unknown or invalid arguments)
+    are reported against ``model.<key>``."""
+    spec = model_spec(cfg, bundle)
     try:
-        model = build_model(name, **kwargs)
+        return spec.build()
+    except ModelOptionError as err:
+        raise ConfigError(f"model.{err.option}: {err}") from None
     except TypeError as err:
-        match = _UNEXPECTED.search(str(err))
-        key = f"model.{match.group(1)}" if match else "model"
-        raise ConfigError(f"{key}: {err}") from None
+        raise ConfigError(f"model: {err}") from None
     except ValueError as err:
         text = str(err)
-        key = next((f"model.{k}" for k in kwargs if re.search(rf"\b{k}\b", text)), "model")
+        key = next((f"model.{k}" for k in spec.kwargs if re.search(rf"\b{k}\b", text)), "model")
         raise ConfigError(f"{key}: {text}") from None
-    return model

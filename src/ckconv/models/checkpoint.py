@@ -11,7 +11,7 @@ Everything else in the file (optimiser state, the app's run config) is ignored h
 :func:`load_checkpoint` needs torch and ``ckconv.models`` only: no training app, no datasets.
 Files are read with ``torch.load(weights_only=True)`` (tensors and plain containers only).
 Files written before checkpoints described their model: ``ckconv train`` checkpoints carry the
-run config instead, which the app (``ckconv.app.run.load_model``) still rebuilds from; model
+run config instead, which the training app still rebuilds from (``ckconv eval``); model
 files of the old ``ckconv.deploy.save_model`` (``"model_config"`` = ``{"name", **kwargs}`` and
 ``"model_state"``) are read as a spec.
 
@@ -42,6 +42,7 @@ from ckconv.models.registry import build_model, model_entry
 
 __all__ = [
     "SPEC_FORMAT_VERSION",
+    "SPEC_KEY",
     "CheckpointError",
     "ModelSpec",
     "atomic_torch_save",
@@ -54,7 +55,8 @@ __all__ = [
 
 #: Version of the ``"model_spec"`` entry this ckconv writes (and the newest it reads).
 SPEC_FORMAT_VERSION = 1
-_SPEC_KEY = "model_spec"
+#: The checkpoint entry that holds the :class:`ModelSpec` (:meth:`ModelSpec.to_dict`).
+SPEC_KEY = "model_spec"
 # prefixes wrappers put in front of a model's own state-dict keys
 _WRAPPER_PREFIXES = ("model.", "module.", "_orig_mod.")
 
@@ -140,8 +142,8 @@ class ModelSpec:
     @classmethod
     def of(cls, contents: Mapping[str, Any], source: str = "checkpoint") -> ModelSpec | None:
         """The spec a checkpoint's contents carry, or None (written before specs were stored)."""
-        if _SPEC_KEY in contents:
-            return cls.from_dict(contents[_SPEC_KEY], source)
+        if SPEC_KEY in contents:
+            return cls.from_dict(contents[SPEC_KEY], source)
         legacy = contents.get("model_config")
         if isinstance(legacy, Mapping) and "model_state" in contents:
             # files of the old ckconv.deploy.save_model: {"name": ..., **kwargs}
@@ -214,7 +216,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, spec: ModelSpec) 
     rebuilds it; the spec is checked first by building it and loading the weights into it."""
     load_weights(spec.build(), model.state_dict(), f"model_spec {spec.name!r}")
     path = Path(path)
-    atomic_torch_save({_SPEC_KEY: spec.to_dict(), "state_dict": model.state_dict()}, path)
+    atomic_torch_save({SPEC_KEY: spec.to_dict(), "state_dict": model.state_dict()}, path)
     return path
 
 
@@ -258,8 +260,8 @@ def model_from_checkpoint(contents: Mapping[str, Any], source: str = "checkpoint
     spec = ModelSpec.of(contents, source)
     if spec is None:
         raise CheckpointError(
-            f"{source}: no model_spec inside (written before ckconv stored one); rebuild it "
-            "with the training app: ckconv.app.run.load_model (or `ckconv eval/export/plot`)"
+            f"{source}: no model_spec inside (written before ckconv stored one); the training "
+            "app rebuilds it from its run config (`ckconv eval/export/plot`)"
         )
     state = contents.get("state_dict", contents.get("model_state"))
     if not isinstance(state, Mapping):

@@ -1,6 +1,5 @@
 """Pictures: learned kernels per layer and FlexConv mask sizes (matplotlib, imported lazily)."""
 
-from ckconv.viz.command import main_plot_kernels
 from ckconv.viz.kernels import (
     MaskSize,
     continuous_convs,
@@ -16,7 +15,6 @@ __all__ = [
     "MaskSize",
     "continuous_convs",
     "format_mask_table",
-    "main_plot_kernels",
     "mask_sizes",
     "plot_kernels",
     "plot_mask_sizes",

@@ -1,9 +1,9 @@
 """``ckconv plot kernels --checkpoint FILE``: kernel pictures and mask sizes of a trained model.
 
-The checkpoint is one written by ``ckconv train``: :func:`ckconv.app.evaluation.load_model` rebuilds
-the model from the config stored inside (building the task's datasets to learn the input
-shape, so the task's data must be readable; ``--data-root`` points at it on another machine)
-and loads the weights.  Needs the ``app`` extra (lightning, matplotlib).
+The model comes from the checkpoint alone (:func:`ckconv.models.load_checkpoint`). Checkpoints
+written before they stored their model spec are rebuilt from their run config, which reads the
+task's data to learn the input shape (``--data-root`` points at it on another machine).
+The pictures are :mod:`ckconv.viz`'s.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from ckconv.app.checkpoint import rebuild_model
 from ckconv.viz.kernels import (
     format_mask_table,
     mask_sizes,
@@ -57,11 +58,9 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
     for name in ("max_layers", "max_channels", "max_tiles", "dpi"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    from ckconv.app.evaluation import load_model
-
     overrides = [] if args.data_root is None else [("task.root", args.data_root)]
     try:
-        model = load_model(args.checkpoint, overrides)[0].eval()
+        model = rebuild_model(args.checkpoint, overrides).model
     except (FileNotFoundError, ValueError) as err:
         print(f"ckconv plot kernels: {err}", file=sys.stderr)
         return 2
