@@ -161,3 +161,34 @@ def test_a_checkpoint_from_before_model_specs_still_loads_through_the_app(tiny, 
     x = torch.stack([bundle.datasets["test"][i][0] for i in range(4)])
     with torch.no_grad():
         torch.testing.assert_close(old_model(x), new_model(x), rtol=0, atol=0)
+
+
+def test_export_and_plot_rebuild_a_trained_model_without_its_task(tiny, tmp_path, monkeypatch):
+    """`ckconv export` and `ckconv plot kernels` take the model of a checkpoint `ckconv train`
+    wrote from its model spec: they work with the task's data unreachable."""
+    import ckconv.app.evaluation
+    import ckconv.app.tasks
+    from ckconv.app import load_config, train
+    from ckconv.app.cli import main
+    from ckconv.models import ModelSpec
+    from ckconv.models import load_checkpoint as core_load_checkpoint
+
+    cfg = load_config("demo_digits", [*tiny, *_ONE_EPOCH])
+    last = train(cfg).last_checkpoint
+
+    def unreachable(cfg):
+        raise AssertionError("the task was built")
+
+    for module in (ckconv.app.tasks, ckconv.app.evaluation):
+        monkeypatch.setattr(module, "build_task", unreachable)
+    out = tmp_path / "model.pt2"
+    assert main(["export", "--checkpoint", str(last), "--format", "pt2", "--out", str(out)]) == 0
+    program = torch.export.load(out).module()
+    model = core_load_checkpoint(last)
+    spec = ModelSpec.of(load_checkpoint(last))
+    x = torch.randn(3, spec.kwargs["in_channels"], spec.kwargs["input_size"])
+    with torch.no_grad():
+        torch.testing.assert_close(program(x), model(x), rtol=1e-4, atol=1e-5)
+    plots = tmp_path / "plots"
+    assert main(["plot", "kernels", "--checkpoint", str(last), "--out", str(plots)]) == 0
+    assert (plots / "kernels.png").read_bytes()[:4] == b"\x89PNG"
