@@ -237,3 +237,34 @@ def test_torch_compile_baked_fullgraph_and_unbaked():
         torch.testing.assert_close(compiled(x), want, rtol=1e-4, atol=1e-5)
         unbaked = torch.compile(model, backend="eager")
         torch.testing.assert_close(unbaked(x), want, rtol=1e-5, atol=1e-6)
+
+
+def test_baked_and_streaming_fft_sizes_are_the_engine_sizes():
+    """Baked and streaming layers take their FFT lengths from the engine's good_fft_size
+    (bake used to pick 32400 at L = 32001, a length the engine measures slower than 32768)."""
+    from ckconv.deploy import StreamingConv
+    from ckconv.functional.fft_engine import good_fft_size, make_plan
+
+    baked = BakedConv(1, 1, (1,), input_size=(32001,), method="fft")
+    assert baked.fft_shape == make_plan((32001,), (1,)).n == (good_fft_size(32001),) == (32768,)
+    causal = BakedConv(2, 2, (40,), input_size=(32001 - 39,), causal=True, method="fft")
+    assert causal.fft_shape == (32768,)
+    sc = StreamingConv(2, 2, 300, method="fft", block_size=500)
+    assert sc.fft_length == good_fft_size(299 + 500)
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_baked_fft_at_engine_size_matches_float64_oracle(separable):
+    """A length whose old size (fft_size) and engine size (good_fft_size) differ: 24001 ->
+    24576 (old: 24300); the baked FFT output still matches the float64 oracle."""
+    from ckconv.functional.fft_engine import fft_size, good_fft_size
+
+    length = 24001 - 20  # + 20 taps of left padding (41-tap centred kernel)
+    assert good_fft_size(24001) != fft_size(24001)
+    torch.manual_seed(0)
+    layer = CKConv(2, 3, kernel_size=41, separable=separable, dtype=F64).eval()
+    baked = BakedConv.from_conv(layer, (length,), method="fft")
+    assert baked.fft_shape == (good_fft_size(24001),)
+    x = torch.randn(1, 2, length, dtype=F64)
+    with torch.no_grad():
+        torch.testing.assert_close(baked(x), _oracle(x, baked.weight, layer), rtol=1e-9, atol=1e-9)

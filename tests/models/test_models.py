@@ -105,6 +105,12 @@ def test_ckcnn_and_baselines_shapes_and_backward():
     assert res(img).shape == (3, 4)
     with pytest.raises(ValueError, match="sampling rate"):
         res(img, rate=0.5)
+    # one rate parser for every model: the training rate in any spelling is accepted
+    tcn = TCN(2, 4, hidden_channels=8, num_levels=3, kernel_size=3)
+    for same in (1, 1.0, "1", "1/1", "2/2", (1, "1/1")):
+        torch.testing.assert_close(tcn(x, rate=same), tcn(x))
+    with pytest.raises(ValueError, match="sampling rate"):
+        tcn(x, rate="1/2")
 
 
 def test_per_step_heads_and_strict_causality_with_layer_norm():

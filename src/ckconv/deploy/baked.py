@@ -23,9 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ckconv._checks import choice, positive_int
 from ckconv.deploy._fixed import FixedKernelConv
 from ckconv.functional.ckconv import blur_kernel
-from ckconv.functional.conv import fft_size, padding_for, select_method
+from ckconv.functional.conv import mix, padding_for, select_method
+from ckconv.functional.fft_engine import kernel_spectrum, make_plan
 from ckconv.grids import RateLike, as_rates, as_sizes
 from ckconv.nn._params import register_mixer_and_bias
 
@@ -34,46 +36,27 @@ __all__ = ["BakedConv", "Execution", "fixed_spectrum", "spectrum_conv_nd"]
 Execution = Literal["auto", "direct", "fft"]
 
 
-def _anchors(kernel_size: Sequence[int], causal: bool) -> list[tuple[int, int]]:
-    return [padding_for(k, causal) for k in kernel_size]
-
-
-def fft_sizes(
-    input_size: Sequence[int], kernel_size: Sequence[int], causal: bool
-) -> tuple[int, ...]:
-    """FFT length per dimension for a same-size convolution with a circularly placed kernel:
-    the smallest even 5-smooth ``n >= L + max(left, right)`` (no wrap-around reaches an output)."""
-    return tuple(
-        fft_size(L + max(left, right))
-        for L, (left, right) in zip(input_size, _anchors(kernel_size, causal))
-    )
-
-
 def fixed_spectrum(
-    weight: torch.Tensor, input_size: Sequence[int], *, causal: bool = False
-) -> torch.Tensor:
-    """Conjugated spectrum of ``weight`` placed circularly around its anchor tap.
+    weight: torch.Tensor, input_size: Sequence[int], *, causal: bool = False, groups: int = 1
+) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """The engine's conjugated kernel spectrum for a same-size convolution of ``input_size``,
+    and the FFT sizes it was computed at.
 
-    Tap ``k`` of a dimension goes to index ``(k - left) mod n`` (``left`` = the same-size left
-    padding), so the same-size cross-correlation is the first ``L`` samples of
-    ``irfftn(rfftn(x, s=n) * spectrum, s=n)``.  Computed in float64 and returned in the complex
-    dtype matching ``weight``.
+    The FFT sizes and the circular placement are the engine's
+    (:func:`~ckconv.functional.fft_engine.make_plan`, which picks sizes with
+    :func:`~ckconv.functional.fft_engine.good_fft_size`;
+    :func:`~ckconv.functional.fft_engine.kernel_spectrum`), so the same-size cross-correlation
+    is the first ``L`` samples of ``irfftn(rfftn(x, s=n) * spectrum, s=n)``.  Computed in
+    float64 and returned in the complex dtype matching ``weight``.
 
     Shape:
-        - weight: ``(C_out, C_in_per_group, *K)``
-        - Output: ``(C_out, C_in_per_group, *n[:-1], n[-1] // 2 + 1)`` complex
+        - weight: ``(C_out, C_in / groups, *K)``
+        - Output: ``(groups, C_out / groups, C_in / groups, *n[:-1], n[-1] // 2 + 1)`` complex
     """
-    data_dim = weight.dim() - 2
-    ksize = tuple(weight.shape[2:])
-    n = fft_sizes(input_size, ksize, causal)
-    dims = tuple(range(-data_dim, 0))
-    placed = weight.new_zeros((*weight.shape[:2], *n), dtype=torch.float64)
-    placed[(..., *(slice(0, k) for k in ksize))] = weight.double()
-    shifts = [-left for left, _ in _anchors(ksize, causal)]
-    placed = torch.roll(placed, shifts=shifts, dims=dims)
-    spec = torch.fft.rfftn(placed, s=n, dim=dims).conj().resolve_conj()
+    ks = kernel_spectrum(weight.double(), input_size, groups=groups, causal=causal)
     complex_dtype = torch.complex128 if weight.dtype == torch.float64 else torch.complex64
-    return spec.to(complex_dtype)
+    spec = ks.spectrum
+    return spec.to(complex_dtype), ks.plan.n
 
 
 def spectrum_conv_nd(
@@ -167,9 +150,8 @@ class BakedConv(FixedKernelConv):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int("in_channels", in_channels)
+        positive_int("out_channels", out_channels)
         if isinstance(kernel_size, int):
             raise TypeError(
                 f"kernel_size must be a sequence with one size per dimension, got {kernel_size!r}"
@@ -181,8 +163,7 @@ class BakedConv(FixedKernelConv):
         size = as_sizes(input_size, data_dim, "input_size")
         if causal and data_dim != 1:
             raise ValueError(f"causal=True needs a 1D kernel, got kernel_size={ksize}")
-        if method not in ("auto", "direct", "fft"):
-            raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
+        choice("method", method, ("auto", "direct", "fft"))
         for d, (k, L) in enumerate(zip(ksize, size)):
             left, right = padding_for(k, causal)
             if left > L - 1 or right > L - 1:
@@ -210,7 +191,7 @@ class BakedConv(FixedKernelConv):
         self.method: Literal["direct", "fft"] = method  # type: ignore[assignment]
         self.register_buffer("weight", torch.zeros(wshape, **factory))
         if self.method == "fft":
-            self.fft_shape = fft_sizes(size, ksize, causal)
+            self.fft_shape = make_plan(size, ksize, causal=causal).n
             freq = (*self.fft_shape[:-1], self.fft_shape[-1] // 2 + 1)
             sshape = (in_channels, *freq, 2) if separable else (*freq, in_channels, out_channels, 2)
             self.register_buffer("spectrum", torch.zeros(sshape, **factory))
@@ -223,11 +204,11 @@ class BakedConv(FixedKernelConv):
         self.reset_parameters()
 
     def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:
-        spec = fixed_spectrum(weight, self.input_size, causal=self.causal)
+        spec, _ = fixed_spectrum(weight, self.input_size, causal=self.causal, groups=self.groups)
         if self.separable:
-            return spec[:, 0]  # (C, *freq)
-        # (C_out, C_in, *freq) -> (*freq, C_in, C_out)
-        return spec.permute(*range(2, 2 + self.data_dim), 1, 0)
+            return spec[:, 0, 0]  # (C, *freq)
+        # (1, C_out, C_in, *freq) -> (*freq, C_in, C_out)
+        return spec[0].permute(*range(2, 2 + self.data_dim), 1, 0)
 
     @classmethod
     def from_conv(
@@ -348,14 +329,7 @@ class BakedConv(FixedKernelConv):
             )
             if self.mixer is None and self.bias is not None:
                 y = y + self.bias.view(1, -1, *([1] * self.data_dim))
-        if self.mixer is None:
-            return y
-        out = torch.matmul(self.mixer, y.flatten(2)).view(
-            input.shape[0], self.out_channels, *input.shape[2:]
-        )
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, *([1] * self.data_dim))
-        return out
+        return y if self.mixer is None else mix(y, self.mixer, self.bias)
 
     def extra_repr(self) -> str:
         s = (

@@ -30,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ckconv._checks import choice, positive_int
 from ckconv.deploy._fixed import FixedKernelConv
-from ckconv.functional.conv import DIRECT_MAX_TAPS, fft_size
+from ckconv.functional.conv import DIRECT_MAX_TAPS, mix
+from ckconv.functional.fft_engine import FFTPlan, good_fft_size, placed_spectrum
 from ckconv.grids import RateLike
 from ckconv.nn._params import register_mixer_and_bias
 
@@ -105,14 +107,9 @@ class StreamingConv(FixedKernelConv):
             ("out_channels", out_channels),
             ("kernel_size", kernel_size),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if method not in ("auto", "direct", "fft"):
-            raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
-        if block_size is not None and (
-            not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1
-        ):
-            raise ValueError(f"block_size must be a positive int or None, got {block_size!r}")
+            positive_int(name, value)
+        choice("method", method, ("auto", "direct", "fft"))
+        positive_int("block_size", block_size, allow_none=True)
         factory = {"device": device, "dtype": dtype}
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -129,7 +126,7 @@ class StreamingConv(FixedKernelConv):
         use_fft = method == "fft" or (method == "auto" and kernel_size > DIRECT_MAX_TAPS[(1, kind)])
         if use_fft:
             self.block_size = block_size or max(kernel_size, 64)
-            self.fft_length = fft_size(kernel_size - 1 + self.block_size)
+            self.fft_length = good_fft_size(kernel_size - 1 + self.block_size)
             freq = self.fft_length // 2 + 1
             sshape = (in_channels, freq, 2) if separable else (freq, in_channels, out_channels, 2)
             self.register_buffer("spectrum", torch.zeros(sshape, **factory))
@@ -143,9 +140,22 @@ class StreamingConv(FixedKernelConv):
         self.reset_parameters()
 
     def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:
-        # valid cross-correlation of a segment with the kernel: conj(rfft(w)) unshifted
-        spec = torch.fft.rfft(weight.double(), n=self.fft_length).conj()
-        return spec[:, 0] if self.separable else spec.permute(2, 1, 0)
+        # valid cross-correlation of a segment with the kernel: the engine's placement
+        # anchored at tap 0 (tap k at FFT index k), at the engine's FFT size
+        k = self.kernel_size
+        plan = FFTPlan(
+            spatial=(self.block_size,),
+            kernel=(k,),
+            causal=False,
+            groups=self.groups,
+            in_channels=self.in_channels,
+            out_channels=weight.shape[0],
+            taps=((0, k - 1),),
+            left=(0,),
+            n=(self.fft_length,),
+        )
+        spec = placed_spectrum(weight.detach().double(), plan)  # (G, cog, cig, F)
+        return spec[:, 0, 0] if self.separable else spec[0].permute(2, 1, 0)
 
     @classmethod
     def from_conv(
@@ -290,8 +300,8 @@ class StreamingConv(FixedKernelConv):
         y = self._valid_fft(buf, t) if self.chooses_fft(t) else self._valid_direct(buf)
         new_state = buf[..., buf.shape[-1] - (self.kernel_size - 1) :]
         if self.mixer is not None:
-            y = torch.matmul(self.mixer, y)
-        if self.bias is not None:
+            y = mix(y, self.mixer, self.bias)
+        elif self.bias is not None:
             y = y + self.bias.view(1, -1, 1)
         return y, new_state
 

@@ -67,6 +67,8 @@ __all__ = [
     "good_fft_size",
     "kernel_spectrum",
     "make_plan",
+    "padding_for",
+    "placed_spectrum",
     "saved_bytes",
     "spectrum_conv",
 ]
@@ -158,7 +160,8 @@ def good_fft_size(n: int) -> int:
     return best
 
 
-def _padding(kernel_size: int, causal: bool) -> tuple[int, int]:
+def padding_for(kernel_size: int, causal: bool) -> tuple[int, int]:
+    """(left, right) zero padding that gives a same-size output for one dimension."""
     if causal:
         return kernel_size - 1, 0
     left = (kernel_size - 1) // 2
@@ -211,7 +214,7 @@ def effective_taps(
     right) zero padding those kept taps need for a same-size output."""
     taps, lefts, rights = [], [], []
     for L, K in zip(spatial, kernel):
-        left, _ = _padding(int(K), causal)
+        left, _ = padding_for(int(K), causal)
         first = max(0, left - (int(L) - 1))
         last = min(int(K) - 1, left + int(L) - 1)
         taps.append((first, last))
@@ -301,8 +304,14 @@ def _place_taps(pad: torch.Tensor, w: torch.Tensor, plan: FFTPlan) -> None:
         pad[(slice(None), *buf)] = w[(slice(None), *taps)]
 
 
-def _kernel_spectrum(weight: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
-    """Conjugated spectrum of the circularly placed kernel, ``(G, cog, cig, *freq)``."""
+def placed_spectrum(weight: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
+    """Conjugated spectrum of the circularly placed kernel, ``(G, cog, cig, *freq)``.
+
+    Kept tap ``k`` goes to FFT index ``(k - left) mod n`` per dimension (``plan.left``,
+    ``plan.n``), so ``irfftn(rfftn(x, s=n) * spectrum, s=n)`` is the cross-correlation anchored
+    at ``left``.  The one spectrum every fixed-kernel path uses (the engine, baked and
+    streaming layers); computed in ``weight``'s precision.
+    """
     w = _cropped_kernel(weight, plan)
     rows = w.shape[0] * w.shape[1]
     pad = torch.zeros(rows, *plan.n, dtype=w.dtype, device=w.device)
@@ -764,7 +773,7 @@ class _FFTConvFunction(torch.autograd.Function):
             kern = _DepthwiseKernel(plan, rows, x.dtype, x.device, w, spectrum)
             out, saved_x = _dw_forward(x, kern, b, plan, save_x=keep and need_w)
         else:
-            spec_k = _kernel_spectrum(w, plan) if spectrum is None else spectrum
+            spec_k = placed_spectrum(w, plan) if spectrum is None else spectrum
             out, saved_x = _dense_forward(x, spec_k, b, plan, save_x=keep and need_w)
             if keep:
                 kept_spec = spec_k
@@ -798,7 +807,7 @@ class _FFTConvFunction(torch.autograd.Function):
                 grad_x, grad_w = _dw_backward(grad_out, x, saved_x, kern, plan, need_x, need_w)
             else:
                 if spec_k is None:
-                    spec_k = _kernel_spectrum(weight.detach(), plan)
+                    spec_k = placed_spectrum(weight.detach(), plan)
                 grad_x, grad_w = _dense_backward(grad_out, x, saved_x, spec_k, plan, need_x, need_w)
         if need_b:
             grad_b = grad_out.sum(dim=(0, *range(2, grad_out.dim())))
@@ -932,7 +941,7 @@ def kernel_spectrum(
         out_channels=weight.shape[0],
     )
     with torch.no_grad():
-        spec = _kernel_spectrum(_as_fft_dtype(weight.detach()), plan)
+        spec = placed_spectrum(_as_fft_dtype(weight.detach()), plan)
     return KernelSpectrum(spectrum=spec, plan=plan, kernel_dtype=weight.dtype)
 
 

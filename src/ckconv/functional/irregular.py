@@ -21,6 +21,7 @@ from typing import Literal
 
 import torch
 
+from ckconv.functional.conv import mix
 from ckconv.functional.masks import crop_counts, gaussian_mask
 from ckconv.grids import grid_step
 
@@ -215,7 +216,7 @@ def irregular_ckconv(
         outs.append(y)
     y = torch.cat(outs, dim=-1)
     if separable:
-        y = torch.matmul(mixer, y)
-    if bias is not None:
+        y = mix(y, mixer, bias)
+    elif bias is not None:
         y = y + bias.view(1, -1, 1)
     return y * output_mask.unsqueeze(1).to(dtype)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
+from ckconv._checks import positive_int, positive_number
 import torch
 
 __all__ = [
@@ -361,22 +362,6 @@ def _search(
     )
 
 
-def _check_count(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _check_block(block_elements: object) -> int:
-    if (
-        not isinstance(block_elements, int)
-        or isinstance(block_elements, bool)
-        or block_elements < 1
-    ):
-        raise ValueError(f"block_elements must be a positive int, got {block_elements!r}")
-    return block_elements
-
-
 # ----------------------------------------------------------------------------- public API
 def knn(
     query: torch.Tensor,
@@ -414,8 +399,8 @@ def knn(
         ([[[0, 1], [1, 0], [2, 1]]], [[[0.0, 1.0], [0.0, 1.0], [0.0, 2.0]]])
     """
     query_mask, support_mask = _check_pair(query, support, query_mask, support_mask)
-    _check_count("k", k)
-    _check_block(block_elements)
+    positive_int("k", k)
+    positive_int("block_elements", block_elements)
     if strict:
         counts = (
             torch.full((support.shape[0],), support.shape[1], device=support.device)
@@ -480,12 +465,9 @@ def radius_search(
         [[[0, 1, 2]]]
     """
     query_mask, support_mask = _check_pair(query, support, query_mask, support_mask)
-    _check_count("max_neighbors", max_neighbors)
-    _check_block(block_elements)
-    if isinstance(radius, bool) or not isinstance(radius, (int, float)):
-        raise TypeError(f"radius must be a number, got {type(radius).__name__}")
-    if not (math.isfinite(radius) and radius > 0):
-        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+    positive_int("max_neighbors", max_neighbors)
+    positive_int("block_elements", block_elements)
+    positive_number("radius", radius)
     if p not in (2, math.inf):
         raise ValueError(f"p must be 2 or math.inf, got {p!r}")
     return _search(
@@ -537,7 +519,7 @@ def farthest_point_sampling(
     """
     _check_cloud("points", points)
     mask = _check_mask("mask", mask, points)
-    _check_count("num_samples", num_samples)
+    positive_int("num_samples", num_samples)
     b, n, _ = points.shape
     device = points.device
     valid_points = (

@@ -37,6 +37,7 @@ from typing import Literal
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from ckconv._checks import positive_int
 from ckconv.functional.neighbors import Neighbors, gather_neighbors
 
 __all__ = [
@@ -222,10 +223,8 @@ def point_conv(
         width = max(c_in, linear.in_features if linear is not None else c_in)
         per_row = index.shape[0] * index.shape[2] * width
         chunk_size = max(1, AUTO_CHUNK_ELEMENTS // max(per_row, 1))
-    elif chunk_size is not None and (
-        not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be a positive int, 'auto' or None, got {chunk_size!r}")
+    else:
+        positive_int("chunk_size", chunk_size, allow_none=True)
     points = input.transpose(1, 2)  # (B, N, C_in), point-major for gathering
     m = index.shape[1]
     if chunk_size is None or chunk_size >= m:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ckconv._checks import positive_int
 from ckconv.grids import RateLike
 from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm, sampling_kwargs
 from ckconv.nn import FlexConv
@@ -175,8 +176,7 @@ class CCNN(nn.Module):
             ("num_blocks", num_blocks),
             ("out_channels", out_channels),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         if vocab_size is not None and data_dim != 1:
             raise ValueError(
                 f"token inputs (vocab_size) are sequences: data_dim must be 1, got {data_dim}"

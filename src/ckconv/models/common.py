@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Literal
 
 import torch
 from torch import nn
+
+from ckconv.functional.conv import mix
+from ckconv.grids import as_rates
 
 __all__ = [
     "ChannelLayerNorm",
@@ -81,12 +85,7 @@ class PointwiseLinear(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        out = torch.matmul(self.weight, input.flatten(2)).view(
-            input.shape[0], self.out_channels, *input.shape[2:]
-        )
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, *([1] * (input.dim() - 2)))
-        return out
+        return mix(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}"
@@ -216,8 +215,12 @@ class Head(nn.Module):
 
 
 def check_rate_unsupported(model: nn.Module, rate) -> None:
-    """Discrete models have no continuous kernels to resample."""
-    if rate is not None and rate != 1 and rate != "1":
+    """Discrete models have no continuous kernels to resample: only ``rate`` 1 (in any form
+    the rate parser :func:`ckconv.grids.as_rates` reads, e.g. ``"1/1"``) is accepted."""
+    if rate is None:
+        return
+    per_dim = not isinstance(rate, (int, float, Fraction, str))
+    if any(r != 1.0 for r in as_rates(rate, len(rate) if per_dim else 1)):
         raise ValueError(
             f"{type(model).__name__} has discrete kernels and cannot change sampling rate "
             f"(got rate={rate!r}); use a continuous model (CKCNN, CCNN)"

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ckconv._checks import positive_int
 from ckconv.functional.neighbors import Backend, Neighbors
 from ckconv.functional.pointconv import Weighting
 from ckconv.models.ccnn import kernel_net_factory
@@ -237,8 +238,7 @@ class PointCCNN(nn.Module):
             ("hidden_channels", hidden_channels),
             ("num_blocks", num_blocks),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(name, value)
         if head not in ("mean", "none"):
             raise ValueError(f"head must be 'mean' or 'none', got {head!r}")
         if not 0.0 <= dropout < 1.0:

@@ -9,9 +9,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ckconv.functional.ckconv import blur_kernel, kernel_axes, meshgrid, mix, sample_kernel
+from ckconv.functional.ckconv import blur_kernel, kernel_axes, meshgrid, sample_kernel
 from ckconv.functional.ckconv import ckconv as ckconv_fn
-from ckconv.functional.conv import Method, conv, select_method
+from ckconv.functional.conv import Method, conv, mix, select_method
 from ckconv.functional.fft_engine import kernel_spectrum, spectrum_conv
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ckconv._checks import positive_int, positive_number
 from ckconv.functional.masks import SIGMA_EPS, mask_extent
 from ckconv.functional.neighbors import Backend, Neighbors, knn, radius_search
 from ckconv.functional.pointconv import (
@@ -32,20 +33,6 @@ Locality = Literal["knn", "radius", "window"]
 
 #: Reference offsets per dimension on which the kernel re-weighting measures the kernel's RMS.
 _REFERENCE_POINTS = 9
-
-
-def _positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _positive_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 class PointConv(nn.Module):
@@ -136,10 +123,10 @@ class PointConv(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.data_dim = _positive_int("data_dim", data_dim)
-        self.num_neighbors = _positive_int("num_neighbors", num_neighbors)
+        self.in_channels = positive_int("in_channels", in_channels)
+        self.out_channels = positive_int("out_channels", out_channels)
+        self.data_dim = positive_int("data_dim", data_dim)
+        self.num_neighbors = positive_int("num_neighbors", num_neighbors)
         if locality not in ("knn", "radius", "window"):
             raise ValueError(f"locality must be 'knn', 'radius' or 'window', got {locality!r}")
         if weighting not in ("mean", "sum", "density"):
@@ -147,16 +134,16 @@ class PointConv(nn.Module):
         if backend not in ("auto", "torch", "scipy"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'scipy', got {backend!r}")
         if init_gain is not None:
-            _positive_float("init_gain", init_gain)
+            positive_number("init_gain", init_gain)
         if chunk_size not in (None, "auto"):
-            _positive_int("chunk_size", chunk_size)
+            positive_int("chunk_size", chunk_size)
         self.chunk_size = chunk_size
-        scale = _positive_float("scale", scale)
-        radius = scale if radius is None else _positive_float("radius", radius)
+        scale = positive_number("scale", scale)
+        radius = scale if radius is None else positive_number("radius", radius)
         bandwidth = (
             scale
             if density_bandwidth is None
-            else _positive_float("density_bandwidth", density_bandwidth)
+            else positive_number("density_bandwidth", density_bandwidth)
         )
         self.separable = bool(separable)
         self.locality: Locality = locality

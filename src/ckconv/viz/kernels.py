@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ckconv._checks import positive_int, positive_number
 from ckconv.functional.ckconv import flexconv_axes, kernel_axes
 from ckconv.grids import grid_step
 from ckconv.nn import CKConv, FlexConv
@@ -201,18 +202,14 @@ def plot_kernels(
     for name, value in (
         ("max_layers", max_layers), ("max_channels", max_channels), ("max_tiles", max_tiles)
     ):  # fmt: skip
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(name, value)
     convs = continuous_convs(model)
     if not convs:
         raise ValueError(
             f"{type(model).__name__} has no continuous convolution (CKConv / FlexConv) to plot"
         )
     convs = convs[:max_layers]
-    if rate is not None and not (
-        isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0
-    ):
-        raise ValueError(f"rate must be a finite number > 0 or None, got {rate!r}")
+    positive_number("rate", rate, allow_none=True)
     step_factor = 1.0 / float(rate or 1.0)
     plt = pyplot()
     one_d = all(conv.data_dim == 1 for _, conv in convs)
