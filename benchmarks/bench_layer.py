@@ -50,7 +50,7 @@ def one_layer(B: int, C: int, spatial: tuple[int, ...], sigma: float | None, rou
     layer = FlexConv(C, C, d, kernel_size="same", input_size=spatial, separable=True)
     if sigma is not None:
         with torch.no_grad():
-            layer.mask.sigma.fill_(sigma)
+            layer.kernel_mask.sigma.fill_(sigma)
     x = torch.randn(B, C, *spatial, requires_grad=True)
     with torch.no_grad():
         w0 = layer.kernel(input_size=spatial)

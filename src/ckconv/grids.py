@@ -30,6 +30,7 @@ __all__ = [
     "axis_positions",
     "grid_step",
     "kernel_grid",
+    "meshgrid",
     "rate_scale",
 ]
 
@@ -168,10 +169,18 @@ def kernel_grid(
         raise ValueError(f"causal grids are 1-D only, got data_dim={data_dim}")
     ks = as_sizes(sizes, data_dim, "sizes")
     rs = as_rates(rate, data_dim)
-    axes = [
-        axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype) for k, r in zip(ks, rs)
-    ]
-    if data_dim == 1:
+    return meshgrid(
+        [axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype) for k, r in zip(ks, rs)]
+    )
+
+
+def meshgrid(axes: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The ``'ij'`` meshgrid of per-dimension positions, coordinate axis last: ``(*K, D)``.
+
+    The one place positions become a grid: :func:`kernel_grid` (the full training grid) and
+    every layer's :meth:`~ckconv.nn.ContinuousConv.kernel` (its possibly cropped axes) use it.
+    """
+    if len(axes) == 1:
         return axes[0].unsqueeze(-1)
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
 

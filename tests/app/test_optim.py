@@ -71,3 +71,25 @@ def test_schedulers_step_the_learning_rate_of_every_group(model):
     assert plateau["scheduler"].mode == "min" and plateau["scheduler"].patience == 3
     assert build_scheduler(opt, OptimConfig(scheduler="none"), steps_per_epoch=1, total_steps=1,
                            monitor="m", mode="max") is None  # fmt: skip
+
+
+def test_point_ccnn_kernel_nets_get_no_weight_decay():
+    """The app's optimiser builder groups a point CCNN like a grid one: with weight_decay > 0
+    its kernel-net parameters (found by the ContinuousConv base) get none, its masks their own."""
+    from ckconv.models import PointCCNN
+    from ckconv.nn import PointFlexConv
+
+    model = PointCCNN.preset("ccnn_4_16", 6, 40)
+    cfg = OptimConfig(optimizer="adamw", lr=1e-3, weight_decay=0.05, mask_lr=1e-2)
+    opt = build_optimizer(model, cfg)
+    convs = [m for m in model.modules() if isinstance(m, PointFlexConv)]
+    assert convs
+    nets = {id(p) for c in convs for p in c.kernel_net.parameters()}
+    masks = {id(c.kernel_mask.sigma) for c in convs}
+    decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    assert set(decay) == {id(p) for p in model.parameters()}
+    assert all(decay[i] == 0.0 for i in nets)
+    assert sum(p.numel() for c in convs for p in c.kernel_net.parameters()) == 2720
+    assert all(decay[i] == 0.0 for i in masks)
+    others = set(decay) - nets - masks
+    assert others and all(decay[i] == 0.05 for i in others)

@@ -151,9 +151,9 @@ def test_baked_model_matches_and_has_no_kernel_nets(case):
     # no kernel network or mask parameters left, everything else kept
     assert not continuous_layers(baked)
     names = [n for n, _ in baked.named_parameters()]
-    assert not any("kernel_net" in n or ".mask." in n for n in names)
+    assert not any("kernel_net" in n or ".kernel_mask." in n for n in names)
     kernel_params = sum(
-        p.numel() for n, p in model.named_parameters() if "kernel_net" in n or ".mask." in n
+        p.numel() for n, p in model.named_parameters() if "kernel_net" in n or ".kernel_mask." in n
     )
     assert kernel_params > 0
     assert sum(p.numel() for p in baked.parameters()) == (

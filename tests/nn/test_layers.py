@@ -122,7 +122,7 @@ def test_flexconv_matches_masked_oracle(data_dim, ks, spatial, causal, separable
     ).double()
     assert layer.cropped_kernel_size() == tuple([ks] if isinstance(ks, int) else ks)
     x = torch.randn(2, c_in, *spatial, dtype=torch.float64)
-    ref = oracle(layer, x, mask_fn=lambda g: layer.mask(g))
+    ref = oracle(layer, x, mask_fn=lambda g: layer.kernel_mask(g))
     torch.testing.assert_close(layer(x), ref, rtol=1e-10, atol=1e-10)
 
 
@@ -135,7 +135,7 @@ def test_flexconv_crop_sizes_match_spec_examples():
     assert layer1d.init_kernel_numel() == 65
     # anisotropic: widen one dimension only
     with torch.no_grad():
-        layer2d.mask.sigma[1] = 0.2
+        layer2d.kernel_mask.sigma[1] = 0.2
     assert layer2d.cropped_kernel_size() == (5, 13)
 
 
@@ -154,7 +154,7 @@ def test_flexconv_crop_evaluates_kernel_net_only_inside():
     # every tap dropped has mask value below the threshold
     full = FlexConv(1, 1, 1, kernel_size=784, causal=True, kernel_net=Spy(1, 1))
     pos = torch.linspace(-1, 1, 784)[:-65].unsqueeze(-1)
-    assert full.mask(pos).max() < 0.1
+    assert full.kernel_mask(pos).max() < 0.1
 
 
 @pytest.mark.parametrize("cls", [CKConv, FlexConv])
@@ -191,11 +191,11 @@ def test_gradients_reach_sigma_and_stay_finite_for_tiny_sigma():
     layer = FlexConv(2, 2, 2, kernel_size=15, kernel_net=TanhNet(2, 4))
     x = torch.randn(2, 2, 15, 15)
     layer(x).square().mean().backward()
-    assert layer.mask.sigma.grad is not None and layer.mask.sigma.grad.abs().sum() > 0
+    assert layer.kernel_mask.sigma.grad is not None and layer.kernel_mask.sigma.grad.abs().sum() > 0
     for sigma in [1e-3, 1e-6]:
         layer.zero_grad()
         with torch.no_grad():
-            layer.mask.sigma.fill_(sigma)
+            layer.kernel_mask.sigma.fill_(sigma)
         y = layer(x)
         y.square().mean().backward()
         assert torch.isfinite(y).all()
@@ -227,7 +227,7 @@ def test_state_dict_roundtrip_after_training_sigma_and_changing_buffers():
         opt.zero_grad()
         layer(x).sum().backward()
         opt.step()
-    assert not torch.allclose(layer.mask.sigma, torch.tensor(0.075))
+    assert not torch.allclose(layer.kernel_mask.sigma, torch.tensor(0.075))
     with torch.no_grad():  # the training grid is part of the model: a checkpoint carries it
         layer.train_kernel_size.fill_(40)
     fresh = _state_roundtrip(lambda: make(kernel_size=12), layer)
@@ -292,11 +292,11 @@ def test_kernel_l2_is_half_sum_of_squares_of_generated_kernels():
     torch.testing.assert_close(kernel_l2(model), expected)
     kernel_l2(model).backward()
     assert model[0].kernel_net.output_linear.weight.grad.abs().sum() > 0
-    assert model[1].mask.sigma.grad.abs().sum() > 0
+    assert model[1].kernel_mask.sigma.grad.abs().sum() > 0
     assert kernel_l2(nn.Linear(2, 2)).item() == 0.0
 
 
-def test_param_groups_select_masks_by_type():
+def test_param_groups_select_masks_and_kernel_nets_by_type():
     model = nn.Sequential(
         FlexConv(2, 2, 1, kernel_size=9, kernel_net=TanhNet(1, 4)),
         nn.Linear(3, 3),
@@ -304,10 +304,20 @@ def test_param_groups_select_masks_by_type():
     # a parameter named like a mask but not in a GaussianMask stays in the main group
     model.register_parameter("mask_sigma_lookalike", nn.Parameter(torch.zeros(1)))
     groups = param_groups(model, lr=1e-3, weight_decay=0.1, mask_lr=1e-2)
-    assert [p is model[0].mask.sigma for p in groups[1]["params"]] == [True]
-    assert groups[1]["lr"] == 1e-2 and groups[1]["weight_decay"] == 0.0
+    by_name = {g["name"]: g for g in groups}
+    assert list(by_name) == ["default", "kernel_net", "mask"]
+    assert [p is model[0].kernel_mask.sigma for p in by_name["mask"]["params"]] == [True]
+    assert by_name["mask"]["lr"] == 1e-2 and by_name["mask"]["weight_decay"] == 0.0
+    net = {id(p) for p in model[0].kernel_net.parameters()}
+    assert {id(p) for p in by_name["kernel_net"]["params"]} == net
+    assert by_name["kernel_net"]["weight_decay"] == 0.0  # unless asked
+    asked = param_groups(model, lr=1e-3, kernel_net_weight_decay=0.5)
+    assert [g["weight_decay"] for g in asked if g["name"] == "kernel_net"] == [0.5]
+    default = {id(p) for p in by_name["default"]["params"]}
+    assert id(model.mask_sigma_lookalike) in default and id(model[0].mixer or model[0].bias) in default
+    # every trainable parameter lands in exactly one group
     n_all = sum(1 for _ in model.parameters())
-    assert len(groups[0]["params"]) == n_all - 1
+    assert sum(len(g["params"]) for g in groups) == n_all
     assert any(isinstance(m, GaussianMask) for m in model.modules())
 
 

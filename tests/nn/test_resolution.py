@@ -105,7 +105,8 @@ def test_timestamps_on_the_regular_grid_equal_the_grid_path(cls, separable, caus
         layer.bias,
         mixer=layer.mixer,
         causal=causal,
-        gaussian=layer._gaussian(),
+        mask_mu=None if layer.kernel_mask is None else layer.kernel_mask.mu,
+        mask_sigma=None if layer.kernel_mask is None else layer.kernel_mask.sigma,
     )
     torch.testing.assert_close(plain, grid, rtol=1e-10, atol=1e-10)
 

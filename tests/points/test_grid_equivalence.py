@@ -65,14 +65,14 @@ def test_point_flexconv_on_full_grid_equals_flexconv(separable):
     net = MAGNet(3, n_out, hidden=8, omega_0=3.0, dtype=F64)
     grid = FlexConv(c_in, c_out, 3, kernel_size=k, kernel_net=net, separable=separable, dtype=F64)
     with torch.no_grad():
-        grid.mask.sigma.copy_(torch.tensor([0.3, 0.5, 0.9], dtype=F64))  # anisotropic crop
+        grid.kernel_mask.sigma.copy_(torch.tensor([0.3, 0.5, 0.9], dtype=F64))  # anisotropic crop
     x = torch.randn(1, c_in, g, g, g, dtype=F64)
     expected = grid(x).flatten(2)
     pos, feat, mask = grid_to_points(x)
     point = _point_twin(grid, PointFlexConv, g, k)
-    point.mask.load_state_dict(grid.mask.state_dict())
+    point.kernel_mask.load_state_dict(grid.kernel_mask.state_dict())
     out = point(feat, pos, mask=mask)
     assert torch.allclose(out, expected, rtol=1e-9, atol=1e-11)
     # the crop matters: without it (threshold -> 0) the result differs
-    point.mask.threshold = 1e-12
+    point.kernel_mask.threshold = 1e-12
     assert not torch.allclose(point(feat, pos, mask=mask), expected, atol=1e-6)

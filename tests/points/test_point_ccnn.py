@@ -140,7 +140,7 @@ def test_from_ccnn_reproduces_the_grid_model_on_voxel_centres(norm):
     )
     with torch.no_grad():  # non-trivial masks, norms and statistics
         for block in grid_model.blocks:
-            block.conv.mask.sigma.copy_(torch.tensor([0.35, 0.6, 0.9], dtype=F64))
+            block.conv.kernel_mask.sigma.copy_(torch.tensor([0.35, 0.6, 0.9], dtype=F64))
         for module in grid_model.modules():
             if isinstance(module, torch.nn.BatchNorm3d):
                 module.running_mean.normal_()

@@ -85,8 +85,8 @@ def _oracle(layer, x, pos, mask, qpos, qmask, neighbors):
                     w = (1 / rho[bi, j]) / sum(1 / rho[bi, idx] for idx in js)
                 z = (pos[bi, j] - qpos[bi, i]) / scale
                 if isinstance(layer, PointFlexConv):
-                    sigma = layer.mask.sigma
-                    reach = math.sqrt(-2 * math.log(layer.mask.threshold))
+                    sigma = layer.kernel_mask.sigma
+                    reach = math.sqrt(-2 * math.log(layer.kernel_mask.threshold))
                     if layer.isotropic:
                         r2 = (z**2).sum()
                         w = w * torch.exp(-0.5 * r2 / (sigma[0] ** 2 + 1e-8))
@@ -188,7 +188,7 @@ def test_point_conv_equals_loop_oracle_with_gradients(
 def test_isotropic_flex_mask_equals_oracle_and_has_one_sigma():
     torch.manual_seed(1)
     layer = _layer(PointFlexConv, True, "sum", "knn", "magnet", isotropic=True)
-    assert layer.mask.sigma.shape == (1,)
+    assert layer.kernel_mask.sigma.shape == (1,)
     x, pos, mask, _, _ = _data(seed=3)
     out = layer(x, pos, mask=mask)
     ref = _oracle(layer, x, pos, mask, None, None, layer.find_neighbors(pos, mask=mask))
@@ -280,17 +280,18 @@ def test_state_dict_round_trip_keeps_scale_and_outputs():
     layer = PointFlexConv(3, 4, separable=True, locality="radius", radius=0.3, scale=0.7)
     x, pos = torch.randn(1, 3, 30), torch.rand(1, 30, 3)
     state = layer.state_dict()
-    assert {"scale", "radius", "density_bandwidth", "mask.sigma"} <= set(state)
+    assert {"scale", "radius", "density_bandwidth", "kernel_mask.sigma"} <= set(state)
     other = PointFlexConv(3, 4, separable=True, locality="radius")
     other.load_state_dict(state)
     assert float(other.scale) == pytest.approx(0.7) and float(other.radius) == pytest.approx(0.3)
     assert torch.equal(other(x, pos), layer(x, pos))
 
 
-def test_mask_sigma_is_found_by_param_groups():
+def test_mask_sigma_and_kernel_net_are_found_by_param_groups():
     layer = PointFlexConv(2, 2, num_neighbors=4)
-    groups = param_groups(layer, lr=1e-2, mask_lr=1e-1)
-    assert groups[1]["params"] == [layer.mask.sigma]
+    groups = {g["name"]: g["params"] for g in param_groups(layer, lr=1e-2, mask_lr=1e-1)}
+    assert len(groups["mask"]) == 1 and groups["mask"][0] is layer.kernel_mask.sigma
+    assert {id(p) for p in groups["kernel_net"]} == {id(p) for p in layer.kernel_net.parameters()}
 
 
 def test_init_gain_keeps_output_scale():
@@ -407,3 +408,30 @@ def test_no_tensor_larger_than_pairs_times_channels(cls, separable, chunk):
     bound = factor * b * rows * max(k * max(c, hidden), c * hidden)
     assert probe.numel <= max(bound, b * n * c)  # (B, N, C): the input itself
     assert probe.numel * 8 <= b * n * k * c * c  # far below the M x K x C_in x C_out kernel
+
+
+@pytest.mark.parametrize("isotropic", [False, True])
+def test_point_flexconv_functional_twin_matches_the_brute_force_oracle(isotropic):
+    """``point_flexconv`` (the functional twin of PointFlexConv) with the layer's parameters
+    gives the brute-force float64 sum, crop included (box per dimension, or isotropic ball)."""
+    from ckconv.functional import neighbor_weights, point_flexconv
+
+    torch.manual_seed(11)
+    layer = PointFlexConv(
+        2, 3, num_neighbors=6, scale=0.5, isotropic=isotropic, mask_init_sigma=0.3, dtype=F64
+    )
+    with torch.no_grad():
+        layer.kernel_mask.sigma.copy_(torch.tensor([0.25] if isotropic else [0.2, 0.35, 0.3]))
+        layer.bias.normal_()
+    x, pos = torch.randn(2, 2, 25, dtype=F64), torch.rand(2, 25, 3, dtype=F64)
+    nb = layer.find_neighbors(pos)
+    offsets = relative_positions(pos, pos, nb.index, layer.scale)
+    m = layer.kernel_mask
+    twin = point_flexconv(
+        x, offsets, nb.index, neighbor_weights(nb, "mean", dtype=F64), layer.kernel_net,
+        m.mu, m.sigma, mask_threshold=m.threshold, mixer=layer.mixer, bias=layer.bias,
+    )  # fmt: skip
+    with torch.no_grad():
+        ref = _oracle(layer, x, pos, None, None, None, nb)
+        torch.testing.assert_close(twin, ref, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(twin, layer(x, pos, neighbors=nb), rtol=0, atol=0)

@@ -30,7 +30,7 @@ def _crop_count(sigma: float, threshold: float, kernel_size: int, causal: bool =
 
 def _set_sigma(conv: FlexConv, sigma: float) -> None:
     with torch.no_grad():
-        conv.mask.sigma.fill_(sigma)
+        conv.kernel_mask.sigma.fill_(sigma)
 
 
 class Net(nn.Module):
@@ -67,7 +67,7 @@ def test_mask_sizes_follow_the_learned_sigma():
 def test_mask_sizes_of_anisotropic_2d_masks():
     conv = FlexConv(1, 1, data_dim=2, kernel_size=(41, 81))
     with torch.no_grad():
-        conv.mask.sigma.copy_(torch.tensor([0.2, 0.05]))
+        conv.kernel_mask.sigma.copy_(torch.tensor([0.2, 0.05]))
     (row,) = mask_sizes(conv)
     assert row.layer == "(model)"
     assert row.cropped_size == (

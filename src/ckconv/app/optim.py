@@ -3,9 +3,10 @@
 - CKCNN (CKConv Table 8): Adam, ReduceLROnPlateau on the validation metric.
 - CCNN (CCNN App. C.2): AdamW, cosine annealing after a linear warm-up of 10 epochs.
 
-Parameters fall into three groups, found by module type: FlexConv mask parameters (their own lr
-and decay), kernel-network parameters (no weight decay by default: the L2 penalty acts on the
-kernels they generate, CCNN eq. 3) and everything else.
+Parameters fall into the three groups of :func:`ckconv.nn.param_groups`, found by module type:
+mask parameters (their own lr and decay), the kernel-network parameters of every continuous
+convolution, grid or point (no weight decay by default: the L2 penalty acts on the kernels they
+generate, CCNN eq. 3) and everything else.
 """
 
 from __future__ import annotations
@@ -17,39 +18,22 @@ import torch
 from torch import nn
 
 from ckconv.app.config import OptimConfig
+from ckconv.nn import param_groups
 
 __all__ = ["build_optimizer", "build_scheduler", "cosine_warmup_factor", "optimizer_groups"]
 
 
 def optimizer_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
-    """Three parameter groups (empty ones left out), each with a ``name``."""
-    from ckconv.nn import CKConv, mask_parameters
-
-    masks = {id(p) for p in mask_parameters(model)}
-    kernel_net: set[int] = set()
-    for module in model.modules():
-        if isinstance(module, CKConv):
-            kernel_net.update(id(p) for p in module.kernel_net.parameters())
-    groups: dict[str, list[nn.Parameter]] = {"default": [], "kernel_net": [], "mask": []}
-    for p in model.parameters():
-        if not p.requires_grad:
-            continue
-        if id(p) in masks:
-            groups["mask"].append(p)
-        elif id(p) in kernel_net:
-            groups["kernel_net"].append(p)
-        else:
-            groups["default"].append(p)
-    settings = {
-        "default": (cfg.lr, cfg.weight_decay),
-        "kernel_net": (cfg.lr, cfg.kernel_net_weight_decay),
-        "mask": (cfg.lr if cfg.mask_lr is None else cfg.mask_lr, cfg.mask_weight_decay),
-    }
-    return [
-        {"params": params, "lr": settings[name][0], "weight_decay": settings[name][1], "name": name}
-        for name, params in groups.items()
-        if params
-    ]
+    """The groups of :func:`ckconv.nn.param_groups` (``default``, ``kernel_net``, ``mask``;
+    empty ones left out) with the config's learning rates and weight decays."""
+    return param_groups(
+        model,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        kernel_net_weight_decay=cfg.kernel_net_weight_decay,
+        mask_lr=cfg.mask_lr,
+        mask_weight_decay=cfg.mask_weight_decay,
+    )
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:

@@ -14,27 +14,12 @@ __all__ = ["bake", "continuous_layers"]
 
 
 def continuous_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(qualified name, layer)`` of every :class:`~ckconv.nn.CKConv` (incl. subclasses such
-    as FlexConv) in ``module``, outermost first (the layers themselves, not their insides)."""
-    from ckconv.nn import CKConv
+    """``(qualified name, layer)`` of every continuous convolution in ``module`` that can be
+    baked (a grid :class:`~ckconv.nn.CKConv`, incl. FlexConv), outermost first (the layers
+    themselves, not their insides).  Found by :func:`ckconv.nn.continuous_convs`."""
+    from ckconv.nn import CKConv, continuous_convs
 
-    found: list[tuple[str, nn.Module]] = []
-
-    def walk(mod: nn.Module, prefix: str) -> None:
-        if isinstance(mod, CKConv):
-            found.append((prefix, mod))
-            return
-        for name, child in mod.named_children():
-            walk(child, f"{prefix}.{name}" if prefix else name)
-
-    walk(module, "")
-    return found
-
-
-def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, attr = name.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    setattr(parent, attr, new)
+    return [(name, conv) for name, conv in continuous_convs(module) if isinstance(conv, CKConv)]
 
 
 def bake(
@@ -78,6 +63,14 @@ def bake(
         raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
     if method not in ("auto", "direct", "fft"):
         raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
+    from ckconv.nn import CKConv, continuous_convs
+
+    for name, conv in continuous_convs(module):
+        if not isinstance(conv, CKConv):
+            raise TypeError(
+                f"the {type(conv).__name__} at {name or '(the model)'!r} samples its kernel at "
+                "data-dependent offsets (not on a grid), so it cannot be baked for an input size"
+            )
     layers = continuous_layers(module)
     if not layers:
         raise ValueError(
@@ -88,5 +81,5 @@ def bake(
         baked = BakedConv.from_conv(conv, input_size, rate=rate, blur=blur, method=method).eval()
         if not name:
             return baked
-        _set_submodule(out, name, baked)
+        out.set_submodule(name, baked)
     return out

@@ -32,7 +32,7 @@ from torch import nn
 
 from ckconv._checks import choice, positive_int
 from ckconv.deploy._fixed import FixedKernelConv
-from ckconv.functional.conv import DIRECT_MAX_TAPS, mix
+from ckconv.functional.conv import DIRECT_MAX_TAPS, mix, stream_conv
 from ckconv.functional.fft_engine import FFTPlan, good_fft_size, placed_spectrum
 from ckconv.grids import RateLike
 from ckconv.nn._params import register_mixer_and_bias
@@ -52,7 +52,9 @@ _FFT_COST = 1.5
 class StreamingConv(FixedKernelConv):
     r"""A causal 1D convolution applied to a stream, with its state passed explicitly.
 
-    ``forward(chunk, state) -> (output, new_state)``: ``state`` holds the last ``K - 1``
+    ``forward(chunk, state) -> (output, new_state)`` (functional twin:
+    :func:`ckconv.functional.stream_conv` with ``weight``; the FFT path gives the same
+    numbers): ``state`` holds the last ``K - 1``
     inputs (zeros at the start, as the offline convolution's left padding); the output for
     the chunk's ``T`` samples equals the same-size causal convolution of the whole stream at
     those positions.  Build it from a trained layer with :meth:`from_conv`.
@@ -169,8 +171,13 @@ class StreamingConv(FixedKernelConv):
         """From a causal :class:`~ckconv.nn.CKConv` / FlexConv (its whole kernel at ``rate``)
         or a causal :class:`~ckconv.deploy.BakedConv` (its baked kernel; ``rate`` unused)."""
         from ckconv.deploy.baked import BakedConv
-        from ckconv.nn import CKConv
+        from ckconv.nn import CKConv, ContinuousConv
 
+        if isinstance(conv, ContinuousConv) and not isinstance(conv, CKConv):
+            raise TypeError(
+                f"a {type(conv).__name__} samples its kernel at data-dependent offsets, not on a "
+                "time grid: it cannot stream"
+            )
         if isinstance(conv, CKConv):
             if not conv.causal:
                 raise ValueError(
@@ -242,16 +249,6 @@ class StreamingConv(FixedKernelConv):
             return True
         return self._fft_cost(chunk_length) < self._direct_cost(chunk_length)
 
-    def _valid_direct(self, buf: torch.Tensor) -> torch.Tensor:
-        if buf.shape[-1] == self.kernel_size:
-            # one new sample: a dot product with the window (about 10x faster on CPU than
-            # F.conv1d with a single output position, benchmarks/bench_stream.py)
-            if self.separable:
-                return (buf * self.weight[:, 0]).sum(-1, keepdim=True)
-            flat = buf.reshape(buf.shape[0], -1)  # (N, C_in * K), matching weight's layout
-            return torch.matmul(flat, self.weight.reshape(self.out_channels, -1).t()).unsqueeze(-1)
-        return F.conv1d(buf, self.weight, groups=self.groups)
-
     def _valid_fft(self, buf: torch.Tensor, t: int) -> torch.Tensor:
         k, b, n = self.kernel_size, self.block_size, self.fft_length
         blocks = math.ceil(t / b)
@@ -296,14 +293,14 @@ class StreamingConv(FixedKernelConv):
                 f"chunk ({chunk.dtype}) and state ({state.dtype}) must have the kernel's dtype "
                 f"{self.weight.dtype}"
             )
+        if not self.chooses_fft(t):
+            return stream_conv(chunk, state, self.weight, self.bias, mixer=self.mixer)
         buf = torch.cat([state, chunk], dim=-1)  # (N, C_in, K - 1 + T)
-        y = self._valid_fft(buf, t) if self.chooses_fft(t) else self._valid_direct(buf)
+        y = self._valid_fft(buf, t)
         new_state = buf[..., buf.shape[-1] - (self.kernel_size - 1) :]
         if self.mixer is not None:
-            y = mix(y, self.mixer, self.bias)
-        elif self.bias is not None:
-            y = y + self.bias.view(1, -1, 1)
-        return y, new_state
+            return mix(y, self.mixer, self.bias), new_state
+        return (y if self.bias is None else y + self.bias.view(1, -1, 1)), new_state
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
@@ -408,7 +405,8 @@ def _plan(model: nn.Module, trusted: tuple[type, ...]) -> tuple[list[str], list[
     """Names of the conv layers and heads to replace; raise on anything that mixes time."""
     from ckconv.deploy.baked import BakedConv
     from ckconv.models.common import Head
-    from ckconv.nn import CKConv
+    from ckconv.nn import CKConv, ContinuousConv
+    from ckconv.nn.base import walk
 
     per_step = _per_step_types()
     convs: list[str] = []
@@ -417,7 +415,8 @@ def _plan(model: nn.Module, trusted: tuple[type, ...]) -> tuple[list[str], list[
     def where(name: str) -> str:
         return f"at {name!r}" if name else "(the model itself)"
 
-    def walk(mod: nn.Module, name: str) -> None:
+    stops = (ContinuousConv, BakedConv, Head, nn.modules.batchnorm._BatchNorm)
+    for name, mod in walk(model, stops):
         if isinstance(mod, (CKConv, BakedConv)):
             if mod.data_dim != 1 or not mod.causal:
                 raise ValueError(
@@ -425,40 +424,38 @@ def _plan(model: nn.Module, trusted: tuple[type, ...]) -> tuple[list[str], list[
                     f"is {'centred' if not mod.causal else f'{mod.data_dim}-D'}"
                 )
             convs.append(name)
-            return
-        if isinstance(mod, Head):
+        elif isinstance(mod, ContinuousConv):
+            raise ValueError(
+                f"stream() needs causal 1D convolutions on a time grid; the {type(mod).__name__} "
+                f"{where(name)} samples its kernel at data-dependent offsets"
+            )
+        elif isinstance(mod, Head):
             heads.append(name)
-            return
-        if isinstance(mod, nn.GroupNorm):
+        elif isinstance(mod, nn.GroupNorm):
             raise ValueError(
                 f"stream() cannot reproduce GroupNorm {where(name)} (norm='group'): it normalises "
                 "over the whole time axis, so an output changes when later samples arrive; build "
                 "the model with norm='layer' (per step) or norm='batch' (eval mode) to stream it"
             )
-        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             if not mod.track_running_stats or mod.running_mean is None:
                 raise ValueError(
                     f"stream() needs BatchNorm with running statistics; the one {where(name)} "
                     "has track_running_stats=False and normalises over the time axis"
                 )
-            return
-        if isinstance(mod, nn.modules.instancenorm._InstanceNorm):
+        elif isinstance(mod, nn.modules.instancenorm._InstanceNorm):
             raise ValueError(f"stream() cannot reproduce {type(mod).__name__} {where(name)}")
-        if type(mod) is nn.LayerNorm:
+        elif type(mod) is nn.LayerNorm:
             raise ValueError(
                 f"stream() cannot tell what nn.LayerNorm {where(name)} normalises over a "
                 "(N, C, T) tensor; use ckconv.models.common.ChannelLayerNorm (per step)"
             )
-        if not isinstance(mod, per_step + trusted):
+        elif not isinstance(mod, per_step + trusted):
             raise ValueError(
                 f"stream() does not know whether {type(mod).__name__} {where(name)} acts on each "
                 "time step separately; pass per_step_modules=(YourModule,) if its forward mixes "
                 "time only through causal CKConv/FlexConv layers"
             )
-        for child_name, child in mod.named_children():
-            walk(child, f"{name}.{child_name}" if name else child_name)
-
-    walk(model, "")
     if not convs:
         raise ValueError(f"{type(model).__name__} has no causal CKConv/FlexConv to stream")
     return convs, heads
@@ -502,11 +499,11 @@ class Streamer:
             if not name:
                 work = wrapper
             else:
-                _replace(work, name, wrapper)
+                work.set_submodule(name, wrapper)
         for name in head_names:
             head = _StreamingHead(work.get_submodule(name))
             self._heads.append(head)
-            _replace(work, name, head)
+            work.set_submodule(name, head)
         self.model = work
         self.position = 0
 
@@ -543,12 +540,6 @@ class Streamer:
 
     def __repr__(self) -> str:
         return f"Streamer(position={self.position}, model={self.model!r})"
-
-
-def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, attr = name.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    setattr(parent, attr, new)
 
 
 def stream(

@@ -1,7 +1,14 @@
 """Pure functions: convolutions, continuous kernels, masks, irregular samples, point clouds."""
 
 from ckconv.functional.batching import grid_to_points, lengths_to_mask, pack_points, pad_points
-from ckconv.functional.ckconv import blur_kernel, ckconv, flexconv, kernel_axes, sample_kernel
+from ckconv.functional.ckconv import (
+    apply_kernel,
+    blur_kernel,
+    ckconv,
+    flexconv,
+    kernel_axes,
+    sample_kernel,
+)
 from ckconv.functional.conv import (
     DIRECT_MAX_TAPS,
     DIRECT_MAX_TAPS_INFERENCE,
@@ -12,6 +19,7 @@ from ckconv.functional.conv import (
     mix,
     padding_for,
     select_method,
+    stream_conv,
     validate_conv_args,
 )
 from ckconv.functional.fft_engine import (
@@ -22,7 +30,7 @@ from ckconv.functional.fft_engine import (
     spectrum_conv,
 )
 from ckconv.functional.irregular import density_weights, irregular_ckconv
-from ckconv.functional.masks import crop_counts, gaussian_mask, mask_extent
+from ckconv.functional.masks import crop_counts, cropped_gaussian_mask, gaussian_mask, mask_extent
 from ckconv.functional.neighbors import (
     Neighbors,
     farthest_point_sampling,
@@ -35,6 +43,7 @@ from ckconv.functional.pointconv import (
     kernel_density,
     neighbor_weights,
     point_conv,
+    point_flexconv,
     relative_positions,
 )
 
@@ -44,10 +53,12 @@ __all__ = [
     "DIRECT_MAX_TAPS_INFERENCE",
     "KernelSpectrum",
     "Neighbors",
+    "apply_kernel",
     "blur_kernel",
     "ckconv",
     "conv",
     "crop_counts",
+    "cropped_gaussian_mask",
     "density_weights",
     "direct_conv",
     "farthest_point_sampling",
@@ -71,11 +82,13 @@ __all__ = [
     "pad_points",
     "padding_for",
     "point_conv",
+    "point_flexconv",
     "radius_search",
     "relative_positions",
     "sample_kernel",
     "scipy_available",
     "select_method",
     "spectrum_conv",
+    "stream_conv",
     "validate_conv_args",
 ]

@@ -14,15 +14,23 @@ import torch.nn.functional as F
 
 from ckconv.functional.conv import Method, conv, mix
 from ckconv.functional.masks import crop_counts, gaussian_mask
-from ckconv.grids import RateLike, as_rates, as_sizes, axis_positions, grid_step, rate_scale
+from ckconv.grids import (
+    RateLike,
+    as_rates,
+    as_sizes,
+    axis_positions,
+    grid_step,
+    meshgrid,
+    rate_scale,
+)
 
 __all__ = [
+    "apply_kernel",
     "blur_kernel",
     "ckconv",
     "flexconv",
     "flexconv_axes",
     "kernel_axes",
-    "meshgrid",
     "sample_kernel",
 ]
 
@@ -110,13 +118,6 @@ def kernel_axes(
     return axes
 
 
-def meshgrid(axes: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The ``'ij'`` meshgrid of per-dimension positions, coordinate axis last: ``(*K, D)``."""
-    if len(axes) == 1:
-        return axes[0].unsqueeze(-1)
-    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
-
-
 def sample_kernel(
     kernel_net: KernelNetLike,
     grid: torch.Tensor,
@@ -158,14 +159,26 @@ def sample_kernel(
     return weight.reshape(channels // in_channels, in_channels, *ksize)
 
 
-def _apply(
+def apply_kernel(
     input: torch.Tensor,
     weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    mixer: torch.Tensor | None,
-    causal: bool,
-    method: Method,
+    bias: torch.Tensor | None = None,
+    *,
+    mixer: torch.Tensor | None = None,
+    causal: bool = False,
+    method: Method = "auto",
 ) -> torch.Tensor:
+    """Convolve ``input`` with a sampled continuous kernel: the second half of every grid
+    continuous convolution (the first is sampling the kernel, :func:`sample_kernel`).
+
+    Dense: ``weight`` ``(C_out, C_in, *K)``, same-size :func:`~ckconv.functional.conv` plus
+    ``bias``.  Separable (``mixer`` given): ``weight`` ``(C_in, 1, *K)`` depthwise, then the
+    ``(C_out, C_in)`` mixer and ``bias`` (:func:`~ckconv.functional.mix`).
+
+    Shape:
+        - Input: ``(N, C_in, *spatial)``
+        - Output: ``(N, C_out, *spatial)``
+    """
     if mixer is None:
         return conv(input, weight, bias, causal=causal, method=method)
     c_in = input.shape[1]
@@ -239,7 +252,7 @@ def ckconv(
     )
     if blur:
         weight = blur_kernel(weight, rate)
-    return _apply(input, weight, bias, mixer, causal, method)
+    return apply_kernel(input, weight, bias, mixer=mixer, causal=causal, method=method)
 
 
 def flexconv_axes(
@@ -277,7 +290,7 @@ def flexconv(
     bias: torch.Tensor | None = None,
     *,
     mixer: torch.Tensor | None = None,
-    threshold: float = 0.1,
+    mask_threshold: float = 0.1,
     causal: bool = False,
     rate: RateLike | None = None,
     blur: bool = False,
@@ -286,7 +299,9 @@ def flexconv(
     """FlexConv: a continuous kernel times a learnable Gaussian mask, cropped where it vanishes.
 
     The kernel network is evaluated only on the cropped grid (SPEC §3.4).  Arguments as in
-    :func:`ckconv`, plus ``mask_mu`` / ``mask_sigma`` ``(D,)`` and the crop ``threshold``.
+    :func:`ckconv`, plus the Gaussian mask's ``mask_mu`` / ``mask_sigma`` ``(D,)`` and its
+    crop threshold ``mask_threshold`` (the same three arguments as
+    :func:`~ckconv.functional.irregular_ckconv`).
 
     Shape:
         - Input: ``(N, C_in, *spatial)``
@@ -303,7 +318,7 @@ def flexconv(
     axes = flexconv_axes(
         ks,
         mask_sigma,
-        threshold,
+        mask_threshold,
         causal=causal,
         rate=rate,
         input_size=input.shape[2:],
@@ -322,4 +337,4 @@ def flexconv(
     )
     if blur:
         weight = blur_kernel(weight, rate)
-    return _apply(input, weight, bias, mixer, causal, method)
+    return apply_kernel(input, weight, bias, mixer=mixer, causal=causal, method=method)

@@ -42,6 +42,7 @@ __all__ = [
     "mix",
     "padding_for",
     "select_method",
+    "stream_conv",
     "validate_conv_args",
 ]
 
@@ -320,3 +321,52 @@ def conv(
         backward_mode=backward_mode,
         memory_budget=memory_budget,
     )
+
+
+def _valid_causal_conv1d(buf: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The outputs of a ``K``-tap causal convolution whose window fits in ``buf``: output
+    ``t`` reads ``buf[..., t : t + K]`` (no padding); ``(N, C_out, L - K + 1)``.
+
+    ``weight`` ``(C_out, C_in, K)`` dense or ``(C_in, 1, K)`` depthwise (one kernel per channel).
+    """
+    depthwise = weight.shape[1] == 1 and weight.shape[0] == buf.shape[1] and buf.shape[1] > 1
+    if buf.shape[-1] == weight.shape[-1]:
+        # one output: a dot product with the window (about 10x faster on CPU than F.conv1d
+        # with a single output position, benchmarks/bench_stream.py)
+        if depthwise:
+            return (buf * weight[:, 0]).sum(-1, keepdim=True)
+        flat = buf.reshape(buf.shape[0], -1)  # (N, C_in * K), matching weight's layout
+        return torch.matmul(flat, weight.reshape(weight.shape[0], -1).t()).unsqueeze(-1)
+    return F.conv1d(buf, weight, groups=buf.shape[1] if depthwise else 1)
+
+
+def stream_conv(
+    chunk: torch.Tensor,
+    state: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    mixer: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of a causal 1D convolution over a stream (the functional twin of
+    :class:`ckconv.deploy.StreamingConv`): ``state`` holds the last ``K - 1`` inputs (zeros at
+    the start), the output for the chunk's ``T`` samples equals the causal :func:`conv` of the
+    whole stream there.  ``mixer`` ``(C_out, C_in)`` makes it separable (``weight``
+    ``(C_in, 1, K)``), as in :func:`~ckconv.functional.ckconv`.
+
+    Shape:
+        - chunk: ``(N, C_in, T)``; state: ``(N, C_in, K - 1)``
+        - Output: ``(N, C_out, T)`` and the new state ``(N, C_in, K - 1)``
+    """
+    k = weight.shape[-1]
+    if state.shape[-1] != k - 1 or state.shape[:2] != chunk.shape[:2]:
+        raise ValueError(
+            f"state must have shape {(*chunk.shape[:2], k - 1)} (the last K - 1 inputs), got "
+            f"{tuple(state.shape)}"
+        )
+    buf = torch.cat([state, chunk], dim=-1)
+    y = _valid_causal_conv1d(buf, weight)
+    new_state = buf[..., buf.shape[-1] - (k - 1) :]
+    if mixer is not None:
+        return mix(y, mixer, bias), new_state
+    return (y if bias is None else y + bias.view(1, -1, 1)), new_state

@@ -108,7 +108,9 @@ def irregular_ckconv(
     causal: bool = True,
     weighting: Literal["none", "density"] = "none",
     out_of_domain: OutOfDomain = "mask",
-    gaussian: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+    mask_mu: torch.Tensor | None = None,
+    mask_sigma: torch.Tensor | None = None,
+    mask_threshold: float = 0.1,
     chunk_size: int | None = None,
 ) -> torch.Tensor:
     """CKConv / FlexConv over samples at arbitrary times (1D).
@@ -127,8 +129,9 @@ def irregular_ckconv(
             (:func:`density_weights`), a Riemann sum robust to very non-uniform sampling.
         out_of_domain: pairs whose offset is outside the kernel's trained extent are dropped
             (``"mask"``) or raise (``"error"``).
-        gaussian: ``(mu, sigma, threshold)`` of a FlexConv mask: the kernel is multiplied by it
-            and offsets beyond its crop are dropped, as on the grid.
+        mask_mu, mask_sigma, mask_threshold: a FlexConv Gaussian mask (``(1,)`` each, as
+            :func:`~ckconv.functional.flexconv`): the kernel is multiplied by it and offsets
+            beyond its crop are dropped, as on the grid.  ``None``: no mask.
         chunk_size: output samples per chunk (default: keeps the pair block near 2**22 entries).
 
     Shape:
@@ -155,10 +158,11 @@ def irregular_ckconv(
         w_in = density_weights(times.to(dtype), mask)
     # FlexConv crop, in offset units (identical to the grid crop)
     max_offset = None
-    if gaussian is not None:
-        mu, sigma, threshold = gaussian
+    if (mask_mu is None) != (mask_sigma is None):
+        raise ValueError("pass both mask_mu and mask_sigma (a Gaussian mask) or neither")
+    if mask_sigma is not None:
         (max_offset,) = crop_counts(
-            [step], [float(sigma.detach().abs()[0])], threshold, causal=causal
+            [step], [float(mask_sigma.detach().abs()[0])], mask_threshold, causal=causal
         )
 
     factorised = hasattr(kernel_net, "hidden_features") and hasattr(kernel_net, "output_linear")
@@ -188,9 +192,8 @@ def irregular_ckconv(
             valid = valid & (offsets.abs() <= max_offset * (1 + 1e-9) + _EPS)
         pair_w = valid.to(dtype)
         pos = pos.clamp(-1.0, 1.0).unsqueeze(-1)  # (B, m, N, 1)
-        if gaussian is not None:
-            mu, sigma, _ = gaussian
-            pair_w = pair_w * gaussian_mask(pos, mu.to(dtype), sigma.to(dtype))
+        if mask_sigma is not None:
+            pair_w = pair_w * gaussian_mask(pos, mask_mu.to(dtype), mask_sigma.to(dtype))
         if factorised:
             h = kernel_net.hidden_features(pos) * pair_w.unsqueeze(-1)  # (B, m, N, H)
             a = torch.einsum("bmnh,bcn->bmch", h, x)  # (B, m, C_in, H)

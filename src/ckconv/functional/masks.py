@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["SIGMA_EPS", "crop_counts", "gaussian_mask", "mask_extent"]
+__all__ = ["SIGMA_EPS", "crop_counts", "cropped_gaussian_mask", "gaussian_mask", "mask_extent"]
 
 #: Added to ``sigma**2`` in the mask: keeps gradients finite as ``sigma -> 0``.
 SIGMA_EPS = 1e-8
@@ -44,6 +44,34 @@ def gaussian_mask(positions: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor
         )
     z = (positions - mu) ** 2 / (sigma**2 + SIGMA_EPS)
     return torch.exp(-0.5 * z.sum(-1))
+
+
+def cropped_gaussian_mask(
+    positions: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """The Gaussian mask times its crop indicator: 0 where the mask falls below ``threshold``.
+
+    With ``sigma`` of shape ``(D,)`` the crop is the box ``|x_d - mu_d| <= w_d`` (anisotropic);
+    with one ``sigma`` (shape ``(1,)``) for ``D`` dimensions the mask is isotropic and the crop
+    is the ball ``|x - mu| <= w``, ``w = sqrt(sigma^2 + 1e-8) sqrt(-2 ln threshold)``.  The crop
+    is a selection (no gradient flows through it).  Used on scattered offsets (point FlexConv);
+    grid layers crop by choosing their sample positions (:func:`crop_counts`).
+
+    Shape:
+        - positions: ``(..., D)``; mu, sigma: ``(D,)`` or ``(1,)``
+        - Output: ``(...)``
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    d = positions.shape[-1]
+    mu, sigma = mu.to(positions.dtype).expand(d), sigma.to(positions.dtype)
+    width = (sigma.detach().square() + SIGMA_EPS).sqrt() * math.sqrt(-2.0 * math.log(threshold))
+    value = gaussian_mask(positions, mu, sigma.expand(d))
+    if sigma.shape[-1] == 1 and d > 1:
+        inside = (positions - mu).square().sum(-1) <= width[0].square()
+    else:
+        inside = ((positions - mu).abs() <= width.expand(d)).all(-1)
+    return value * inside
 
 
 def mask_extent(sigma: float, threshold: float) -> float:

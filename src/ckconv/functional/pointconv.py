@@ -38,6 +38,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ckconv._checks import positive_int
+from ckconv.functional.masks import cropped_gaussian_mask
 from ckconv.functional.neighbors import Neighbors, gather_neighbors
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "kernel_density",
     "neighbor_weights",
     "point_conv",
+    "point_flexconv",
     "relative_positions",
 ]
 
@@ -159,7 +161,6 @@ def point_conv(
     pair_weight: torch.Tensor,
     kernel_net: torch.nn.Module,
     *,
-    separable: bool = False,
     mixer: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
     query_mask: torch.Tensor | None = None,
@@ -177,8 +178,8 @@ def point_conv(
             (any :class:`ckconv.kernelnets.KernelNet`) producing ``C_out * C_in`` values, value
             ``o * C_in + i`` for output channel ``o`` and input channel ``i`` (the layout of the
             grid layers); separable: any module ``(..., D) -> (..., C_in)``.
-        separable: depthwise kernel followed by ``mixer``.
-        mixer: ``(C_out, C_in)`` pointwise weights (separable only).
+        mixer: ``(C_out, C_in)`` pointwise weights: makes the convolution separable (a
+            depthwise kernel followed by the mixer), as in :func:`~ckconv.functional.ckconv`.
         bias: ``(C_out,)``.
         query_mask: ``(B, M)`` bool; outputs at padded output points are set to 0.
         chunk_size: process the output points in chunks of this many; under autograd each
@@ -204,16 +205,16 @@ def point_conv(
             f"{tuple(offsets.shape)}, {tuple(index.shape)}, {tuple(pair_weight.shape)}"
         )
     c_in = input.shape[1]
-    if separable:
-        if mixer is None:
-            raise ValueError("a separable point_conv needs mixer (C_out, C_in)")
-    elif not (hasattr(kernel_net, "hidden_features") and hasattr(kernel_net, "output_linear")):
+    separable = mixer is not None
+    if not separable and not (
+        hasattr(kernel_net, "hidden_features") and hasattr(kernel_net, "output_linear")
+    ):
         raise TypeError(
             "a dense point_conv needs a kernel net with hidden_features() and output_linear "
             "(a ckconv.kernelnets.KernelNet): the factorised form never builds the "
             "(M, K, C_in, C_out) kernel"
         )
-    elif kernel_net.output_linear.weight.shape[0] % c_in:
+    elif not separable and kernel_net.output_linear.weight.shape[0] % c_in:
         raise ValueError(
             f"a dense kernel net must output out_channels * in_channels values; "
             f"{kernel_net.output_linear.weight.shape[0]} is not a multiple of in_channels={c_in}"
@@ -253,6 +254,44 @@ def point_conv(
         out = out * query_mask.unsqueeze(1).to(out.dtype)
     return out
 
+
+
+def point_flexconv(
+    input: torch.Tensor,
+    offsets: torch.Tensor,
+    index: torch.Tensor,
+    pair_weight: torch.Tensor,
+    kernel_net: torch.nn.Module,
+    mask_mu: torch.Tensor,
+    mask_sigma: torch.Tensor,
+    *,
+    mask_threshold: float = 0.1,
+    mixer: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    query_mask: torch.Tensor | None = None,
+    chunk_size: int | Literal["auto"] | None = "auto",
+) -> torch.Tensor:
+    """Point FlexConv: :func:`point_conv` with every pair weighted by a Gaussian mask of its
+    offset and dropped beyond the mask's crop
+    (:func:`~ckconv.functional.masks.cropped_gaussian_mask`: ``mask_sigma`` ``(D,)`` gives a
+    per-dimension box, ``(1,)`` an isotropic ball).  The mask arguments are those of
+    :func:`~ckconv.functional.flexconv`; the rest as in :func:`point_conv`.
+
+    Returns:
+        ``(B, C_out, M)``.
+    """
+    weight = pair_weight * cropped_gaussian_mask(offsets, mask_mu, mask_sigma, mask_threshold)
+    return point_conv(
+        input,
+        offsets,
+        index,
+        weight,
+        kernel_net,
+        mixer=mixer,
+        bias=bias,
+        query_mask=query_mask,
+        chunk_size=chunk_size,
+    )
 
 def _conv_block(
     points: torch.Tensor,

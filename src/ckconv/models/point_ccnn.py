@@ -412,8 +412,8 @@ class PointCCNN(nn.Module):
             radius=scale + h / 2,  # every offset of the window, none beyond
             scale=scale,
             weighting="sum",
-            mask_init_sigma=conv.mask.init_sigma,
-            mask_threshold=conv.mask.threshold,
+            mask_init_sigma=conv.kernel_mask.init_sigma,
+            mask_threshold=conv.kernel_mask.threshold,
             dropout=ccnn.blocks[0].dropout.p,
             norm=norm,
             head=ccnn.head.kind if ccnn.head.kind in ("mean", "none") else "mean",

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from ckconv.functional.ckconv import blur_kernel, kernel_axes, meshgrid, sample_kernel
-from ckconv.functional.ckconv import ckconv as ckconv_fn
-from ckconv.functional.conv import Method, conv, mix, select_method
-from ckconv.functional.fft_engine import kernel_spectrum, spectrum_conv
+from ckconv._checks import choice
+from ckconv.functional.ckconv import apply_kernel, blur_kernel, flexconv_axes, kernel_axes
+from ckconv.functional.conv import Method
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
-from ckconv.nn._params import register_mixer_and_bias
+from ckconv.nn.base import ContinuousConv, KernelNetArg, resolve_kernel_net
+from ckconv.nn.gaussian_mask import GaussianMask
 
 __all__ = ["CKConv", "KernelNetArg", "resolve_kernel_net", "resolve_kernel_size"]
 
 KernelSizeArg = int | Sequence[int] | Literal["same", "full"]
-#: A ready kernel network (``positions (..., D) -> (..., C)``) or a factory
-#: ``f(in_dims, out_channels) -> nn.Module`` (use :func:`functools.partial` for its options).
-KernelNetArg = nn.Module | Callable[[int, int], nn.Module] | None
 
 
 def resolve_kernel_size(
@@ -66,49 +63,7 @@ def resolve_kernel_size(
     return ks
 
 
-def resolve_kernel_net(
-    kernel_net: KernelNetArg,
-    data_dim: int,
-    n_out: int,
-    separable: bool,
-    default: Callable[[], nn.Module],
-    factory: dict[str, Any],
-) -> nn.Module:
-    """Turn a layer's ``kernel_net`` argument into a module and check its sizes.
-
-    ``None`` builds ``default()``; a module is used as is; a factory is called as
-    ``f(data_dim, n_out)`` and moved to ``factory``'s device/dtype.  The net must map ``data_dim``
-    coordinates to ``n_out`` values (``in_channels`` for separable layers, else
-    ``out_channels * in_channels``).
-    """
-    if kernel_net is None:
-        net = default()
-    elif isinstance(kernel_net, nn.Module):
-        net = kernel_net
-    elif callable(kernel_net):
-        net = kernel_net(data_dim, n_out)
-        if not isinstance(net, nn.Module):
-            raise TypeError(
-                f"kernel_net factory must return an nn.Module, got {type(net).__name__}"
-            )
-        net = net.to(**{k: v for k, v in factory.items() if v is not None})
-    else:
-        raise TypeError(
-            "kernel_net must be an nn.Module, a factory f(in_dims, out_channels) or None, "
-            f"got {type(kernel_net).__name__}"
-        )
-    for attr, expected in (("in_dims", data_dim), ("out_channels", n_out)):
-        got = getattr(net, attr, expected)
-        if got != expected:
-            what = "in_channels" if separable else "out_channels * in_channels"
-            raise ValueError(
-                f"kernel_net.{attr} is {got}, expected {expected}"
-                + (f" ({what})" if attr == "out_channels" else " (data_dim)")
-            )
-    return net
-
-
-class CKConv(nn.Module):
+class CKConv(ContinuousConv):
     r"""Continuous kernel convolution (Romero et al., 2022).
 
     A kernel network maps relative positions in :math:`[-1, 1]^D` to kernel values; the kernel
@@ -167,109 +122,96 @@ class CKConv(nn.Module):
         bias: bool = True,
         init_gain: float | None = 1.0,
         method: Method = "auto",
+        kernel_mask: GaussianMask | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if data_dim not in (1, 2, 3):
-            raise ValueError(f"data_dim must be 1, 2 or 3, got {data_dim!r}")
+        choice("data_dim", data_dim, (1, 2, 3))
         if causal and data_dim != 1:
             raise ValueError(f"causal=True needs data_dim=1, got data_dim={data_dim}")
-        if method not in ("auto", "fft", "direct"):
-            raise ValueError(f"method must be 'auto', 'fft' or 'direct', got {method!r}")
-        if init_gain is not None and not (math.isfinite(init_gain) and init_gain > 0):
-            raise ValueError(f"init_gain must be a positive number or None, got {init_gain!r}")
-        factory = {"device": device, "dtype": dtype}
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.data_dim = data_dim
-        self.separable = separable
-        self.causal = causal
-        self.init_gain = init_gain
-        self.method: Method = method
+        choice("method", method, ("auto", "fft", "direct"))
+        if kernel_mask is not None and not isinstance(kernel_mask, GaussianMask):
+            raise TypeError(
+                f"kernel_mask must be a ckconv.nn.GaussianMask or None, got {type(kernel_mask)}"
+            )
         ks = resolve_kernel_size(kernel_size, input_size, data_dim, causal)
+        self.causal = causal
+        super().__init__(
+            in_channels,
+            out_channels,
+            data_dim,
+            kernel_net=kernel_net,
+            separable=separable,
+            bias=bias,
+            init_gain=init_gain,
+            kernel_mask=kernel_mask,
+            device=device,
+            dtype=dtype,
+        )
+        self.method: Method = method
         # Part of the model: the kernel grid at the training sampling rate (SPEC §3.1).
         self.register_buffer(
             "train_kernel_size", torch.tensor(ks, dtype=torch.long, device=device), persistent=True
         )
-        self._build_submodules(factory)
-        n_kernel_out = in_channels if separable else in_channels * out_channels
-        self.kernel_net = self._build_kernel_net(kernel_net, n_kernel_out, factory)
-        register_mixer_and_bias(
-            self, in_channels, out_channels, separable=separable, bias=bias, factory=factory
-        )
         self.reset_parameters()
-
-    # -- construction -------------------------------------------------------------------
-    def _build_submodules(self, factory: dict[str, Any]) -> None:
-        """Hook for subclasses: modules that must exist before the kernel net is built."""
 
     def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
         from ckconv.kernelnets import SIREN
 
         return SIREN(self.data_dim, n_out, **factory)
 
-    def _build_kernel_net(
-        self, kernel_net: KernelNetArg, n_out: int, factory: dict[str, Any]
-    ) -> nn.Module:
-        net = resolve_kernel_net(
-            kernel_net,
-            self.data_dim,
-            n_out,
-            self.separable,
-            lambda: self._default_kernel_net(n_out, factory),
-            factory,
-        )
-        if self.init_gain is not None and not hasattr(net, "scale_output_"):
-            raise TypeError(
-                "kernel_net has no scale_output_() for the kernel re-weighting; subclass "
-                "ckconv.kernelnets.KernelNet or pass init_gain=None"
-            )
-        return net
-
     @property
     def kernel_size(self) -> tuple[int, ...]:
         """Kernel samples per dimension at the training sampling rate."""
         return tuple(int(k) for k in self.train_kernel_size.tolist())
 
+    # -- the kernel ---------------------------------------------------------------------
+    def kernel_axes(
+        self,
+        rate: RateLike | None = None,
+        input_size: Sequence[int] | None = None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[torch.Tensor]:
+        """Positions per dimension at which :meth:`kernel` samples the kernel net: the
+        training grid at ``rate``, without taps that reach no output of ``input_size``, and
+        cropped where the mask part (if any) is below its threshold."""
+        if self.kernel_mask is None:
+            return kernel_axes(
+                self.kernel_size,
+                causal=self.causal,
+                rate=rate,
+                input_size=input_size,
+                device=device,
+                dtype=dtype,
+            )
+        return flexconv_axes(
+            self.kernel_size,
+            self.kernel_mask.sigma.expand(self.data_dim),
+            self.kernel_mask.threshold,
+            causal=self.causal,
+            rate=rate,
+            input_size=input_size,
+            device=device,
+            dtype=dtype,
+        )
+
+    def _kernel_scale(self, rate: RateLike | None) -> float:
+        return rate_scale(rate, self.data_dim)
+
     def init_kernel_numel(self) -> int:
-        """``|Omega|``: kernel samples at initialisation (what the re-weighting divides by)."""
-        return math.prod(self.kernel_size)
+        """``|Omega|``: kernel samples at the training rate inside the current crop (what the
+        re-weighting divides by, read right after the mask part is reset)."""
+        return math.prod(a.shape[0] for a in self.kernel_axes(device="cpu", dtype=torch.float64))
 
-    def reset_parameters(self) -> None:
-        """Re-initialise the kernel net (with the CCNN re-weighting), mixer and bias.
+    def _init_fan(self, kernel: torch.Tensor) -> float:
+        return math.prod(kernel.shape[2:]) * (1 if self.separable else self.in_channels)
 
-        Re-weighting (CCNN §4.1): the generated kernel must have second moment
-        ``init_gain**2 / (C_in |Omega|)`` (separable: ``init_gain**2 / |Omega|``) so that
-        feature maps keep their variance.  The paper gets there by multiplying the output layer
-        by ``g / sqrt(C_in |Omega|)``, which assumes the kernel net itself outputs unit variance;
-        kernel nets do not (a MAGNet's output RMS is far from 1, and a FlexConv mask shrinks the
-        kernel further).  So the output layer is scaled by ``g / (sqrt(C_in |Omega|) * rms)``,
-        with ``rms`` the root-mean-square of the kernel this layer generates on its training
-        grid at initialisation: the constraint then holds exactly.  This runs here, once; it is
-        never a forward-time side effect, and loading a state dict does not repeat it.
-        """
-        if hasattr(self.kernel_net, "reset_parameters"):
-            self.kernel_net.reset_parameters()
-        if self.init_gain is not None:
-            fan = self.init_kernel_numel() * (1 if self.separable else self.in_channels)
-            with torch.no_grad():
-                raw = self.kernel()
-            rms = float(raw.double().square().mean().sqrt())
-            if not math.isfinite(rms) or rms == 0.0:
-                raise ValueError(
-                    f"kernel_net generates a kernel with RMS {rms} at initialisation; the CCNN "
-                    "re-weighting needs a finite non-zero kernel (or pass init_gain=None)"
-                )
-            self.kernel_net.scale_output_(self.init_gain / (math.sqrt(fan) * rms))
-        if self.mixer is not None:
-            # unit-variance pointwise mixing: Var(w) = 1 / C_in
-            nn.init.kaiming_uniform_(self.mixer, nonlinearity="linear")
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+    def nyquist_frequency(self) -> tuple[float, ...]:
+        """``(K_d - 1) / 4``: the Nyquist frequency of the training grid of ``K_d`` samples over
+        ``[-1, 1]`` (cycles per unit position)."""
+        return tuple((k - 1) / 4.0 for k in self.kernel_size)
 
     # -- forward ------------------------------------------------------------------------
     def _check_input(self, input: torch.Tensor) -> None:
@@ -292,41 +234,6 @@ class CKConv(nn.Module):
                 f"{ref.dtype}; convert one of them (e.g. layer.to(torch.float64))"
             )
 
-    def kernel(
-        self,
-        rate: RateLike | None = None,
-        input_size: Sequence[int] | None = None,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> torch.Tensor:
-        """The sampled kernel as a conv weight: ``(C_out, C_in, *K)`` or ``(C_in, 1, *K)``.
-
-        ``rate`` and ``input_size`` as in :meth:`forward` (``input_size`` crops taps that touch
-        no output).  Used by the regularisers, plots and :func:`bake`-style export.
-        """
-        ref = self._reference_tensor()
-        device = device or ref.device
-        dtype = dtype or ref.dtype
-        axes = kernel_axes(
-            self.kernel_size,
-            causal=self.causal,
-            rate=rate,
-            input_size=input_size,
-            device=device,
-            dtype=dtype,
-        )
-        return sample_kernel(
-            self.kernel_net,
-            meshgrid(axes),
-            self.in_channels,
-            separable=self.separable,
-            scale=rate_scale(rate, self.data_dim),
-        )
-
-    def _reference_tensor(self) -> torch.Tensor:
-        return next(iter(self.kernel_net.parameters()), self.train_kernel_size.float())
-
     def forward(
         self,
         input: torch.Tensor,
@@ -340,13 +247,18 @@ class CKConv(nn.Module):
     ) -> torch.Tensor:
         """Convolve ``input``, sampled as training data or as the keywords describe.
 
+        On a grid this is :func:`ckconv.functional.apply_kernel` applied to
+        :meth:`kernel` (nothing is cached between calls: for frozen inference use
+        :func:`ckconv.deploy.bake`, which stores the kernel and its spectrum explicitly).
+
         Args:
             rate: sampling-rate ratio ``sr_input / sr_train`` (one or per dimension).
             blur: with ``rate > 1``, blur the finer kernel (CKConv appendix E.3).
             times: ``(N, L)`` sample times in training samples (1D): the kernel is evaluated
                 at the pairwise offsets (see :func:`ckconv.functional.irregular_ckconv`).
             mask: ``(N, L)`` bool, observed samples (with ``times``).
-            weighting: ``"density"`` weights samples by their local spacing (with ``times``).
+            weighting: how samples are weighted in the sum over them (with ``times``):
+                ``"none"`` (weight 1, as on the grid) or ``"density"`` (their local spacing).
             out_of_domain: offsets outside the trained kernel extent are dropped (``"mask"``)
                 or raise (``"error"``) (with ``times``).
         """
@@ -355,69 +267,12 @@ class CKConv(nn.Module):
             return self._forward_times(input, times, mask, weighting, out_of_domain, rate)
         if mask is not None:
             raise ValueError("mask is for timestamped inputs: pass times=... as well")
-        if not torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            return self._forward_cached(input, rate, blur)
-        return self._forward_grid(input, rate, blur)
-
-    def _cache_key(self, input: torch.Tensor, rate: RateLike | None, blur: bool) -> tuple:
-        state = tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers()))
-        return (tuple(input.shape[2:]), input.dtype, input.device, repr(rate), blur, state)
-
-    def _forward_cached(
-        self, input: torch.Tensor, rate: RateLike | None, blur: bool
-    ) -> torch.Tensor:
-        """No-grad forward that reuses the sampled kernel (or its spectrum) while the input
-        size, the rate and every parameter and buffer are unchanged: any in-place update
-        (an optimiser step, ``load_state_dict``) bumps a ``_version`` and invalidates it."""
-        key = self._cache_key(input, rate, blur)
-        cached = self.__dict__.get("_eval_cache")
-        if cached is None or cached[0] != key:
-            weight = self.kernel(rate, input.shape[2:], dtype=input.dtype)
-            if blur:
-                weight = blur_kernel(weight, rate)
-            groups = self.in_channels if self.separable else 1
-            method = self.method
-            if method == "auto":
-                method = select_method(
-                    input.shape, weight.shape, groups=groups, causal=self.causal, needs_grad=False
-                )
-            if method == "fft":
-                entry = (
-                    "fft",
-                    kernel_spectrum(weight, input.shape[2:], groups=groups, causal=self.causal),
-                )
-            else:
-                entry = ("direct", weight)
-            cached = (key, entry)
-            self.__dict__["_eval_cache"] = cached
-        kind, payload = cached[1]
-        groups = self.in_channels if self.separable else 1
-        conv_bias = None if self.separable else self.bias
-        if kind == "fft":
-            # spectrum_conv checks shapes/dtype/device; the values are checked here (the sum
-            # is finite for finite inputs unless it overflows, then the full check decides)
-            if not torch.isfinite(input.sum()) and not bool(torch.isfinite(input).all()):
-                raise ValueError("input contains NaN or inf values")
-            y = spectrum_conv(input, payload, conv_bias)
-        else:
-            y = conv(input, payload, conv_bias, groups=groups, causal=self.causal, method="direct")
-        return mix(y, self.mixer, self.bias) if self.separable else y
-
-    def _forward_grid(self, input: torch.Tensor, rate: RateLike | None, blur: bool) -> torch.Tensor:
-        return ckconv_fn(
-            input,
-            self.kernel_net,
-            self.kernel_size,
-            self.bias,
-            mixer=self.mixer,
-            causal=self.causal,
-            rate=rate,
-            blur=blur,
-            method=self.method,
+        weight = self.kernel(rate, input.shape[2:], dtype=input.dtype)
+        if blur:
+            weight = blur_kernel(weight, rate)
+        return apply_kernel(
+            input, weight, self.bias, mixer=self.mixer, causal=self.causal, method=self.method
         )
-
-    def _gaussian(self) -> tuple[torch.Tensor, torch.Tensor, float] | None:
-        return None
 
     def _forward_times(self, input, times, mask, weighting, out_of_domain, rate) -> torch.Tensor:
         if self.data_dim != 1:
@@ -429,6 +284,7 @@ class CKConv(nn.Module):
             raise ValueError(
                 "pass either rate= or times=, not both (times already say how the input is sampled)"
             )
+        km = self.kernel_mask
         return irregular_ckconv(
             input,
             times,
@@ -440,7 +296,9 @@ class CKConv(nn.Module):
             causal=self.causal,
             weighting=weighting,
             out_of_domain=out_of_domain,
-            gaussian=self._gaussian(),
+            mask_mu=None if km is None else km.mu,
+            mask_sigma=None if km is None else km.sigma,
+            mask_threshold=0.1 if km is None else km.threshold,
         )
 
     def extra_repr(self) -> str:

@@ -2,79 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from ckconv.functional.ckconv import flexconv as flexconv_fn
-from ckconv.functional.ckconv import flexconv_axes, meshgrid, sample_kernel
+from ckconv._checks import open_unit, positive_number
 from ckconv.functional.conv import Method
-from ckconv.functional.masks import gaussian_mask
-from ckconv.grids import RateLike, rate_scale
-from ckconv.nn.ckconv import CKConv, KernelNetArg, KernelSizeArg
+from ckconv.grids import RateLike
+from ckconv.nn.base import KernelNetArg
+from ckconv.nn.ckconv import CKConv, KernelSizeArg
+from ckconv.nn.gaussian_mask import GaussianMask
 
 __all__ = ["FlexConv", "GaussianMask"]
-
-
-class GaussianMask(nn.Module):
-    r"""Learnable Gaussian mask :math:`m(x) = \exp(-\tfrac12 \sum_d (x_d-\mu_d)^2/(\sigma_d^2+10^{-8}))`.
-
-    ``sigma`` is learnable per dimension; ``mu`` is fixed (``+1`` causal, ``0`` centred).
-    Optimiser helpers find mask parameters by this module type
-    (:func:`ckconv.nn.param_groups`).
-
-    Args:
-        data_dim: spatial dimensions.
-        causal: centre the mask on the current sample (+1) instead of 0.
-        init_sigma: initial width (the papers use 0.075).
-        threshold: mask value below which kernel positions are cropped.
-
-    Shape:
-        - Input: positions ``(..., D)``
-        - Output: ``(...)``
-    """
-
-    mu: torch.Tensor
-
-    def __init__(
-        self,
-        data_dim: int,
-        *,
-        causal: bool = False,
-        init_sigma: float = 0.075,
-        threshold: float = 0.1,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        if not (math.isfinite(init_sigma) and init_sigma > 0):
-            raise ValueError(f"init_sigma must be positive, got {init_sigma!r}")
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-        self.data_dim = data_dim
-        self.causal = causal
-        self.init_sigma = init_sigma
-        self.threshold = threshold
-        self.sigma = nn.Parameter(torch.empty(data_dim, device=device, dtype=dtype))
-        self.register_buffer(
-            "mu", torch.full((data_dim,), 1.0 if causal else 0.0, device=device, dtype=dtype)
-        )
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.constant_(self.sigma, self.init_sigma)
-
-    def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        return gaussian_mask(positions, self.mu.to(positions.dtype), self.sigma.to(positions.dtype))
-
-    def extra_repr(self) -> str:
-        return (
-            f"data_dim={self.data_dim}, causal={self.causal}, init_sigma={self.init_sigma}, "
-            f"threshold={self.threshold}"
-        )
 
 
 class FlexConv(CKConv):
@@ -83,7 +24,9 @@ class FlexConv(CKConv):
 
     The kernel network is evaluated only on the cropped grid, so small learned kernels are
     cheap; the crop follows ``sigma`` as it trains.  With ``separable=True`` this is the
-    SepFlexConv of the CCNN.
+    SepFlexConv of the CCNN.  The mask is a :class:`GaussianMask` part held as
+    ``kernel_mask`` (``CKConv(..., kernel_mask=GaussianMask(...))`` computes the same with
+    another default kernel net).
 
     Args:
         in_channels: input channels (as in :class:`CKConv`, like ``out_channels``, ``data_dim``,
@@ -107,6 +50,8 @@ class FlexConv(CKConv):
         torch.Size([2, 8, 32, 32])
     """
 
+    kernel_mask: GaussianMask
+
     def __init__(
         self,
         in_channels: int,
@@ -126,9 +71,14 @@ class FlexConv(CKConv):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        # Read by _build_submodules(), which CKConv.__init__ calls before building the kernel
-        # net (the default MAGNet's extent depends on the mask width).
-        self._mask_args = {"init_sigma": mask_init_sigma, "threshold": mask_threshold}
+        mask = GaussianMask(
+            data_dim,
+            causal=causal,
+            init_sigma=positive_number("mask_init_sigma", mask_init_sigma),
+            threshold=open_unit("mask_threshold", mask_threshold),
+            device=device,
+            dtype=dtype,
+        )
         super().__init__(
             in_channels,
             out_channels,
@@ -141,13 +91,10 @@ class FlexConv(CKConv):
             bias=bias,
             init_gain=init_gain,
             method=method,
+            kernel_mask=mask,
             device=device,
             dtype=dtype,
         )
-
-    def _build_submodules(self, factory: dict[str, Any]) -> None:
-        self.mask = GaussianMask(self.data_dim, causal=self.causal, **self._mask_args, **factory)
-        del self._mask_args
 
     def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
         from ckconv.kernelnets import MAGNet
@@ -155,94 +102,14 @@ class FlexConv(CKConv):
         return MAGNet(
             self.data_dim,
             n_out,
-            init_extent=min(1.0, 1.667 * self.mask.init_sigma),
+            init_extent=self.kernel_mask.init_extent,
             causal=self.causal,
             **factory,
         )
 
-    def init_kernel_numel(self) -> int:
-        """Kernel samples inside the crop at the initial ``sigma`` (training rate)."""
-        sigma = torch.full((self.data_dim,), self.mask.init_sigma, dtype=torch.float64)
-        axes = flexconv_axes(
-            self.kernel_size,
-            sigma,
-            self.mask.threshold,
-            causal=self.causal,
-            rate=None,
-            input_size=None,
-            device="cpu",
-            dtype=torch.float64,
-        )
-        return math.prod(a.shape[0] for a in axes)
-
-    def reset_parameters(self) -> None:
-        self.mask.reset_parameters()
-        super().reset_parameters()
-
-    def kernel(
-        self,
-        rate: RateLike | None = None,
-        input_size: Sequence[int] | None = None,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> torch.Tensor:
-        """The masked, cropped kernel as a conv weight (see :meth:`CKConv.kernel`)."""
-        ref = self._reference_tensor()
-        device = device or ref.device
-        dtype = dtype or ref.dtype
-        axes = flexconv_axes(
-            self.kernel_size,
-            self.mask.sigma,
-            self.mask.threshold,
-            causal=self.causal,
-            rate=rate,
-            input_size=input_size,
-            device=device,
-            dtype=dtype,
-        )
-        grid = meshgrid(axes)
-        return sample_kernel(
-            self.kernel_net,
-            grid,
-            self.in_channels,
-            separable=self.separable,
-            scale=rate_scale(rate, self.data_dim),
-            mask=self.mask(grid),
-        )
-
     def cropped_kernel_size(self, rate: RateLike | None = None) -> tuple[int, ...]:
         """Kernel samples per dimension after the mask crop (no input-size crop)."""
-        axes = flexconv_axes(
-            self.kernel_size,
-            self.mask.sigma,
-            self.mask.threshold,
-            causal=self.causal,
-            rate=rate,
-            input_size=None,
-            device="cpu",
-            dtype=torch.float64,
-        )
-        return tuple(a.shape[0] for a in axes)
-
-    def _forward_grid(self, input: torch.Tensor, rate: RateLike | None, blur: bool) -> torch.Tensor:
-        return flexconv_fn(
-            input,
-            self.kernel_net,
-            self.kernel_size,
-            self.mask.mu,
-            self.mask.sigma,
-            self.bias,
-            mixer=self.mixer,
-            threshold=self.mask.threshold,
-            causal=self.causal,
-            rate=rate,
-            blur=blur,
-            method=self.method,
-        )
-
-    def _gaussian(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        return self.mask.mu, self.mask.sigma, self.mask.threshold
+        return tuple(a.shape[0] for a in self.kernel_axes(rate, device="cpu", dtype=torch.float64))
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", mask_init_sigma={self.mask.init_sigma}"
+        return super().extra_repr() + f", mask_init_sigma={self.kernel_mask.init_sigma}"

@@ -8,24 +8,25 @@ The maths lives in :mod:`ckconv.functional.pointconv`, the neighbour search in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from ckconv._checks import positive_int, positive_number
-from ckconv.functional.masks import SIGMA_EPS, mask_extent
+from ckconv._checks import choice, open_unit, positive_int, positive_number
 from ckconv.functional.neighbors import Backend, Neighbors, knn, radius_search
 from ckconv.functional.pointconv import (
     Weighting,
     kernel_density,
     neighbor_weights,
     point_conv,
+    point_flexconv,
     relative_positions,
 )
-from ckconv.nn._params import register_mixer_and_bias
-from ckconv.nn.ckconv import KernelNetArg, resolve_kernel_net
-from ckconv.nn.flexconv import GaussianMask
+from ckconv.grids import RateLike
+from ckconv.nn.base import ContinuousConv, KernelNetArg
+from ckconv.nn.gaussian_mask import GaussianMask
 
 __all__ = ["Locality", "PointConv", "PointFlexConv"]
 
@@ -35,7 +36,7 @@ Locality = Literal["knn", "radius", "window"]
 _REFERENCE_POINTS = 9
 
 
-class PointConv(nn.Module):
+class PointConv(ContinuousConv):
     r"""Parametric continuous convolution on point clouds (Wang et al. 2018).
 
     :math:`h_i = \sum_{j \in nbr(i)} w_{ij}\, k((x_j - y_i)/s)\, f_j`: features ``f_j`` at
@@ -119,25 +120,16 @@ class PointConv(nn.Module):
         init_gain: float | None = 1.0,
         backend: Backend = "auto",
         chunk_size: int | Literal["auto"] | None = "auto",
+        kernel_mask: GaussianMask | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        self.in_channels = positive_int("in_channels", in_channels)
-        self.out_channels = positive_int("out_channels", out_channels)
-        self.data_dim = positive_int("data_dim", data_dim)
-        self.num_neighbors = positive_int("num_neighbors", num_neighbors)
-        if locality not in ("knn", "radius", "window"):
-            raise ValueError(f"locality must be 'knn', 'radius' or 'window', got {locality!r}")
-        if weighting not in ("mean", "sum", "density"):
-            raise ValueError(f"weighting must be 'mean', 'sum' or 'density', got {weighting!r}")
-        if backend not in ("auto", "torch", "scipy"):
-            raise ValueError(f"backend must be 'auto', 'torch' or 'scipy', got {backend!r}")
-        if init_gain is not None:
-            positive_number("init_gain", init_gain)
-        if chunk_size not in (None, "auto"):
-            positive_int("chunk_size", chunk_size)
-        self.chunk_size = chunk_size
+        positive_int("num_neighbors", num_neighbors)
+        choice("locality", locality, ("knn", "radius", "window"))
+        choice("weighting", weighting, ("mean", "sum", "density"))
+        choice("backend", backend, ("auto", "torch", "scipy"))
+        if chunk_size != "auto":
+            positive_int("chunk_size", chunk_size, allow_none=True)
         scale = positive_number("scale", scale)
         radius = scale if radius is None else positive_number("radius", radius)
         bandwidth = (
@@ -145,10 +137,26 @@ class PointConv(nn.Module):
             if density_bandwidth is None
             else positive_number("density_bandwidth", density_bandwidth)
         )
-        self.separable = bool(separable)
+        if kernel_mask is not None and not isinstance(kernel_mask, GaussianMask):
+            raise TypeError(
+                f"kernel_mask must be a ckconv.nn.GaussianMask or None, got {type(kernel_mask)}"
+            )
+        super().__init__(
+            in_channels,
+            out_channels,
+            data_dim,
+            kernel_net=kernel_net,
+            separable=separable,
+            bias=bias,
+            init_gain=init_gain,
+            kernel_mask=kernel_mask,
+            device=device,
+            dtype=dtype,
+        )
+        self.num_neighbors = num_neighbors
+        self.chunk_size = chunk_size
         self.locality: Locality = locality
         self.weighting: Weighting = weighting
-        self.init_gain = init_gain
         self.backend: Backend = backend
         factory = {"device": device, "dtype": dtype}
         # Part of the model: the kernel's spatial scale and the search radius (SPEC §3.1).
@@ -157,34 +165,15 @@ class PointConv(nn.Module):
         self.register_buffer(
             "density_bandwidth", torch.tensor(bandwidth, **factory), persistent=True
         )
-        self._build_submodules(factory)
-        n_out = in_channels if self.separable else in_channels * out_channels
-        self.kernel_net = self._build_kernel_net(kernel_net, n_out, factory)
-        register_mixer_and_bias(
-            self, in_channels, out_channels, separable=self.separable, bias=bias, factory=factory
-        )
         self.reset_parameters()
 
     # -- construction ---------------------------------------------------------------
-    def _build_submodules(self, factory: dict[str, Any]) -> None:
-        """Hook for subclasses: modules that must exist before the kernel net is built."""
-
     def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
         from ckconv.kernelnets import MLP
 
         return MLP(self.data_dim, n_out, hidden=32, layers=3, activation="relu", **factory)
 
-    def _build_kernel_net(
-        self, kernel_net: KernelNetArg, n_out: int, factory: dict[str, Any]
-    ) -> nn.Module:
-        net = resolve_kernel_net(
-            kernel_net,
-            self.data_dim,
-            n_out,
-            self.separable,
-            lambda: self._default_kernel_net(n_out, factory),
-            factory,
-        )
+    def _check_kernel_net(self, net: nn.Module) -> None:
         if not self.separable and not (
             hasattr(net, "hidden_features") and hasattr(net, "output_linear")
         ):
@@ -193,66 +182,44 @@ class PointConv(nn.Module):
                 "(a ckconv.kernelnets.KernelNet) for the factorised form; use separable=True for "
                 "other kernel nets"
             )
-        if self.init_gain is not None and not hasattr(net, "scale_output_"):
-            raise TypeError(
-                "kernel_net has no scale_output_() for the kernel re-weighting; subclass "
-                "ckconv.kernelnets.KernelNet or pass init_gain=None"
+
+    # -- the kernel -----------------------------------------------------------------
+    def kernel_axes(
+        self,
+        rate: RateLike | None = None,
+        input_size: Sequence[int] | None = None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[torch.Tensor]:
+        """The reference grid of normalised offsets: ``9`` points per dimension spread
+        uniformly over the kernel domain ``[-1, 1]`` (with a mask part: over its current
+        crop, at most the domain, so no point of it is cropped).  :meth:`kernel` samples it; the
+        re-weighting, the kernel L2 penalty and the plots read the kernel there (points have no sampling grid of
+        their own, so ``rate`` and ``input_size`` do not apply)."""
+        if rate is not None or input_size is not None:
+            raise ValueError(
+                f"{type(self).__name__} samples its kernel at neighbour offsets, not on a grid: "
+                "rate= and input_size= do not apply"
             )
-        return net
-
-    # -- initialisation -------------------------------------------------------------
-    def _reference_offsets(self) -> torch.Tensor:
-        """Offsets ``(R, D)`` spread uniformly over the kernel domain ``[-1, 1]^D``."""
         ref = self.scale
-        axis = torch.linspace(-1.0, 1.0, _REFERENCE_POINTS, device=ref.device, dtype=ref.dtype)
-        grid = torch.meshgrid(*([axis] * self.data_dim), indexing="ij")
-        return torch.stack(grid, -1).reshape(-1, self.data_dim)
+        axis = torch.linspace(
+            -1.0, 1.0, _REFERENCE_POINTS, device=device or ref.device, dtype=dtype or ref.dtype
+        )
+        if self.kernel_mask is None:
+            return [axis] * self.data_dim
+        widths = self.kernel_mask.extent(self.data_dim).clamp(max=1.0).tolist()
+        return [axis * w for w in widths]
 
-    def _offset_mask(self, offsets: torch.Tensor) -> torch.Tensor | None:
-        """Multiplier ``(...)`` of every offset ``(..., D)`` (PointFlexConv's mask), or None."""
-        return None
-
-    def _sum_squared_weights(self) -> float:
-        """``sum_j w_ij^2`` for ``K`` neighbours: ``K`` (sum) or ``1/K`` (mean, density)."""
+    def _init_fan(self, kernel: torch.Tensor) -> float:
+        """``fan * sum_j w_ij^2`` for ``K`` neighbours: ``sum_j w_j^2`` is ``K`` (sum) or
+        ``1/K`` (mean, density)."""
         k = self.num_neighbors
-        return float(k) if self.weighting == "sum" else 1.0 / k
-
-    def reset_parameters(self) -> None:
-        """Re-initialise kernel net (with the re-weighting), mixer and bias.
-
-        Re-weighting: for ``K`` neighbours with weights ``w_j`` and kernel values of second
-        moment ``E[k^2]``, an output sums ``sum_j w_j^2 * fan`` terms of variance ``E[k^2]``
-        (``fan = C_in`` dense, 1 separable), so the output layer is scaled by
-        ``init_gain / (sqrt(fan * sum_j w_j^2) * rms)`` with ``rms`` the root-mean-square of the
-        (masked) kernel over reference offsets spread uniformly over the kernel domain.  Real
-        neighbourhoods are not uniform, so this sets the scale, not an exact variance.  Runs
-        here only; loading a state dict does not repeat it.
-        """
-        if hasattr(self.kernel_net, "reset_parameters"):
-            self.kernel_net.reset_parameters()
-        if self.init_gain is not None:
-            with torch.no_grad():
-                offsets = self._reference_offsets()
-                values = self.kernel_net(offsets.to(self._kernel_dtype()))
-                weight = self._offset_mask(offsets)
-                if weight is not None:
-                    values = values * weight.unsqueeze(-1).to(values.dtype)
-                rms = float(values.double().square().mean().sqrt())
-            if not math.isfinite(rms) or rms == 0.0:
-                raise ValueError(
-                    f"kernel_net generates kernel values with RMS {rms} on the kernel domain; the "
-                    "re-weighting needs a finite non-zero kernel (or pass init_gain=None)"
-                )
-            fan = (1 if self.separable else self.in_channels) * self._sum_squared_weights()
-            self.kernel_net.scale_output_(self.init_gain / (math.sqrt(fan) * rms))
-        if self.mixer is not None:
-            nn.init.kaiming_uniform_(self.mixer, nonlinearity="linear")
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        per_neighbor = float(k) if self.weighting == "sum" else 1.0 / k
+        return (1 if self.separable else self.in_channels) * per_neighbor
 
     def _kernel_dtype(self) -> torch.dtype:
-        ref = next(iter(self.kernel_net.parameters()), None)
-        return self.scale.dtype if ref is None else ref.dtype
+        return self._reference_tensor().dtype
 
     # -- forward --------------------------------------------------------------------
     def find_neighbors(
@@ -367,20 +334,25 @@ class PointConv(nn.Module):
             density = self.density(pos, mask, neighbors if same_points else None)
         weights = neighbor_weights(neighbors, self.weighting, density, dtype=input.dtype)
         offsets = relative_positions(query_pos, pos, neighbors.index, self.scale)
-        offset_mask = self._offset_mask(offsets)
-        if offset_mask is not None:
-            weights = weights * offset_mask
-        return point_conv(
+        common = {
+            "mixer": self.mixer,
+            "bias": self.bias,
+            "query_mask": query_mask,
+            "chunk_size": self.chunk_size,
+        }
+        if self.kernel_mask is None:
+            return point_conv(input, offsets, neighbors.index, weights, self.kernel_net, **common)
+        mask = self.kernel_mask
+        return point_flexconv(
             input,
             offsets,
             neighbors.index,
             weights,
             self.kernel_net,
-            separable=self.separable,
-            mixer=self.mixer,
-            bias=self.bias,
-            query_mask=query_mask,
-            chunk_size=self.chunk_size,
+            mask.mu,
+            mask.sigma,
+            mask_threshold=mask.threshold,
+            **common,
         )
 
     def extra_repr(self) -> str:
@@ -457,11 +429,14 @@ class PointFlexConv(PointConv):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        self._mask_args = {
-            "init_sigma": mask_init_sigma,
-            "threshold": mask_threshold,
-            "isotropic": bool(isotropic),
-        }
+        mask = GaussianMask(
+            positive_int("data_dim", data_dim),
+            init_sigma=positive_number("mask_init_sigma", mask_init_sigma),
+            threshold=open_unit("mask_threshold", mask_threshold),
+            isotropic=isotropic,
+            device=device,
+            dtype=dtype,
+        )
         super().__init__(
             in_channels,
             out_channels,
@@ -478,53 +453,22 @@ class PointFlexConv(PointConv):
             init_gain=init_gain,
             backend=backend,
             chunk_size=chunk_size,
+            kernel_mask=mask,
             device=device,
             dtype=dtype,
         )
 
-    def _build_submodules(self, factory: dict[str, Any]) -> None:
-        args = self._mask_args
-        del self._mask_args
-        self.isotropic = args["isotropic"]
-        self.mask = GaussianMask(
-            1 if self.isotropic else self.data_dim,
-            init_sigma=args["init_sigma"],
-            threshold=args["threshold"],
-            **factory,
-        )
+    @property
+    def isotropic(self) -> bool:
+        return self.kernel_mask.isotropic
 
     def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
         from ckconv.kernelnets import MAGNet
 
-        return MAGNet(
-            self.data_dim, n_out, init_extent=min(1.0, 1.667 * self.mask.init_sigma), **factory
-        )
-
-    def _offset_mask(self, offsets: torch.Tensor) -> torch.Tensor:
-        """Gaussian mask times the crop indicator, ``(...)`` for offsets ``(..., D)``."""
-        sigma = self.mask.sigma.to(offsets.dtype)
-        reach = math.sqrt(-2.0 * math.log(self.mask.threshold))
-        extent = (sigma.detach().square() + SIGMA_EPS).sqrt() * reach
-        if self.isotropic:
-            # squared norm: no sqrt, so gradients stay finite at the zero offset
-            sq = offsets.square().sum(-1)
-            value = torch.exp(-0.5 * sq / (sigma.square() + SIGMA_EPS))
-            return value * (sq <= extent.square())
-        value = self.mask(offsets)  # (x - mu)^2 / (sigma^2 + 1e-8), summed over dimensions
-        inside = ((offsets - self.mask.mu.to(offsets.dtype)).abs() <= extent).all(-1)
-        return value * inside
-
-    def _reference_offsets(self) -> torch.Tensor:
-        """Offsets spread uniformly over the initial crop (within ``[-1, 1]^D``)."""
-        width = min(1.0, mask_extent(self.mask.init_sigma, self.mask.threshold))
-        return super()._reference_offsets() * width
-
-    def reset_parameters(self) -> None:
-        self.mask.reset_parameters()
-        super().reset_parameters()
+        return MAGNet(self.data_dim, n_out, init_extent=self.kernel_mask.init_extent, **factory)
 
     def extra_repr(self) -> str:
-        s = super().extra_repr() + f", mask_init_sigma={self.mask.init_sigma}"
+        s = super().extra_repr() + f", mask_init_sigma={self.kernel_mask.init_sigma}"
         if self.isotropic:
             s += ", isotropic=True"
         return s

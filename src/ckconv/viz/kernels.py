@@ -1,7 +1,8 @@
 """Pictures of a model's continuous kernels and FlexConv mask sizes.
 
-:func:`plot_kernels` draws the kernel of every :class:`~ckconv.nn.CKConv` /
-:class:`~ckconv.nn.FlexConv` layer of a model, sampled at the training resolution, like CCNN
+:func:`plot_kernels` draws the kernel of every continuous convolution
+(:class:`~ckconv.nn.ContinuousConv`: CKConv, FlexConv, PointConv, ...) of a model, as its
+:meth:`~ckconv.nn.ContinuousConv.kernel` generates it at the training resolution, like CCNN
 Fig. 12: 1D kernels as one ``channel x position`` image per layer (a FlexConv kernel is drawn
 over its cropped extent inside ``[-1, 1]``, so the learned size is visible); 2D kernels as a row
 of tiles (one per channel); 3D kernels as tiles of their middle slice.  :func:`mask_sizes`
@@ -23,9 +24,8 @@ import torch
 from torch import nn
 
 from ckconv._checks import positive_int, positive_number
-from ckconv.functional.ckconv import flexconv_axes, kernel_axes
-from ckconv.grids import grid_step
-from ckconv.nn import CKConv, FlexConv
+from ckconv.nn import CKConv, ContinuousConv
+from ckconv.nn import continuous_convs as _continuous_convs
 
 __all__ = [
     "MaskSize",
@@ -68,11 +68,10 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 100) -> Path:
     return path
 
 
-def continuous_convs(model: nn.Module) -> list[tuple[str, CKConv]]:
-    """``(qualified name, layer)`` of every CKConv / FlexConv in ``model``, in module order."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return [(name or "(model)", m) for name, m in model.named_modules() if isinstance(m, CKConv)]
+def continuous_convs(model: nn.Module) -> list[tuple[str, ContinuousConv]]:
+    """``(qualified name, layer)`` of every continuous convolution
+    (:class:`~ckconv.nn.ContinuousConv`: grid or point) in ``model``, in module order."""
+    return [(name or "(model)", m) for name, m in _continuous_convs(model)]
 
 
 @dataclass(frozen=True)
@@ -97,9 +96,11 @@ class MaskSize:
 
 @torch.no_grad()
 def mask_sizes(model: nn.Module) -> list[MaskSize]:
-    """The mask width and cropped kernel size of every FlexConv in ``model`` (module order).
+    """The mask width and cropped kernel size of every grid convolution with a mask part
+    (FlexConv) in ``model`` (module order).
 
     Examples:
+        >>> from ckconv.nn import FlexConv
         >>> conv = FlexConv(2, 4, kernel_size=101)
         >>> row = mask_sizes(conv)[0]
         >>> row.kernel_size, row.cropped_size, round(row.sigma[0], 3)
@@ -107,11 +108,11 @@ def mask_sizes(model: nn.Module) -> list[MaskSize]:
     """
     rows = []
     for name, conv in continuous_convs(model):
-        if not isinstance(conv, FlexConv):
+        if not isinstance(conv, CKConv) or conv.kernel_mask is None:
             continue
         full = conv.kernel_size
-        cropped = conv.cropped_kernel_size()
-        sigma = tuple(float(s) for s in conv.mask.sigma.detach().abs().cpu())
+        cropped = tuple(len(a) for a in _axes(conv))
+        sigma = tuple(float(s) for s in _sigma(conv))
         rows.append(MaskSize(name, sigma, full, cropped, math.prod(cropped) / math.prod(full)))
     return rows
 
@@ -136,24 +137,23 @@ def format_mask_table(rows: list[MaskSize]) -> str:
     return "\n".join(lines)
 
 
-def _axes(conv: CKConv, rate: float | None = None) -> list[torch.Tensor]:
-    """Positions per dimension at which :meth:`CKConv.kernel` samples the kernel at ``rate``."""
-    if isinstance(conv, FlexConv):
-        axes = flexconv_axes(
-            conv.kernel_size,
-            conv.mask.sigma,
-            conv.mask.threshold,
-            causal=conv.causal,
-            rate=rate,
-            input_size=None,
-            device="cpu",
-            dtype=torch.float64,
-        )
-    else:
-        axes = kernel_axes(
-            conv.kernel_size, causal=conv.causal, rate=rate, device="cpu", dtype=torch.float64
-        )
-    return axes
+def _axes(conv: ContinuousConv, rate: float | None = None) -> list[torch.Tensor]:
+    """Positions per dimension at which :meth:`ContinuousConv.kernel` samples the kernel."""
+    return conv.kernel_axes(rate, device="cpu", dtype=torch.float64)
+
+
+def _sigma(conv: ContinuousConv) -> torch.Tensor:
+    """The mask part's width per dimension."""
+    assert conv.kernel_mask is not None
+    return conv.kernel_mask.sigma.detach().abs().cpu().expand(conv.data_dim)
+
+
+def _half_steps(axes: list[torch.Tensor], full: tuple[int, ...], rate: float | None):
+    """Half the sample spacing per dimension (the pixel half-width of the pictures)."""
+    return [
+        float(a[1] - a[0]) / 2 if len(a) > 1 else 1.0 / max(k - 1, 1) / float(rate or 1.0)
+        for a, k in zip(axes, full)
+    ]
 
 
 def _channels(kernel: torch.Tensor) -> tuple[torch.Tensor, str]:
@@ -183,10 +183,10 @@ def plot_kernels(
     kernel size and, for a FlexConv, its mask width.  Colours are symmetric around 0 per layer.
 
     Args:
-        model: any module containing :class:`~ckconv.nn.CKConv` or
-            :class:`~ckconv.nn.FlexConv` layers (or such a layer itself).
+        model: any module containing continuous convolutions (or such a layer itself); point
+            layers are drawn on their reference grid of offsets.
         max_layers, max_channels, max_tiles: caps on what is drawn.
-        rate: sample the kernels at ``rate`` times the training sampling rate (e.g. ``2.0``:
+        rate: sample the grid layers' kernels at ``rate`` times the training sampling rate (e.g. ``2.0``:
             the finer grid a model evaluated at twice the resolution uses, where high
             frequencies of Sine kernels show, CKConv Fig. 9); ``None`` is the training rate.
         title: figure title.
@@ -195,6 +195,7 @@ def plot_kernels(
         A :class:`matplotlib.figure.Figure` (save it with :func:`save_figure`).
 
     Examples:
+        >>> from ckconv.nn import FlexConv
         >>> fig = plot_kernels(FlexConv(3, 8, kernel_size=65, input_size=64))
         >>> len(fig.axes) >= 1
         True
@@ -210,7 +211,6 @@ def plot_kernels(
         )
     convs = convs[:max_layers]
     positive_number("rate", rate, allow_none=True)
-    step_factor = 1.0 / float(rate or 1.0)
     plt = pyplot()
     one_d = all(conv.data_dim == 1 for _, conv in convs)
     cols = 1 if one_d else max_tiles
@@ -220,20 +220,26 @@ def plot_kernels(
         len(convs), cols, figsize=(fig_w, row_h * len(convs) + 0.5), squeeze=False
     )
     for row, (name, conv) in enumerate(convs):
-        kernel = conv.kernel(rate).detach().float().cpu()
+        # grid layers are drawn at ``rate``; point layers on their reference grid of offsets
+        layer_rate = rate if isinstance(conv, CKConv) else None
+        kernel = conv.kernel(layer_rate).detach().float().cpu()
         channels, label = _channels(kernel)
         lim = float(channels.abs().max()) or 1.0
-        head = f"{name}: kernel {'x'.join(map(str, conv.kernel_size))}"
-        if isinstance(conv, FlexConv):
-            sigma = ", ".join(f"{float(s):.3f}" for s in conv.mask.sigma.detach().abs().cpu())
+        full = conv.kernel_size if isinstance(conv, CKConv) else tuple(kernel.shape[2:])
+        all_axes = _axes(conv, layer_rate)
+        halves = _half_steps(all_axes, full, layer_rate)
+        head = f"{name}: kernel {'x'.join(map(str, full))}"
+        masked = conv.kernel_mask is not None
+        if masked:
+            sigma = ", ".join(f"{float(s):.3f}" for s in _sigma(conv))
             cropped = "x".join(map(str, channels.shape[1:]))
             head += f", mask sigma {sigma} -> {cropped} samples"
         if conv.data_dim == 1 and cols == 1:
             ax = axes[row, 0]
             shown = channels[:max_channels]
-            axis = _axes(conv, rate)[0]
+            axis = all_axes[0]
             first, last = float(axis[0]), float(axis[-1])
-            half = grid_step(conv.kernel_size[0]) * step_factor / 2
+            half = halves[0]
             image = ax.imshow(
                 shown.numpy(),
                 aspect="auto",
@@ -244,7 +250,7 @@ def plot_kernels(
                 extent=(first - half, last + half, shown.shape[0] - 0.5, -0.5),
             )
             ax.set_xlim(-1.0 - half, 1.0 + half)
-            if isinstance(conv, FlexConv):
+            if masked:
                 for edge in (first - half, last + half):
                     ax.axvline(edge, color="0.3", lw=0.6, ls="--")
             ax.set_ylabel(label if shown.shape[0] > 1 else "", fontsize=7)
@@ -256,11 +262,8 @@ def plot_kernels(
             continue
         # 2D / 3D tiles over [-1, 1]^2 (3D: the middle slice of the first axis), so the extent
         # of a FlexConv's crop is visible; the dashed box marks the crop
-        all_axes = _axes(conv, rate)
         axes2 = all_axes[-2:] if conv.data_dim > 1 else [torch.zeros(1), all_axes[0]]
-        halves = [grid_step(k) * step_factor / 2 for k in conv.kernel_size[-2:]]
-        if conv.data_dim == 1:
-            halves = [0.5, grid_step(conv.kernel_size[0]) * step_factor / 2]
+        halves = halves[-2:] if conv.data_dim > 1 else [0.5, halves[0]]
         box = (
             float(axes2[1][0]) - halves[1],
             float(axes2[1][-1]) + halves[1],
@@ -289,7 +292,7 @@ def plot_kernels(
             )
             ax.set_xlim(-1.0 - halves[1], 1.0 + halves[1])
             ax.set_ylim(1.0 + halves[0], -1.0 - halves[0])
-            if isinstance(conv, FlexConv):
+            if masked:
                 ax.plot(
                     [box[0], box[1], box[1], box[0], box[0]],
                     [box[2], box[2], box[3], box[3], box[2]],
