@@ -32,6 +32,7 @@ __all__ = [
     "mfcc",
     "read_wav",
     "wav_num_frames",
+    "write_wav",
 ]
 
 #: The 10 Speech Commands words of the Kidger et al. subset, in label order.
@@ -83,6 +84,25 @@ def read_wav(path: PathLike, expected_rate: int | None = 16000) -> tuple[torch.T
         )
     samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
     return torch.from_numpy(samples), rate
+
+
+def write_wav(path: PathLike, samples, rate: int = 16000) -> Path:
+    """Write int16 ``samples`` as a 16-bit PCM mono WAV file (the format :func:`read_wav` reads),
+    creating the parent folders."""
+    path = Path(path)
+    data = np.asarray(samples)
+    if data.dtype != np.int16 or data.ndim != 1:
+        raise ValueError(
+            f"samples: expected a 1D int16 array, got {data.ndim}D {data.dtype} "
+            "(scale floats by 32767 and round first)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data.astype("<i2").tobytes())
+    return path
 
 
 def _hz_to_mel(f):
