@@ -114,6 +114,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="at rates above 1, blur the finer kernels (Gaussian, CKConv App. E.3)",
     )
+    p.add_argument(
+        "--no-kernel-scaling",
+        action="store_true",
+        help="with --sampling-rates: sample the kernels without the sr_train/sr_eval factor "
+        "(CKConv eq. 5), the ablation of CKConv Table 5",
+    )
     p.add_argument("--out", default=None, help="folder for the --sampling-rates files")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -206,6 +212,8 @@ def _eval(args: argparse.Namespace, extra: list[str]) -> int:
         return _eval_rates(args, extra)
     if args.out is not None:
         raise ConfigError("--out is for the --sampling-rates files")
+    if args.no_kernel_scaling:
+        raise ConfigError("--no-kernel-scaling goes with --sampling-rates (e.g. --sampling-rates 1/2)")
     metrics = evaluate(
         args.checkpoint,
         split=args.split,
@@ -243,6 +251,7 @@ def _eval_rates(args: argparse.Namespace, extra: list[str]) -> int:
         overrides=parse_overrides(extra),
         batch_size=args.batch_size,
         blur=args.blur,
+        kernel_scaling=not args.no_kernel_scaling,
     )
     if not dist_env().is_zero:
         return 0

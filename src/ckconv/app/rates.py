@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "rate_label",
     "rate_table",
     "sweep_rates",
+    "unscaled_kernels",
     "write_rate_table",
     "write_sweep",
 ]
@@ -135,6 +137,39 @@ def _percent(metric: str, value: float) -> str:
 # ----------------------------------------------------------------------------- one checkpoint
 
 
+@contextmanager
+def unscaled_kernels(model: Any, rate: Fraction | float):
+    """Inside the block, the continuous-kernel layers of ``model`` called with ``rate`` sample
+    their kernels *without* the CKConv eq. 5 factor ``sr_train / sr_eval`` (the ablation of
+    CKConv Table 5): each layer's kernel net output is multiplied by the inverse of the factor
+    the layer applies, so the sampled kernel is the trained function's values at the new
+    positions. Use it on a model that is evaluated at this ``rate`` only (a no-grad forward
+    caches the sampled kernel per input size and rate)."""
+    from ckconv.grids import rate_scale
+    from ckconv.nn import CKConv
+
+    handles = []
+    try:
+        for module in model.modules():
+            if isinstance(module, CKConv):
+                inverse = 1.0 / rate_scale(float(rate), module.data_dim)
+                handles.append(
+                    module.kernel_net.register_forward_hook(
+                        lambda _m, _args, out, k=inverse: out * k
+                    )
+                )
+        if not handles:
+            raise ValueError(
+                f"{type(model).__name__} has no continuous-kernel layers whose scaling could "
+                "be switched off"
+            )
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+
 @dataclass
 class RateTable:
     """Metrics of one checkpoint at several sampling rates (``sr_eval / sr_train``)."""
@@ -146,6 +181,7 @@ class RateTable:
     input_sizes: list[tuple[int, ...]]
     metrics: list[dict[str, float]]
     resampled: bool = True
+    kernel_scaling: bool = True  # False: kernels sampled without CKConv eq. 5
 
     def value(self, rate: Fraction | float | str) -> float:
         """The task metric at ``rate``."""
@@ -158,6 +194,7 @@ class RateTable:
             "metric": self.metric,
             "rate_meaning": "sr_eval / sr_train (relative to the checkpoint's training data)",
             "inputs_resampled": self.resampled,
+            "kernel_scaling": self.kernel_scaling,
             "rows": [
                 {
                     "rate": rate_label(r),
@@ -201,9 +238,11 @@ def rate_table(
     batch_size: int | None = None,
     progress_bar: bool = False,
     blur: bool = False,
+    kernel_scaling: bool = True,
 ) -> RateTable:
     """Evaluate one checkpoint at each of ``rates`` (``sr_eval / sr_train``); ``blur`` blurs
-    the kernels at rates above 1 (CKConv App. E.3).
+    the kernels at rates above 1 (CKConv App. E.3); ``kernel_scaling=False`` samples the
+    kernels without the CKConv eq. 5 factor (:func:`unscaled_kernels`, an ablation).
 
     The model is loaded once; for each rate the split's inputs are resampled to it (unless
     ``resample`` is False: the data already is at that rate) and the model is told the rate.
@@ -225,20 +264,26 @@ def rate_table(
     for r in parsed:
         input_rate = float(r) if resample else None
         sizes.append(_input_size(bundle, split, input_rate))
-        rows.append(
-            evaluate_model(
-                model,
-                cfg,
-                bundle,
-                split=split,
-                rate=float(r),
-                input_rate=input_rate,
-                batch_size=batch_size,
-                progress_bar=progress_bar,
-                blur=blur,
+        if not kernel_scaling:  # a fresh model per rate: no kernel cached at another factor
+            model = load_model(checkpoint, overrides)[0]
+        with nullcontext() if kernel_scaling else unscaled_kernels(model, r):
+            rows.append(
+                evaluate_model(
+                    model,
+                    cfg,
+                    bundle,
+                    split=split,
+                    rate=float(r),
+                    input_rate=input_rate,
+                    batch_size=batch_size,
+                    progress_bar=progress_bar,
+                    blur=blur,
+                )
             )
-        )
-    return RateTable(str(checkpoint), split, metric, parsed, sizes, rows, resample)
+    return RateTable(
+        str(checkpoint), split, metric, parsed, sizes, rows, resample, kernel_scaling
+    )
+
 
 
 def plot_rate_table(table: RateTable, path: str | os.PathLike) -> Path:
@@ -281,7 +326,7 @@ def write_rate_table(table: RateTable, out_dir: str | os.PathLike | None = None)
     ckpt = Path(table.checkpoint)
     folder = Path(out_dir) if out_dir is not None else _default_out_dir(ckpt)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"rates_{table.split}_{ckpt.stem}"
+    stem = folder / f"rates_{table.split}_{ckpt.stem}{'' if table.kernel_scaling else '_unscaled'}"
     paths = {
         "csv": stem.with_suffix(".csv"),
         "json": stem.with_suffix(".json"),
