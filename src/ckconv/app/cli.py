@@ -12,6 +12,7 @@
                                                      train x test sampling-rate table (CKConv T. 5)
     ckconv configs                                   list the shipped experiment configs
     ckconv data list [--root DIR]                    list the tasks and whether their data is here
+    ckconv data synth-speech --out DIR [--speakers N] a Speech Commands-layout set (espeak-ng, sox)
 """
 
 from __future__ import annotations
@@ -149,8 +150,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("configs", help="list the shipped experiment configs")
 
-    p = sub.add_parser("data", help="datasets: `ckconv data list`", add_help=True)
-    p.add_argument("action", choices=["list"])
+    p = sub.add_parser(
+        "data", help="datasets: `ckconv data list`, `ckconv data synth-speech`", add_help=True
+    )
+    p.add_argument("action", choices=["list", "synth-speech"])
 
     # Subcommands that own their options (argparse in their modules): passed through whole.
     sub.add_parser(
@@ -213,7 +216,9 @@ def _eval(args: argparse.Namespace, extra: list[str]) -> int:
     if args.out is not None:
         raise ConfigError("--out is for the --sampling-rates files")
     if args.no_kernel_scaling:
-        raise ConfigError("--no-kernel-scaling goes with --sampling-rates (e.g. --sampling-rates 1/2)")
+        raise ConfigError(
+            "--no-kernel-scaling goes with --sampling-rates (e.g. --sampling-rates 1/2)"
+        )
     metrics = evaluate(
         args.checkpoint,
         split=args.split,
@@ -298,9 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return _train(args, extra)
         if args.command == "data":
-            from ckconv.app.data_command import main_data_list
+            from ckconv.app.data_command import main_data_list, main_synth_speech
 
-            return main_data_list(extra)
+            return (main_data_list if args.action == "list" else main_synth_speech)(extra)
         if args.command == "fit-kernel":
             from ckconv.app.fit_kernel_command import main_fit_kernel
 

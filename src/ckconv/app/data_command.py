@@ -1,13 +1,16 @@
-"""``ckconv data list``: every task, its input shape and whether its data is on this machine."""
+"""``ckconv data list``: every task, its input shape and whether its data is on this machine;
+``ckconv data synth-speech``: a Speech Commands-layout set spoken by espeak-ng."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 from ckconv.data.registry import TaskRow, default_root, list_tasks
 
-__all__ = ["format_task_table", "main_data_list"]
+__all__ = ["format_task_table", "main_data_list", "main_synth_speech"]
 
 
 def format_task_table(rows: list[TaskRow]) -> str:
@@ -43,4 +46,67 @@ def main_data_list(argv: list[str] | None = None) -> int:
     print(format_task_table(rows))
     found = sum(r.found for r in rows)
     print(f"\n{found} of {len(rows)} tasks have their data (root: {args.root or default_root()})")
+    return 0
+
+
+def main_synth_speech(argv: list[str] | None = None) -> int:
+    """``ckconv data synth-speech --out DIR``: write a synthetic Speech Commands v0.02-layout set
+    (word folders of 1 s, 16 kHz, 16-bit mono WAVs and the list files), spoken by espeak-ng
+    and resampled by sox; see :mod:`ckconv.data.speech_synth`."""
+    from ckconv.data.speech import KIDGER_WORDS
+    from ckconv.data.speech_synth import NOISE_COLORS, SpeechSynthError, synthesize_speech
+
+    parser = argparse.ArgumentParser(
+        prog="ckconv data synth-speech", description=main_synth_speech.__doc__
+    )
+    parser.add_argument("--out", type=Path, required=True, help="new (or empty) folder to write")
+    parser.add_argument("--speakers", type=int, default=25, help="synthetic speakers (default 25)")
+    parser.add_argument(
+        "--utterances", type=int, default=1, help="takes of each word per speaker (default 1)"
+    )
+    parser.add_argument(
+        "--words",
+        default=",".join(KIDGER_WORDS),
+        help="comma-separated words (default: the 10 words of the papers)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--snr", type=float, default=None, metavar="DB", help="add noise at this SNR in dB"
+    )
+    parser.add_argument("--noise", choices=NOISE_COLORS, default="white", help="noise colour")
+    parser.add_argument("--validation-fraction", type=float, default=0.1)
+    parser.add_argument("--testing-fraction", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    words = tuple(w.strip() for w in args.words.split(","))
+    start = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if sys.stdout.isatty() and (done == total or now - last[0] > 1.0):
+            last[0] = now
+            print(f"\r{done}/{total} clips", end="" if done < total else "\n", flush=True)
+
+    try:
+        summary = synthesize_speech(
+            args.out,
+            num_speakers=args.speakers,
+            utterances=args.utterances,
+            words=words,
+            seed=args.seed,
+            snr_db=args.snr,
+            noise_color=args.noise,
+            validation_fraction=args.validation_fraction,
+            testing_fraction=args.testing_fraction,
+            progress=progress,
+        )
+    except (SpeechSynthError, ValueError, FileExistsError) as err:
+        print(f"ckconv data synth-speech: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {summary.num_clips} clips ({len(summary.words)} words x "
+        f"{len(summary.speakers)} speakers x {args.utterances}) to {summary.root} in "
+        f"{time.perf_counter() - start:.1f} s; validation speakers "
+        f"{len(summary.validation)}, testing speakers {len(summary.testing)}"
+    )
     return 0

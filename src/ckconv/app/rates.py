@@ -143,31 +143,41 @@ def unscaled_kernels(model: Any, rate: Fraction | float):
     their kernels *without* the CKConv eq. 5 factor ``sr_train / sr_eval`` (the ablation of
     CKConv Table 5): each layer's kernel net output is multiplied by the inverse of the factor
     the layer applies, so the sampled kernel is the trained function's values at the new
-    positions. Use it on a model that is evaluated at this ``rate`` only (a no-grad forward
-    caches the sampled kernel per input size and rate)."""
+    positions. Inside the block, call the model at this ``rate`` only.
+
+    A no-grad forward reuses a sampled kernel until a parameter changes in place; entering and
+    leaving the block therefore touches one parameter of each layer in place (``mul_(1)``, the
+    values unchanged), so no kernel sampled with the other factor is reused."""
+    import torch
+
     from ckconv.grids import rate_scale
     from ckconv.nn import CKConv
 
+    layers = [m for m in model.modules() if isinstance(m, CKConv)]
+    if not layers:
+        raise ValueError(
+            f"{type(model).__name__} has no continuous-kernel layers whose scaling could "
+            "be switched off"
+        )
+
+    def invalidate() -> None:
+        with torch.no_grad():
+            for layer in layers:
+                next(layer.kernel_net.parameters()).mul_(1)
+
     handles = []
+    invalidate()
     try:
-        for module in model.modules():
-            if isinstance(module, CKConv):
-                inverse = 1.0 / rate_scale(float(rate), module.data_dim)
-                handles.append(
-                    module.kernel_net.register_forward_hook(
-                        lambda _m, _args, out, k=inverse: out * k
-                    )
-                )
-        if not handles:
-            raise ValueError(
-                f"{type(model).__name__} has no continuous-kernel layers whose scaling could "
-                "be switched off"
+        for layer in layers:
+            inverse = 1.0 / rate_scale(float(rate), layer.data_dim)
+            handles.append(
+                layer.kernel_net.register_forward_hook(lambda _m, _a, out, k=inverse: out * k)
             )
         yield model
     finally:
         for handle in handles:
             handle.remove()
-
+        invalidate()
 
 
 @dataclass
@@ -264,8 +274,6 @@ def rate_table(
     for r in parsed:
         input_rate = float(r) if resample else None
         sizes.append(_input_size(bundle, split, input_rate))
-        if not kernel_scaling:  # a fresh model per rate: no kernel cached at another factor
-            model = load_model(checkpoint, overrides)[0]
         with nullcontext() if kernel_scaling else unscaled_kernels(model, r):
             rows.append(
                 evaluate_model(
@@ -280,10 +288,7 @@ def rate_table(
                     blur=blur,
                 )
             )
-    return RateTable(
-        str(checkpoint), split, metric, parsed, sizes, rows, resample, kernel_scaling
-    )
-
+    return RateTable(str(checkpoint), split, metric, parsed, sizes, rows, resample, kernel_scaling)
 
 
 def plot_rate_table(table: RateTable, path: str | os.PathLike) -> Path:

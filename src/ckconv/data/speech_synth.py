@@ -65,8 +65,8 @@ __all__ = [
     "colored_noise",
     "draw_speakers",
     "hash_percentage",
-    "synthesize_speech",
     "split_speakers",
+    "synthesize_speech",
 ]
 
 #: espeak-ng's English voices (no MBROLA voices: those need extra Debian packages).
@@ -157,7 +157,7 @@ def split_speakers(
     n = len(ordered)
 
     def count(fraction: float) -> int:
-        k = int(round(fraction * n))
+        k = round(fraction * n)
         return max(k, 1) if (fraction > 0 and n >= 3) else k
 
     n_val = count(validation_fraction)
@@ -236,7 +236,7 @@ def clip_from_samples(
         loud = np.nonzero(np.abs(x) >= silence * top)[0]
         x = x[loud[0] : loud[-1] + 1] / top
     x = x[:length]
-    start = int(round(offset * (length - len(x))))
+    start = round(offset * (length - len(x)))
     out = np.zeros(length)
     out[start : start + len(x)] = peak * x
     if snr_db is not None:
@@ -327,7 +327,9 @@ def synthesize_speech(
                 offset, peak = float(rng.uniform()), float(rng.uniform(0.3, 0.9))
                 noise = colored_noise(SAMPLE_RATE, noise_color, rng) if snr_db is not None else None
                 audio = speak(word, f"{spk.voice}+{spk.variant}", speed, pitch, programs)
-                clip = clip_from_samples(audio, offset=offset, peak=peak, snr_db=snr_db, noise=noise)
+                clip = clip_from_samples(
+                    audio, offset=offset, peak=peak, snr_db=snr_db, noise=noise
+                )
                 name = f"{word}/{spk.id}_nohash_{n}.wav"
                 write_wav(root / name, clip, SAMPLE_RATE)
                 if where[spk.id] in lists:
