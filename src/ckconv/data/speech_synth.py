@@ -65,6 +65,7 @@ __all__ = [
     "colored_noise",
     "draw_speakers",
     "hash_percentage",
+    "speak",
     "split_speakers",
     "synthesize_speech",
 ]
@@ -82,6 +83,7 @@ VOICES = (
 )
 #: espeak-ng voice variants (``voice+variant``): male m1-m7, female f1-f5.
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+#: Background noise colours: flat, 1/f and 1/f^2 power spectra.
 NOISE_COLORS = ("white", "pink", "brown")
 
 #: The Debian packages that provide the programs.
