@@ -30,10 +30,10 @@ import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -46,6 +46,7 @@ __all__ = [
     "CheckpointError",
     "ModelSpec",
     "atomic_torch_save",
+    "atomic_write",
     "load_checkpoint",
     "load_weights",
     "model_from_checkpoint",
@@ -166,19 +167,20 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj, path)`` so that ``path`` is either the old or the complete new file.
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Create or replace ``path`` with what ``write(file)`` writes to a binary file, so that
+    ``path`` is either the old or the complete new file.
 
     The bytes go to a temporary file in the destination folder, are fsync'ed, then
-    ``os.replace``d over ``path`` (atomic on POSIX and Windows); a killed writer never leaves a
-    truncated ``path``.
+    ``os.replace``d over ``path`` (atomic on POSIX and Windows) and the folder is fsync'ed; a
+    killed writer never leaves a truncated ``path`` (only, at worst, a ``.<name>.*.tmp`` file).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -187,6 +189,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+    return path
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj, path)`` through :func:`atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
