@@ -31,7 +31,7 @@ class CKCNNBlock(nn.Module):
         kernel_net: Any,
         dropout: float = 0.0,
         norm: str = "group",
-        init_gain: float | None = 1.0,
+        init_gain: float | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -82,6 +82,14 @@ class CKCNN(nn.Module):
             ``"layer"`` (per time step; keeps per-step outputs strictly causal).
         head: ``"last"`` (default), ``"mean"`` or ``"none"`` (per-step outputs).
         vocab_size: token inputs through an embedding.
+        init_gain: the CCNN kernel re-weighting (:class:`~ckconv.nn.CKConv`); ``None`` (default)
+            leaves the SIREN's kernel as initialised, as in the CKConv paper. The re-weighting
+            shrinks the kernel net's output layer by about ``1 / sqrt(C_in L)``; behind the
+            block's norm the kernel's scale does not change the output, but Adam's steps keep
+            their absolute size, so the kernel's effective learning rate grows by that factor
+            (adding problem, L = 1000: one step of lr 1e-3 moves the output-layer gain by 11 %
+            and its bias by 84 %, instead of 0.1 % and 1.1 %) and the paper's learning rates
+            no longer fit.
         stem: a pointwise linear ``C_in -> hidden_channels`` before the first block. Off by
             default, as in the CKConv paper (Fig. 8): the first block's CKConvs read the input
             channels and its shortcut is pointwise. The parameter counts then match CKConv
@@ -115,7 +123,7 @@ class CKCNN(nn.Module):
         head: HeadKind = "last",
         vocab_size: int | None = None,
         stem: bool = False,
-        init_gain: float | None = 1.0,
+        init_gain: float | None = None,
         device=None,
         dtype=None,
     ) -> None:
