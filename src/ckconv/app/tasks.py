@@ -9,7 +9,9 @@ shape ``(L,)`` is a sequence of token ids (the model gets ``vocab_size``); ``x =
 times (K,), mask (K,))`` (``task.route: timestamps``) is a timestamped sequence of ``C`` channels,
 batched by ``timestamp_collate`` and given to the model as ``model(values, times=..., mask=...,
 weighting=task.weighting)``. Variable-length and timestamped sequences get kernels as long as the
-longest training sequence before any sample was dropped. The target decides the objective:
+longest training sequence before any sample was dropped (tasks whose table entry says
+``variable_length`` are batched padded, with a mask). The table entry's ``objective`` decides the
+loss and the metric, and the items' targets must be of its kind:
 
 ================  ==========================  ===================  ======================
 objective         target ``y``                loss                 metric (selects best)
@@ -23,6 +25,7 @@ per_step_regr.    float ``(C, L)``            mean squared error   ``mse`` (min)
 ================  ==========================  ===================  ======================
 
 PhysioNet 2019 sepsis is scored by AUC (CKConv Table 4); char-level PTB by bits per character.
+Task options are checked against the names the table entry lists (``TaskInfo.options``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ckconv.app.config import Config, ConfigError
+from ckconv.app.metrics import METRICS
+from ckconv.data.registry import Objective as ObjectiveKind
 from ckconv.models import MODELS, InputKind, ModelEntry, ModelOptionError, ModelSpec, model_entry
 
 __all__ = [
@@ -52,19 +57,14 @@ __all__ = [
     "objective_for",
 ]
 
-ObjectiveKind = Literal[
-    "classification",
-    "per_step",
-    "language_model",
-    "binary_auc",
-    "regression",
-    "per_step_regression",
-]
-
-# Tasks whose objective is not what the target alone says.
-_TASK_OBJECTIVES: dict[str, ObjectiveKind] = {
-    "physionet_sepsis": "binary_auc",
-    "char_ptb": "language_model",
+#: the metric of each objective (:data:`ckconv.app.metrics.METRICS` knows its direction)
+_METRIC_OF: dict[str, str] = {
+    "classification": "acc",
+    "per_step": "acc",
+    "language_model": "bpc",
+    "binary_auc": "auroc",
+    "regression": "mse",
+    "per_step_regression": "mse",
 }
 
 
@@ -74,8 +74,12 @@ class Objective:
 
     kind: ObjectiveKind
     metric: Literal["acc", "bpc", "auroc", "mse"]
-    mode: Literal["max", "min"]
     num_classes: int | None
+
+    @property
+    def mode(self) -> str:
+        """``"max"`` or ``"min"``: the direction in which :attr:`metric` is better."""
+        return METRICS[self.metric].mode
 
     @property
     def per_step(self) -> bool:
@@ -170,32 +174,30 @@ def describe_input(x: Any, y: Any, task: str = "task") -> InputSpec:
     )  # fmt: skip
 
 
+#: the targets each objective takes: (integer classes?, allowed numbers of target dimensions)
+_TARGETS: dict[str, tuple[bool, tuple[int, ...], str]] = {
+    "classification": (True, (0,), "an int64 class per item"),
+    "binary_auc": (True, (0,), "an int64 class per item"),
+    "per_step": (True, (1,), "int64 classes (L,)"),
+    "language_model": (True, (1,), "int64 tokens (L,)"),
+    "regression": (False, (0, 1), "float values (C,)"),
+    "per_step_regression": (False, (2,), "float values (C, L)"),
+}
+
+
 def objective_for(
-    task: str, spec: InputSpec, num_classes: int | None, vocab: int | None
+    kind: ObjectiveKind, spec: InputSpec, num_classes: int | None, task: str = "task"
 ) -> Objective:
-    """The loss/metric of a task (see the module docstring)."""
-    kind = _TASK_OBJECTIVES.get(task)
-    if kind is None:
-        if not spec.target_is_int:
-            kind = "regression" if len(spec.target_shape) <= 1 else "per_step_regression"
-        elif len(spec.target_shape) == 0:
-            kind = "classification"
-        else:
-            kind = "language_model" if vocab is not None else "per_step"
-    if kind in ("classification", "per_step", "language_model", "binary_auc") and not num_classes:
+    """The loss/metric of a task whose table entry says ``kind`` (see the module docstring);
+    raises if its items' targets ``spec`` are not what ``kind`` trains on."""
+    is_int, dims, what = _TARGETS[kind]
+    if spec.target_is_int != is_int or len(spec.target_shape) not in dims:
+        got = f"{'int' if spec.target_is_int else 'float'} {spec.target_shape}"
+        raise ConfigError(f"task {task!r}: a {kind} task needs {what} targets, got {got}")
+    if is_int and not num_classes:
         raise ConfigError(f"task {task!r}: a classification task needs num_classes")
-    metric, mode = {
-        "classification": ("acc", "max"),
-        "per_step": ("acc", "max"),
-        "language_model": ("bpc", "min"),
-        "binary_auc": ("auroc", "max"),
-        "regression": ("mse", "min"),
-        "per_step_regression": ("mse", "min"),
-    }[kind]
-    return Objective(kind, metric, mode, num_classes)  # type: ignore[arg-type]
+    return Objective(kind, _METRIC_OF[kind], num_classes)  # type: ignore[arg-type]
 
-
-_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 #: ``task.weighting`` values: sample weights of timestamped inputs (SPEC 3.7)
 WEIGHTINGS = ("none", "density")
@@ -224,14 +226,10 @@ def build_task(cfg: Config) -> TaskBundle:
             f"task.weighting: {weighting!r} weights timestamped samples; set task.route: "
             "timestamps (or remove task.weighting)"
         )
+    _check_options(options, info.options, name)
     try:
         datasets = make_datasets(name, cfg.task.root, **options)
     except TypeError as err:
-        match = _UNEXPECTED.search(str(err))
-        if match:
-            raise ConfigError(
-                f"task.{match.group(1)}: not an option of task {name!r} ({err})"
-            ) from None
         raise ConfigError(f"task {name!r}: bad options {cfg.task.options!r} ({err})") from None
     except FileNotFoundError as err:
         raise ConfigError(
@@ -244,7 +242,7 @@ def build_task(cfg: Config) -> TaskBundle:
     missing = {"train", "val", "test"} - set(datasets)
     if missing:
         raise ConfigError(f"task {name!r}: the registry gave no {sorted(missing)} split")
-    variable = "pad_collate" in (info.notes or "")
+    variable = info.variable_length
     if options.get("route") == "timestamps":
         datasets = _timestamped(datasets, name, options.get("drop_seed", 0))
     x, y = _first_item(datasets["train"], name)
@@ -259,13 +257,27 @@ def build_task(cfg: Config) -> TaskBundle:
     # a dataset that knows its class count (e.g. shapes with task.classes=3) overrides the table
     own = getattr(datasets["train"], "num_classes", None)
     num_classes = own if isinstance(own, int) and own > 0 else info.num_classes
-    objective = objective_for(name, spec, num_classes, vocab)
+    objective = objective_for(info.objective, spec, num_classes, name)
     if objective.classification:
         out_channels = int(objective.num_classes or 0)
     else:
         out_channels = int(spec.target_shape[0]) if spec.target_shape else 1
     collate = "timestamps" if spec.timestamps else "pad" if variable else "default"
     return TaskBundle(name, datasets, spec, objective, vocab, out_channels, collate, weighting)
+
+
+def _check_options(options: dict[str, Any], accepted: frozenset[str], task: str) -> None:
+    """Every ``task.<key>`` of the config is an option of the task (a close name is suggested)."""
+    import difflib
+
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1)
+            hint = f" (did you mean task.{close[0]}?)" if close else ""
+            raise ConfigError(
+                f"task.{key}: not an option of task {task!r}{hint}; its options: "
+                f"{', '.join(sorted(accepted)) or '(none)'}"
+            )
 
 
 def _timestamped(datasets: dict[str, Dataset], task: str, seed: int) -> dict[str, Dataset]:

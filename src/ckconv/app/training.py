@@ -16,6 +16,7 @@ from typing import Any
 
 from ckconv.app.config import Config, config_from_dict, dump_config
 from ckconv.app.env import DistEnv, broadcast, dist_env, init_distributed
+from ckconv.app.metrics import metric_of
 from ckconv.app.prepare import Prepared, prepare
 from ckconv.app.quiet import expected_warnings_silenced
 from ckconv.app.run_dir import RunPaths, atomic_write_text, new_run_dir, write_json
@@ -78,15 +79,9 @@ def _new_run_dir(cfg: Config, env: DistEnv) -> Path:
 
 def _monitor(cfg: Config, prepared: Prepared) -> tuple[str, str]:
     """The metric the best checkpoint is chosen by, and whether it is minimised or maximised."""
-    objective = prepared.bundle.objective
-    monitor = cfg.trainer.monitor or f"val/{objective.metric}"
+    monitor = cfg.trainer.monitor or f"val/{prepared.bundle.objective.metric}"
     mode = cfg.trainer.monitor_mode
-    if mode == "auto":
-        if cfg.trainer.monitor is None:
-            mode = objective.mode
-        else:
-            mode = "min" if monitor.endswith(("loss", "mse", "bpc")) else "max"
-    return monitor, mode
+    return monitor, metric_of(monitor).mode if mode == "auto" else mode
 
 
 def _callbacks(cfg: Config, prepared: Prepared, paths: RunPaths, keep_before: int | None):

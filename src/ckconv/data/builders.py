@@ -1,11 +1,14 @@
 """The factory of each task: ``factory(root, **options)`` returns its ``train`` / ``val`` /
-``test`` datasets (the table in :mod:`ckconv.data.registry` names them). Options a factory does
-not take raise ``TypeError`` naming the option; bad values raise ``ValueError`` naming it.
+``test`` datasets (the table in :mod:`ckconv.data.registry` names them), and
+``factory.options`` names the options it takes. An option it does not take raises ``TypeError``
+naming the option; bad values raise ``ValueError`` naming it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,6 +18,50 @@ from ckconv.data import images, lra, modelnet, physionet, ptb, shapes, speech, s
 from ckconv.data.transforms import DropSamples, MapDataset, Subsample
 
 Splits = dict[str, Dataset]
+
+#: the options of :func:`_post`: sampling-rate change (``seq[::n]``) and sample drops
+RATE_OPTIONS = ("subsample", "test_subsample")
+DROP_OPTIONS = ("drop_rate", "route", "drop_seed")
+
+
+@dataclass(frozen=True)
+class TaskFactory:
+    """``factory(root, **options)`` -> the splits of a task; ``options`` are the names it takes."""
+
+    build: Callable[..., Splits]
+    options: frozenset[str]
+
+    def __call__(self, root, **options) -> Splits:
+        unknown = sorted(set(options) - self.options)
+        if unknown:
+            raise TypeError(
+                f"{unknown[0]!r} is not an option of this task; its options: "
+                f"{', '.join(sorted(self.options)) or '(none)'}"
+            )
+        return self.build(root, **options)
+
+
+def _keywords(source: Callable) -> set[str]:
+    params = inspect.signature(source).parameters.values()
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def factory(
+    build: Callable[..., Splits],
+    *forwards_to: Callable,
+    fixed: Iterable[str] = (),
+    extra: Iterable[str] = (),
+) -> TaskFactory:
+    """A :class:`TaskFactory` whose options are the keyword parameters of ``build`` and of the
+    dataset classes it passes its other keywords to (``forwards_to``), without those it sets
+    itself (``fixed``; ``root`` and ``split`` always), plus ``extra`` (e.g. :data:`RATE_OPTIONS`)."""
+    names = set().union(_keywords(build), *(_keywords(f) for f in forwards_to), extra)
+    return TaskFactory(build, frozenset(names - {"root", "split", *fixed}))
+
+
+def takes(*forwards_to: Callable, fixed: Iterable[str] = (), extra: Iterable[str] = ()):
+    """Decorator form of :func:`factory`."""
+    return lambda build: factory(build, *forwards_to, fixed=fixed, extra=extra)
 
 
 def _splits(build: Callable[[str], Dataset], names=("train", "val", "test")) -> Splits:
@@ -51,6 +98,7 @@ def generated(_root) -> Path | None:
 # ----------------------------------------------------------------------------- factories
 
 
+@takes()
 def copy_memory_task(
     root, length: int = 1000, num_train: int = 10000, num_eval: int = 1000, seed: int = 0
 ) -> Splits:
@@ -58,6 +106,7 @@ def copy_memory_task(
     return _splits(lambda s: synthetic.CopyMemory(length, n[s], s, seed))
 
 
+@takes()
 def adding_task(
     root, length: int = 1000, num_train: int = 10000, num_eval: int = 1000, seed: int = 0
 ) -> Splits:
@@ -65,6 +114,7 @@ def adding_task(
     return _splits(lambda s: synthetic.AddingProblem(length, n[s], s, seed))
 
 
+@takes()
 def kernel_fitting_task(
     root, target: str = "sine_chirp", length: int = 1000, seed: int = 0
 ) -> Splits:
@@ -79,7 +129,7 @@ def mnist_task(permuted: bool):
             _splits(lambda s: images.MNIST(root, s, layout=layout, permuted=permuted, **kw)), **post
         )
 
-    return make
+    return factory(make, images.MNIST, fixed=["permuted"], extra=RATE_OPTIONS)
 
 
 def cifar_task(cls, layout: str, grayscale: bool = False):
@@ -89,9 +139,10 @@ def cifar_task(cls, layout: str, grayscale: bool = False):
             kw["grayscale"] = True
         return _splits(lambda s: cls(root, s, **kw))
 
-    return make
+    return factory(make, cls)
 
 
+@takes(images.STL10)
 def stl10_task(root, **kw) -> Splits:
     return _splits(lambda s: images.STL10(root, s, **kw))
 
@@ -104,10 +155,11 @@ def digits_task(layout: str, permuted: bool):
             _splits(lambda s: images.Digits(s, layout=layout, permuted=permuted, **kw)), **post
         )
 
-    return make
+    post = (*RATE_OPTIONS, *DROP_OPTIONS) if layout == "sequence" else ()
+    return factory(make, images.Digits, fixed=["layout", "permuted"], extra=post)
 
 
-_POST_KEYS = ("drop_rate", "route", "drop_seed", "subsample", "test_subsample")
+_POST_KEYS = (*DROP_OPTIONS, *RATE_OPTIONS)
 
 
 def _split_kw(kw):
@@ -115,6 +167,7 @@ def _split_kw(kw):
     return kw, post
 
 
+@takes(uea.UEADataset, fixed=["name"], extra=_POST_KEYS)
 def character_trajectories_task(root, **kw) -> Splits:
     kw, post = _split_kw(kw)
     return _post(_splits(lambda s: uea.CharacterTrajectories(root, s, **kw)), **post)
@@ -127,7 +180,7 @@ def aeon_task(name: str):
             root = None  # not under the user's root: the copy bundled in the aeon wheel
         return _post(_splits(lambda s: uea.UEADataset(name, root, s, **kw)), **post)
 
-    return make
+    return factory(make, uea.UEADataset, fixed=["name"], extra=_POST_KEYS)
 
 
 def aeon_finder(name: str):
@@ -146,21 +199,25 @@ def speech_task(features: str, default_subsample: int = 1):
             _splits(lambda s: speech.SpeechCommands(root, s, features=features, **kw)), **post
         )
 
-    return make
+    return factory(make, speech.SpeechCommands, fixed=["features"], extra=_POST_KEYS)
 
 
+@takes(physionet.PhysioNet2019)
 def physionet_task(root, **kw) -> Splits:
     return _splits(lambda s: physionet.PhysioNet2019(root, s, **kw))
 
 
+@takes(ptb.CharPTB)
 def ptb_task(root, **kw) -> Splits:
     return _splits(lambda s: ptb.CharPTB(root, s, **kw))
 
 
+@takes(lra.ListOps)
 def listops_task(root, **kw) -> Splits:
     return _splits(lambda s: lra.ListOps(root, s, **kw))
 
 
+@takes(lra.LRAText)
 def text_task(root, **kw) -> Splits:
     return _splits(lambda s: lra.LRAText(root, s, **kw))
 
@@ -169,15 +226,17 @@ def pathfinder_task(layout: str):
     def make(root, **kw) -> Splits:
         return _splits(lambda s: lra.Pathfinder(root, s, layout=layout, **kw))
 
-    return make
+    return factory(make, lra.Pathfinder, fixed=["layout"])
 
 
+@takes(modelnet.ModelNet)
 def modelnet_task(root, **kw) -> Splits:
     train = modelnet.ModelNet(root, "train", **kw)
     test = modelnet.ModelNet(root, "test", **kw)
     return {"train": train, "val": test, "test": test}
 
 
+@takes(modelnet.ModelNet, fixed=["name"])
 def modelnet10_voxel_task(
     root,
     *,
@@ -238,6 +297,7 @@ class _Positions:
         return x[:3].contiguous()
 
 
+@takes()
 def shapes_task(
     root=None,
     *,
@@ -281,6 +341,7 @@ def _check_voxel_options(grid, num_points, raw_points, test_on) -> None:
         raise ValueError(f"test_on must be 'voxels' or 'points', got {test_on!r}")
 
 
+@takes()
 def shapes_voxel_task(
     root=None,
     *,
@@ -299,6 +360,7 @@ def shapes_voxel_task(
     """Train (and validate) on occupied-voxel centres; ``test_on="points"`` tests on raw points."""
     _check_voxel_options(grid, num_points, raw_points, test_on)
     base = shapes_task(
+        None,
         num_points=raw_points, train_size=train_size, val_size=val_size, test_size=test_size,
         classes=classes, rotation=rotation, noise=noise, seed=seed,
     )  # fmt: skip

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from ckconv.data import (
     builders,
@@ -26,10 +26,12 @@ from ckconv.data import (
     synthetic,
     uea,
 )
-from ckconv.data.builders import Splits
+from ckconv.data.builders import Splits, TaskFactory
 
 __all__ = [
+    "OBJECTIVES",
     "TASKS",
+    "Objective",
     "TaskInfo",
     "TaskRow",
     "default_root",
@@ -38,14 +40,28 @@ __all__ = [
 ]
 
 
+#: What a task asks of a model; the app picks the loss and the metric from it.
+Objective = Literal[
+    "classification",  # one class per item
+    "per_step",  # one class per time step
+    "language_model",  # the next token at every step (bits per character)
+    "binary_auc",  # two classes, scored by the area under the ROC curve
+    "regression",  # one value (or vector) per item
+    "per_step_regression",  # one value per position
+]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     """What a task is and how to build it.
 
     ``shape`` is one input's shape at the default options: ``(channels, *spatial)`` for signals,
-    ``(length,)`` int64 token ids for token tasks (which also give ``vocab_size``); ``num_classes`` is None for
-    regression; ``factory(root, **options)`` returns the splits; ``finder(root)`` returns the
-    directory holding the files or None.
+    ``(length,)`` int64 token ids for token tasks (which also give ``vocab_size``);
+    ``num_classes`` is None for regression; ``objective`` is what the model is trained to do;
+    ``variable_length``: items of one split have different lengths (batches are padded, with a
+    mask); ``factory(root, **options)`` returns the splits and ``options`` names the options it
+    takes; ``finder(root)`` returns the directory holding the files or None.
     """
 
     name: str
@@ -53,11 +69,23 @@ class TaskInfo:
     shape: tuple
     num_classes: int | None
     data_format: str
-    factory: Callable[..., Splits]
+    factory: TaskFactory
     finder: Callable[[Path], Path | None]
     vocab_size: int | None = None
     notes: str = ""
-    options: dict = field(default_factory=dict)
+    objective: Objective = "classification"
+    variable_length: bool = False
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"task {self.name!r}: objective must be one of {OBJECTIVES}, got {self.objective!r}"
+            )
+
+    @property
+    def options(self) -> frozenset[str]:
+        """The names of the options ``factory`` takes."""
+        return self.factory.options
 
 
 # ----------------------------------------------------------------------------- the table
@@ -73,6 +101,7 @@ _TASKS = [
         builders.copy_memory_task,
         builders.generated,
         notes="length=T gives (1, T+20); per-step classes",
+        objective="per_step",
     ),
     TaskInfo(
         "adding_problem",
@@ -82,7 +111,8 @@ _TASKS = [
         "generated (CKConv App. C)",
         builders.adding_task,
         builders.generated,
-        notes="regression (MSE)",
+        notes="the sum of the two marked values (MSE)",
+        objective="regression",
     ),
     TaskInfo(
         "kernel_fitting",
@@ -93,6 +123,7 @@ _TASKS = [
         builders.kernel_fitting_task,
         builders.generated,
         notes=f"targets: {', '.join(synthetic.FITTING_TARGETS)}",
+        objective="per_step_regression",
     ),
     TaskInfo(
         "smnist",
@@ -169,6 +200,7 @@ _TASKS = [
         builders.physionet_task,
         builders.finder(physionet.PhysioNet2019),
         notes="binary; report AUC",
+        objective="binary_auc",
     ),
     TaskInfo(
         "char_ptb",
@@ -180,6 +212,7 @@ _TASKS = [
         builders.finder(ptb.CharPTB),
         vocab_size=50,
         notes="token ids; next-character targets (bpc)",
+        objective="language_model",
     ),
     TaskInfo(
         "lra_listops",
@@ -345,7 +378,8 @@ _TASKS = [
         "UEA .ts (aeon wheel)",
         builders.aeon_task("JapaneseVowels"),
         builders.aeon_finder("JapaneseVowels"),
-        notes="variable length 7..29: use pad_collate",
+        notes="variable length 7..29",
+        variable_length=True,
     ),
     TaskInfo(
         "basic_motions",

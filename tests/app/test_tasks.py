@@ -1,0 +1,93 @@
+"""Typed task facts: what a task is comes from its table entry (objective, variable length,
+accepted options), and each metric knows which direction is better."""
+
+import pytest
+import torch
+
+from ckconv.app.config import ConfigError, load_config
+from ckconv.app.metrics import METRICS, metric_of
+from ckconv.app.tasks import build_task, describe_input, objective_for
+from ckconv.data.registry import TASKS
+
+
+def test_metric_directions_match_what_they_measure():
+    # accuracy and AUROC count right answers; bits per character, squared error and loss count
+    # mistakes
+    assert {name: m.mode for name, m in METRICS.items()} == {
+        "acc": "max", "auroc": "max", "bpc": "min", "mse": "min", "loss": "min",
+        "loss_epoch": "min",
+    }  # fmt: skip
+    assert metric_of("val/acc").mode == "max" and metric_of("train/loss").mode == "min"
+    assert metric_of("test/acc").format(0.5) == "50.00" and metric_of("mse").format(0.5) == "0.5000"
+
+
+def test_a_monitor_the_app_does_not_log_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"trainer\.monitor: 'val/acuracy' is not a metric"):
+        metric_of("val/acuracy")
+
+
+@pytest.mark.parametrize(
+    ("name", "objective", "metric", "mode"),
+    [
+        ("digits", "classification", "acc", "max"),
+        ("copy_memory", "per_step", "acc", "max"),
+        ("adding_problem", "regression", "mse", "min"),
+        ("kernel_fitting", "per_step_regression", "mse", "min"),
+    ],
+)
+def test_the_objective_is_the_table_entry(name, objective, metric, mode):
+    assert TASKS[name].objective == objective
+    opts = {"copy_memory": ["task.length=10", "task.num_train=4", "task.num_eval=2"],
+            "adding_problem": ["task.length=10", "task.num_train=4", "task.num_eval=2"],
+            "kernel_fitting": ["task.length=16"]}.get(name, [])  # fmt: skip
+    bundle = build_task(load_config(None, [f"task.name={name}", *opts]))
+    assert (bundle.objective.kind, bundle.objective.metric, bundle.objective.mode) == (
+        objective,
+        metric,
+        mode,
+    )
+
+
+def test_the_paper_metrics_of_sepsis_and_ptb_come_from_the_table():
+    # CKConv Table 4 scores sepsis by AUC; char-PTB is scored in bits per character
+    assert TASKS["physionet_sepsis"].objective == "binary_auc"
+    assert TASKS["char_ptb"].objective == "language_model"
+
+
+def test_targets_that_contradict_the_objective_fail_naming_the_task():
+    spec = describe_input(torch.zeros(1, 8), torch.tensor(3), "mine")  # an int class per item
+    with pytest.raises(ConfigError, match="task 'mine': a regression task needs float"):
+        objective_for("regression", spec, None, "mine")
+    spec = describe_input(torch.zeros(1, 8), torch.zeros(1), "mine")  # a float value per item
+    with pytest.raises(ConfigError, match="task 'mine': a classification task needs an int64"):
+        objective_for("classification", spec, 10, "mine")
+
+
+def test_variable_length_tasks_are_batched_padded():
+    assert [n for n, t in TASKS.items() if t.variable_length] == ["japanese_vowels"]
+    bundle = build_task(load_config(None, ["task.name=japanese_vowels"]))
+    assert bundle.collate == "pad"
+    lengths = {bundle.datasets["train"][i][0].shape[-1] for i in range(40)}
+    assert len(lengths) > 1  # the fact the field states
+    assert build_task(load_config(None, ["task.name=basic_motions"])).collate == "default"
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_an_option_outside_the_table_is_rejected_before_any_file_is_read(name, tmp_path):
+    with pytest.raises(TypeError, match="'no_such_option' is not an option of this task"):
+        TASKS[name].factory(tmp_path / "empty", no_such_option=1)
+    cfg = load_config(None, [f"task.name={name}", f"task.root={tmp_path}", "task.lenght=3"])
+    with pytest.raises(ConfigError, match=rf"task\.lenght: not an option of task '{name}'"):
+        build_task(cfg)
+
+
+def test_a_close_option_name_is_suggested():
+    cfg = load_config(None, ["task.name=copy_memory", "task.lenght=3"])
+    with pytest.raises(ConfigError, match=r"did you mean task\.length\?"):
+        build_task(cfg)
+
+
+def test_only_sequence_tasks_take_the_subsample_option():
+    takes = {n for n, t in TASKS.items() if "subsample" in t.options}
+    assert {"smnist", "speech_raw", "character_trajectories", "digits"} <= takes
+    assert not takes & {"cifar10", "digits2d", "stl10", "shapes", "lra_listops"}
