@@ -64,30 +64,7 @@ def _rate_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err).removeprefix("--rate: ")) from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ckconv",
-        description="Continuous kernel convolutions: train and evaluate the papers' models.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("::", 1)[1],
-        allow_abbrev=False,
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser(
-        "train",
-        help="train a model from a config (key=value overrides allowed)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_config_reference(),
-        allow_abbrev=False,
-    )
-    p.add_argument("--config", "-c", help="a YAML file or a shipped config name (ckconv configs)")
-    p.add_argument("--resume", metavar="RUN", help="continue the run folder (or checkpoint) RUN")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config, exit")
-    p.add_argument(
-        "--dry-run", action="store_true", help="build data, model and optimiser, then exit"
-    )
-
+def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint", allow_abbrev=False)
     p.add_argument("--checkpoint", required=True, help="a .ckpt written by ckconv train")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -125,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
+
+def _add_sweep_rates(sub) -> None:
     p = sub.add_parser(
         "sweep-rates",
         help="train at each train rate, evaluate at each test rate (CKConv Table 5)",
@@ -141,6 +120,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="parent folder of the sweep (default: runs)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--batch-size", type=int, default=None, help="evaluation batch size")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ckconv",
+        description="Continuous kernel convolutions: train and evaluate the papers' models.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("::", 1)[1],
+        allow_abbrev=False,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "train",
+        help="train a model from a config (key=value overrides allowed)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_config_reference(),
+        allow_abbrev=False,
+    )
+    p.add_argument("--config", "-c", help="a YAML file or a shipped config name (ckconv configs)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run folder (or checkpoint) RUN")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config, exit")
+    p.add_argument(
+        "--dry-run", action="store_true", help="build data, model and optimiser, then exit"
+    )
+
+    _add_eval(sub)
+    _add_sweep_rates(sub)
 
     p = sub.add_parser("demo", help="train a CCNN on scikit-learn digits (offline, a few minutes)")
     p.add_argument("--out", default="runs", help="folder for the run (default: runs)")

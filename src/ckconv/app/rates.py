@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ckconv.app.config import ConfigError
+from ckconv.app.metrics import metric_of
 
 __all__ = [
     "RateSweep",
@@ -131,7 +132,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _percent(metric: str, value: float) -> str:
-    return f"{100 * value:.2f}" if metric.endswith(("acc", "auroc")) else f"{value:.4f}"
+    return metric_of(metric, "metric").format(value)
 
 
 # ----------------------------------------------------------------------------- one checkpoint
@@ -421,6 +422,57 @@ def _subsample_of(rate: Fraction) -> int:
     return int(inv)
 
 
+def _native_task(config, overrides: list[str], base, subs: list[int]):
+    """The task at its native rate and the config keys that set a train rate's subsampling.
+
+    The data of train rate 1/n is the native data with task.subsample=n, set explicitly (a task
+    whose default subsampling is not 1 is still measured against its native rate). Tasks without
+    the option (images) train at their native rate only.
+    """
+    from ckconv.app.config import load_config
+    from ckconv.app.tasks import build_task
+    from ckconv.data.registry import TASKS
+
+    info = TASKS.get(base.task.name)
+    if info is None or "subsample" not in info.options:
+        if info is not None and any(n != 1 for n in subs):
+            raise ConfigError(
+                f"--train-rates: task {base.task.name!r} has no subsample option, so it trains "
+                "at its native rate only (use --train-rates 1; the test rates resample the "
+                "inputs)"
+            )
+        return build_task(base), []
+    native = build_task(load_config(config, [*overrides, "task.subsample=1"]))
+    keys = ["task.subsample"]
+    if "test_subsample" in base.task.options:
+        keys.append("task.test_subsample")
+    return native, keys
+
+
+def _measure(sweep: RateSweep, r: Fraction, cfg, native_data, **evaluation) -> None:
+    """Train ``cfg`` (train rate ``r``) and add its row of test-rate metrics to ``sweep``; the
+    evaluation data is the native data (``native_data``: the overrides that give it)."""
+    from ckconv.app.evaluation import evaluate_model, load_model
+    from ckconv.app.training import train
+
+    result = train(cfg)
+    ckpt = result.best_checkpoint or result.last_checkpoint
+    if ckpt is None:
+        raise RuntimeError(f"the run {result.run_dir} wrote no checkpoint")
+    model, mcfg, bundle = load_model(ckpt, native_data)
+    row = []
+    for t in sweep.test_rates:
+        metrics = evaluate_model(
+            model, mcfg, bundle, rate=float(t / r), input_rate=float(t), **evaluation
+        )
+        row.append(float(metrics[sweep.metric]))
+    sweep.values.append(row)
+    sweep.runs.append(str(result.run_dir))
+    sweep.checkpoints.append(str(ckpt))
+    cells = ", ".join(f"{rate_label(t)}: {v:.4f}" for t, v in zip(sweep.test_rates, row))
+    print(f"sweep-rates: trained at {rate_label(r)}, {sweep.metric} at test rates {cells}")
+
+
 def sweep_rates(
     config: str | os.PathLike,
     train_rates: list[Fraction | float | str],
@@ -440,11 +492,8 @@ def sweep_rates(
     """
     from ckconv.app.config import load_config
     from ckconv.app.env import dist_env
-    from ckconv.app.evaluation import evaluate_model, load_model
     from ckconv.app.prepare import prepare
     from ckconv.app.run_dir import new_run_dir
-    from ckconv.app.tasks import build_task
-    from ckconv.app.training import train
 
     trains = [parse_rate(r, "--train-rates") for r in train_rates]
     tests = [parse_rate(r, "--test-rates") for r in test_rates]
@@ -457,84 +506,26 @@ def sweep_rates(
     overrides = list(overrides or [])
     base = load_config(config, overrides)
     subs = [_subsample_of(r) for r in trains]
-    # The data of train rate 1/n is the native data with task.subsample=n, set explicitly (a task
-    # whose default subsampling is not 1 is still measured against its native rate). Tasks
-    # without the option (images) train at their native rate only.
-    try:
-        native = build_task(load_config(config, [*overrides, "task.subsample=1"]))
-        takes_subsample = True
-    except ConfigError as err:
-        if "subsample" not in str(err):
-            raise
-        if any(n != 1 for n in subs):
-            raise ConfigError(
-                f"--train-rates: task {base.task.name!r} has no subsample option, so it trains "
-                "at its native rate only (use --train-rates 1; the test rates resample the "
-                "inputs)"
-            ) from None
-        native = build_task(base)
-        takes_subsample = False
-    keys = ["task.subsample"] if takes_subsample else []
-    if takes_subsample and "test_subsample" in base.task.options:
-        keys.append("task.test_subsample")
+    native, keys = _native_task(config, overrides, base, subs)
     if native.spec.tokens and (any(r != 1 for r in tests) or any(n != 1 for n in subs)):
         raise ConfigError(f"task {native.name!r} has token inputs, which cannot be resampled")
     train_sizes = [_input_size(native, "train", float(r)) for r in trains]
     test_sizes = [_input_size(native, split, float(t)) for t in tests]
-
     folder = new_run_dir(out, f"{base.name}_rate_sweep", None)
     cfgs = [
-        load_config(
-            config,
-            [
-                *overrides,
-                *(f"{k}={n}" for k in keys),
-                f"trainer.out_dir={folder}",
-                f"trainer.version=train_rate_{_slug(r)}",
-            ],
-        )
+        load_config(config, [*overrides, *(f"{k}={n}" for k in keys),
+                             f"trainer.out_dir={folder}", f"trainer.version=train_rate_{_slug(r)}"])
         for r, n in zip(trains, subs)
-    ]
+    ]  # fmt: skip
     for cfg in cfgs:  # sizes that cannot work fail here, before any training
         prepare(cfg)
+    sweep = RateSweep(str(config), native.name, base.model.name, f"test/{native.objective.metric}",
+                      trains, tests, [], train_sizes, test_sizes, folder=str(folder))  # fmt: skip
     native_data = [(k, 1) for k in keys]
-    sweep = RateSweep(
-        str(config),
-        native.name,
-        base.model.name,
-        f"test/{native.objective.metric}",
-        trains,
-        tests,
-        [],
-        train_sizes,
-        test_sizes,
-        folder=str(folder),
-    )
     for r, cfg, size in zip(trains, cfgs, train_sizes):
         print(f"sweep-rates: training at rate {rate_label(r)} ({_size_label(size)} inputs)")
-        result = train(cfg)
-        ckpt = result.best_checkpoint or result.last_checkpoint
-        if ckpt is None:
-            raise RuntimeError(f"the run {result.run_dir} wrote no checkpoint")
-        model, mcfg, bundle = load_model(ckpt, native_data)
-        row = []
-        for t in tests:
-            metrics = evaluate_model(
-                model,
-                mcfg,
-                bundle,
-                split=split,
-                rate=float(t / r),
-                input_rate=float(t),
-                batch_size=batch_size,
-                progress_bar=progress_bar,
-            )
-            row.append(float(metrics[sweep.metric]))
-        sweep.values.append(row)
-        sweep.runs.append(str(result.run_dir))
-        sweep.checkpoints.append(str(ckpt))
-        cells = ", ".join(f"{rate_label(t)}: {v:.4f}" for t, v in zip(tests, row))
-        print(f"sweep-rates: trained at {rate_label(r)}, {sweep.metric} at test rates {cells}")
+        _measure(sweep, r, cfg, native_data, split=split, batch_size=batch_size,
+                 progress_bar=progress_bar)  # fmt: skip
     return sweep
 
 
@@ -545,7 +536,7 @@ def plot_sweep(sweep: RateSweep, path: str | os.PathLike) -> Path:
     name = sweep.metric.split("/", 1)[-1]
     nr, nc = len(sweep.train_rates), len(sweep.test_rates)
     fig, ax = plt.subplots(figsize=(1.2 + 1.0 * nc, 1.0 + 0.6 * nr))
-    higher_better = name in ("acc", "auroc")
+    higher_better = metric_of(sweep.metric, "metric").higher_is_better
     im = ax.imshow(sweep.values, cmap="viridis" if higher_better else "viridis_r", aspect="auto")
     for i, row in enumerate(sweep.values):
         for j, v in enumerate(row):

@@ -110,108 +110,126 @@ def _stack_dims(dims: list[np.ndarray]) -> np.ndarray:
 _PAIR = re.compile(r"\(([^()]*)\)")
 
 
+def _read_text(path: Path, kind: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text {kind} file ({err})") from None
+
+
+def _check_cases(path: Path, in_data: bool, series: list, kind: str) -> None:
+    if not in_data:
+        raise ValueError(f"{path}: no @data section (truncated or not {kind} file)")
+    if not series:
+        raise ValueError(f"{path}: @data section is empty")
+
+
+def _check_label(label: str, class_names: list[str], path: Path, lineno: int) -> None:
+    if label not in class_names:
+        raise ValueError(
+            f"{path}:{lineno}: label {label!r} is not one of the declared classes {class_names}"
+        )
+
+
+def _check_dims(n: int, first: int | None, path: Path, lineno: int) -> None:
+    if first is not None and n != first:
+        raise ValueError(f"{path}:{lineno}: case has {n} dimensions, earlier cases {first}")
+
+
+def _ts_class_labels(value: str, path: Path, lineno: int) -> list[str]:
+    """The labels of a ``@classLabel true <labels>`` header line."""
+    parts = value.split()
+    if not parts or parts[0].lower() not in ("true", "false"):
+        raise ValueError(f"{path}:{lineno}: @classLabel must be 'true <labels>' or 'false'")
+    if parts[0].lower() == "false":
+        raise ValueError(f"{path}:{lineno}: @classLabel false: unlabelled files are not supported")
+    if len(parts) < 2:
+        raise ValueError(f"{path}:{lineno}: @classLabel true needs the list of labels")
+    return parts[1:]
+
+
+def _ts_header(line: str, path: Path, lineno: int, meta: dict[str, str], labels: list[str]) -> bool:
+    """Read one ``@tag value`` line into ``meta`` (``@classLabel``: into ``labels``); True at
+    ``@data``."""
+    if not line.startswith("@"):
+        raise ValueError(f"{path}:{lineno}: expected an @tag before @data, got {line[:40]!r}")
+    tag, _, value = line[1:].partition(" ")
+    tag = tag.lower()
+    if tag == "data":
+        if not labels:
+            raise ValueError(
+                f"{path}: header has no @classLabel line (only classification files are supported)"
+            )
+        return True
+    if tag == "classlabel":
+        labels[:] = _ts_class_labels(value, path, lineno)
+    else:
+        meta[tag] = value.strip()
+    return False
+
+
+def _ts_timed_dim(text: str, path: Path, lineno: int) -> tuple[np.ndarray, np.ndarray]:
+    """The times and values of one dimension written as ``(time,value),(time,value),...``."""
+    pairs = _PAIR.findall(text)
+    if not pairs:
+        raise ValueError(f"{path}:{lineno}: expected (time,value) pairs, got {text[:40]!r}")
+    tv = [p.rsplit(",", 1) for p in pairs]
+    if any(len(p) != 2 for p in tv):
+        raise ValueError(f"{path}:{lineno}: malformed (time,value) pair in {text[:40]!r}")
+    times = np.array([_time(t, path, lineno) for t, _ in tv])
+    return times, np.array([_float(v, path, lineno) for _, v in tv])
+
+
+def _ts_case(line: str, path: Path, lineno: int, class_names: list[str], timestamps: bool):
+    """One data line: its dimensions, its sample times (or None) and its label."""
+    if timestamps:
+        # time stamps may contain ':' (dates): split dims on ':' that follow a ')'.
+        body, _, label = line.rpartition(":")
+        dims_txt = re.split(r"(?<=\)):", body)
+    else:
+        *dims_txt, label = line.split(":")
+    label = label.strip()
+    if not dims_txt:
+        raise ValueError(f"{path}:{lineno}: a case needs at least one dimension and a label")
+    _check_label(label, class_names, path, lineno)
+    if not timestamps:
+        dims = [np.array([_float(v, path, lineno) for v in d.split(",")]) for d in dims_txt]
+        return dims, None, label
+    timed = [_ts_timed_dim(d, path, lineno) for d in dims_txt]
+    return [values for _, values in timed], timed[-1][0], label
+
+
 def read_ts(path: PathLike) -> TimeSeriesData:
     """Parse a UEA/UCR ``.ts`` file (see the module docstring for the format)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a text .ts file ({err})") from None
+    text = _read_text(path, ".ts")
     meta: dict[str, str] = {}
-    class_names: list[str] | None = None
-    has_labels = False
+    class_names: list[str] = []
     series: list[np.ndarray] = []
     labels: list[str] = []
     times: list[np.ndarray] = []
     in_data = False
-    n_dims: int | None = None
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or (not in_data and line.startswith(("#", "%"))):
             continue
         if not in_data:
-            if not line.startswith("@"):
-                raise ValueError(
-                    f"{path}:{lineno}: expected an @tag before @data, got {line[:40]!r}"
-                )
-            tag, _, value = line[1:].partition(" ")
-            tag = tag.lower()
-            value = value.strip()
-            if tag == "data":
-                in_data = True
-                if class_names is None:
-                    raise ValueError(
-                        f"{path}: header has no @classLabel line (only classification files are supported)"
-                    )
-                continue
-            if tag == "classlabel":
-                parts = value.split()
-                if not parts or parts[0].lower() not in ("true", "false"):
-                    raise ValueError(
-                        f"{path}:{lineno}: @classLabel must be 'true <labels>' or 'false'"
-                    )
-                has_labels = parts[0].lower() == "true"
-                if has_labels and len(parts) < 2:
-                    raise ValueError(f"{path}:{lineno}: @classLabel true needs the list of labels")
-                class_names = parts[1:]
-                if not has_labels:
-                    raise ValueError(
-                        f"{path}:{lineno}: @classLabel false: unlabelled files are not supported"
-                    )
-            else:
-                meta[tag] = value
+            in_data = _ts_header(line, path, lineno, meta, class_names)
             continue
         timestamps = meta.get("timestamps", "false").lower() == "true"
-        fields = line.split(":")
-        label = fields[-1].strip()
-        dims_txt = fields[:-1]
-        if timestamps:
-            # time stamps may contain ':' (dates): split dims on ':' that follow a ')'.
-            body, _, label = line.rpartition(":")
-            label = label.strip()
-            dims_txt = re.split(r"(?<=\)):", body)
-        if not dims_txt:
-            raise ValueError(f"{path}:{lineno}: a case needs at least one dimension and a label")
-        if label not in class_names:
+        dims, case_times, label = _ts_case(line, path, lineno, class_names, timestamps)
+        declared = meta.get("dimensions")
+        if not series and declared is not None and int(declared) != len(dims):
             raise ValueError(
-                f"{path}:{lineno}: label {label!r} is not one of the declared classes {class_names}"
+                f"{path}:{lineno}: @dimensions {meta['dimensions']} but the case has {len(dims)}"
             )
-        dims = []
-        case_times = None
-        for d in dims_txt:
-            if timestamps:
-                pairs = _PAIR.findall(d)
-                if not pairs:
-                    raise ValueError(
-                        f"{path}:{lineno}: expected (time,value) pairs, got {d[:40]!r}"
-                    )
-                tv = [p.rsplit(",", 1) for p in pairs]
-                if any(len(p) != 2 for p in tv):
-                    raise ValueError(f"{path}:{lineno}: malformed (time,value) pair in {d[:40]!r}")
-                case_times = np.array([_time(t, path, lineno) for t, _ in tv])
-                dims.append(np.array([_float(v, path, lineno) for _, v in tv]))
-            else:
-                dims.append(np.array([_float(v, path, lineno) for v in d.split(",")]))
-        if n_dims is None:
-            n_dims = len(dims)
-            declared = meta.get("dimensions")
-            if declared is not None and int(declared) != n_dims:
-                raise ValueError(
-                    f"{path}:{lineno}: @dimensions {declared} but the case has {n_dims}"
-                )
-        elif len(dims) != n_dims:
-            raise ValueError(
-                f"{path}:{lineno}: case has {len(dims)} dimensions, earlier cases {n_dims}"
-            )
+        _check_dims(len(dims), series[0].shape[0] if series else None, path, lineno)
         series.append(_stack_dims(dims))
         labels.append(label)
         if timestamps:
             times.append(case_times)
-    if not in_data:
-        raise ValueError(f"{path}: no @data section (truncated or not a .ts file)")
-    if not series:
-        raise ValueError(f"{path}: @data section is empty")
-    return TimeSeriesData(series, labels, list(class_names), times if times else None, meta)
+    _check_cases(path, in_data, series, "a .ts")
+    return TimeSeriesData(series, labels, class_names, times if times else None, meta)
 
 
 def _split_arff_row(line: str) -> list[str]:
@@ -236,18 +254,73 @@ def _split_arff_row(line: str) -> list[str]:
     return out
 
 
+@dataclass
+class _ArffHeader:
+    """What an ``.arff`` header declares, read line by line."""
+
+    meta: dict[str, str] = field(default_factory=dict)
+    class_names: list[str] | None = None
+    relational: bool = False
+    inside_relational: bool = False
+    n_numeric: int = 0
+
+    def attribute(self, line: str, path: Path, lineno: int) -> None:
+        _, _, typ = line.split(None, 1)[1].strip().partition(" ")
+        typ = typ.strip()
+        if typ.lower() == "relational":
+            self.relational = self.inside_relational = True
+        elif typ.startswith("{"):
+            if self.inside_relational:
+                raise ValueError(f"{path}:{lineno}: nominal attribute inside the relational block")
+            if not typ.endswith("}"):
+                raise ValueError(f"{path}:{lineno}: unterminated class list {typ!r}")
+            self.class_names = [c.strip().strip("'\"") for c in typ[1:-1].split(",")]
+        elif typ.lower() in ("numeric", "real", "integer") and not self.inside_relational:
+            self.n_numeric += 1
+
+    def line(self, line: str, path: Path, lineno: int) -> bool:
+        """Read one header line; True at ``@data``."""
+        low = line.lower()
+        if low.startswith("@relation"):
+            self.meta["relation"] = line.split(None, 1)[1].strip("'\"") if " " in line else ""
+        elif low.startswith("@attribute"):
+            self.attribute(line, path, lineno)
+        elif low.startswith("@end"):
+            self.inside_relational = False
+        elif low.startswith("@data"):
+            if self.class_names is None:
+                raise ValueError(f"{path}: no nominal class attribute before @data")
+            return True
+        else:
+            raise ValueError(f"{path}:{lineno}: unexpected header line {line[:40]!r}")
+        return False
+
+
+def _arff_case(fields: list[str], header: _ArffHeader, path: Path, lineno: int) -> np.ndarray:
+    """The ``(dims, length)`` array of one data row (without its label)."""
+    if not header.relational:
+        values = fields[:-1]
+        if header.n_numeric and len(values) != header.n_numeric:
+            raise ValueError(
+                f"{path}:{lineno}: row has {len(values)} values, header declares {header.n_numeric}"
+            )
+        return np.array([[_float(v, path, lineno) for v in values]])
+    if len(fields) != 2:
+        raise ValueError(
+            f"{path}:{lineno}: expected 'dims',label in a relational row, got {len(fields)} fields"
+        )
+    dims_txt = fields[0].replace("\\n", "\n").split("\n")
+    dims = [
+        np.array([_float(v, path, lineno) for v in d.split(",")]) for d in dims_txt if d.strip()
+    ]
+    return _stack_dims(dims)
+
+
 def read_arff(path: PathLike) -> TimeSeriesData:
     """Parse a UEA/UCR ``.arff`` file, univariate or multivariate (relational attribute)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a text .arff file ({err})") from None
-    meta: dict[str, str] = {}
-    class_names: list[str] | None = None
-    relational = False
-    inside_relational = False
-    n_numeric = 0
+    text = _read_text(path, ".arff")
+    header = _ArffHeader()
     in_data = False
     series: list[np.ndarray] = []
     labels: list[str] = []
@@ -256,72 +329,20 @@ def read_arff(path: PathLike) -> TimeSeriesData:
         if not line or line.startswith("%"):
             continue
         if not in_data:
-            low = line.lower()
-            if low.startswith("@relation"):
-                meta["relation"] = line.split(None, 1)[1].strip("'\"") if " " in line else ""
-            elif low.startswith("@attribute"):
-                rest = line.split(None, 1)[1].strip()
-                _, _, typ = rest.partition(" ")
-                typ = typ.strip()
-                if typ.lower() == "relational":
-                    relational = inside_relational = True
-                elif typ.startswith("{"):
-                    if inside_relational:
-                        raise ValueError(
-                            f"{path}:{lineno}: nominal attribute inside the relational block"
-                        )
-                    if not typ.endswith("}"):
-                        raise ValueError(f"{path}:{lineno}: unterminated class list {typ!r}")
-                    class_names = [c.strip().strip("'\"") for c in typ[1:-1].split(",")]
-                elif typ.lower() in ("numeric", "real", "integer") and not inside_relational:
-                    n_numeric += 1
-            elif low.startswith("@end"):
-                inside_relational = False
-            elif low.startswith("@data"):
-                in_data = True
-                if class_names is None:
-                    raise ValueError(f"{path}: no nominal class attribute before @data")
-            else:
-                raise ValueError(f"{path}:{lineno}: unexpected header line {line[:40]!r}")
+            in_data = header.line(line, path, lineno)
             continue
         try:
             fields = _split_arff_row(line)
         except ValueError:
             raise ValueError(f"{path}:{lineno}: unterminated quote in data row") from None
         label = fields[-1].strip()
-        if label not in class_names:
-            raise ValueError(
-                f"{path}:{lineno}: label {label!r} is not one of the declared classes {class_names}"
-            )
-        if relational:
-            if len(fields) != 2:
-                raise ValueError(
-                    f"{path}:{lineno}: expected 'dims',label in a relational row, got {len(fields)} fields"
-                )
-            dims_txt = fields[0].replace("\\n", "\n").split("\n")
-            dims = [
-                np.array([_float(v, path, lineno) for v in d.split(",")])
-                for d in dims_txt
-                if d.strip()
-            ]
-            if series and len(dims) != series[0].shape[0]:
-                raise ValueError(
-                    f"{path}:{lineno}: case has {len(dims)} dimensions, earlier cases {series[0].shape[0]}"
-                )
-            series.append(_stack_dims(dims))
-        else:
-            values = fields[:-1]
-            if n_numeric and len(values) != n_numeric:
-                raise ValueError(
-                    f"{path}:{lineno}: row has {len(values)} values, header declares {n_numeric}"
-                )
-            series.append(np.array([[_float(v, path, lineno) for v in values]]))
+        _check_label(label, header.class_names, path, lineno)
+        case = _arff_case(fields, header, path, lineno)
+        _check_dims(case.shape[0], series[0].shape[0] if series else None, path, lineno)
+        series.append(case)
         labels.append(label)
-    if not in_data:
-        raise ValueError(f"{path}: no @data section (truncated or not an .arff file)")
-    if not series:
-        raise ValueError(f"{path}: @data section is empty")
-    return TimeSeriesData(series, labels, class_names, None, meta)
+    _check_cases(path, in_data, series, "an .arff")
+    return TimeSeriesData(series, labels, header.class_names, None, header.meta)
 
 
 def read_uea(path: PathLike) -> TimeSeriesData:
