@@ -77,3 +77,24 @@ def subprocess_env() -> dict[str, str]:
 def run_folder():
     """``run_folder(tmp_path, name="tiny", version=None)``: a run's folder."""
     return _run_folder
+
+
+def _accuracy_by_hand(model, dataset, *, rate=None, transform=None) -> float:
+    """The fraction of ``dataset``'s items whose largest logit is the label: the model applied
+    to the whole split at once, no data loader, Lightning or torchmetrics (the oracle for the
+    app's ``test/acc``). ``transform`` is applied to each input, ``rate`` passed to the model."""
+    import torch
+
+    items = [dataset[i] for i in range(len(dataset))]
+    x = torch.stack([item[0] if transform is None else transform(item[0]) for item in items])
+    y = torch.stack([torch.as_tensor(item[1]) for item in items])
+    model.eval()
+    with torch.no_grad():
+        out = model(x) if rate is None else model(x, rate=rate)
+    return float((out.argmax(1) == y).double().mean())
+
+
+@pytest.fixture
+def accuracy_by_hand():
+    """``accuracy_by_hand(model, dataset, rate=None, transform=None)``: see above."""
+    return _accuracy_by_hand

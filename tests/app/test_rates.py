@@ -11,7 +11,7 @@ import torch
 
 from ckconv.app.cli import main
 from ckconv.app.config import load_config
-from ckconv.app.evaluation import evaluate
+from ckconv.app.evaluation import evaluate, load_model
 from ckconv.app.rates import parse_rate, parse_rates, rate_label, rate_table, write_rate_table
 from ckconv.app.resample import resample_input
 from ckconv.app.training import train
@@ -160,7 +160,7 @@ def test_cli_writes_the_table_next_to_the_run(checkpoint, capsys):
 # ----------------------------------------------------------------------------- the sweep
 
 
-def test_sweep_fills_the_matrix_and_writes_its_files(tmp_path, capsys):
+def test_sweep_fills_the_matrix_and_writes_its_files(tmp_path, capsys, accuracy_by_hand):
     torch.set_num_threads(1)
     code = main(["sweep-rates", "--config", "demo_digits", "--train-rates", "1,1/2",
                  "--test-rates", "1,1/2,1/4", "--out", str(tmp_path), *SMALL])  # fmt: skip
@@ -174,7 +174,15 @@ def test_sweep_fills_the_matrix_and_writes_its_files(tmp_path, capsys):
     assert saved["test_input_sizes"] == [[64], [32], [16]]
     values = saved["values"]
     assert len(values) == 2 and all(len(row) == 3 for row in values)
-    assert all(0.0 <= v <= 1.0 for row in values for v in row)
+    # oracle for every cell: the native test sequences subsampled by hand (seq[::n]), the model
+    # told rate test/train, hits counted by hand
+    for i, r in enumerate((Fraction(1), Fraction(1, 2))):
+        model, _, bundle = load_model(saved["checkpoints"][i], [("task.subsample", 1)])
+        for j, t in enumerate((Fraction(1), Fraction(1, 2), Fraction(1, 4))):
+            n = int(1 / t)
+            want = accuracy_by_hand(model, bundle.datasets["test"], rate=float(t / r),
+                                    transform=lambda x, n=n: x[..., ::n])  # fmt: skip
+            assert values[i][j] == pytest.approx(want, abs=1e-6), (i, j)
     # oracle: the diagonal is each run's own test accuracy at its training rate (after fit)
     for i, j in ((0, 0), (1, 1)):
         summary = json.loads((Path(saved["runs"][i]) / "summary.json").read_text())
@@ -228,7 +236,6 @@ def test_full_sequence_sweep_keeps_its_accuracy_at_twice_the_training_rate(tmp_p
 
 
 def test_blur_reaches_the_model_when_going_finer(checkpoint, capsys):
-    from ckconv.app.evaluation import load_model
     from ckconv.app.resample import resample_input
 
     assert main(["eval", "--checkpoint", str(checkpoint), "--rate", "2", "--blur", "--json"]) == 0
