@@ -9,10 +9,15 @@ A config has five sections (see ``ckconv train --help`` or :data:`SECTION_DOCS`)
     optim:   {optimizer: adamw, lr: 0.01, scheduler: cosine, warmup_epochs: 10, ...}
     trainer: {max_epochs: 210, batch_size: 100, ...}
 
-``task`` and ``model`` take free keys (the keyword arguments of the dataset factory and of the
-model class); they are checked against those signatures when the run is built, still before any
-training. Every other key is fixed: an unknown key, a value of the wrong type or an impossible
-size fails here with a message that names the key.
+``task`` and ``model`` take free keys (the task's options, listed by its table entry
+``ckconv.data.registry.TaskInfo.options``, and the keyword arguments of the model class); they are
+checked when the run is built, still before any training. Every other key is fixed: an unknown
+key, a value of the wrong type or an impossible size fails here with a message that names the key
+(as the user wrote it, with the close key it may be a typo of and the keys of its section).
+
+The parser is written here rather than taken from a library: ``jsonargparse`` (measured on these
+dataclasses) names the key of a wrong type but not the close key of an unknown one nor the
+section's keys, reports types as ``<class 'float'>``, and has no notion of the two free sections.
 
 Overrides use dotted keys, ``optim.lr=0.02`` or ``--optim.lr 0.02`` / ``--optim.lr=0.02``; values
 are parsed as YAML (``1e-3``, ``true``, ``[16, 16]``, ``null``).
