@@ -49,6 +49,7 @@ Objective = Literal[
     "regression",  # one value (or vector) per item
     "per_step_regression",  # one value per position
 ]
+#: Every :data:`Objective`, in order.
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 
