@@ -93,7 +93,7 @@ def test_the_mask_is_a_part_a_ckconv_with_a_gaussian_mask_is_a_flexconv():
     torch.testing.assert_close(plain(x), flex(x), rtol=0, atol=0)
     # cropped by the part: |j| <= floor(0.3 sqrt(2 ln 10) / (2 / 16)) = 5, 11 of 17 taps
     assert plain.kernel().shape == flex.kernel().shape == (3, 2, 11, 11)
-    with pytest.raises(TypeError, match="kernel_mask must be a ckconv.nn.GaussianMask"):
+    with pytest.raises(TypeError, match=r"kernel_mask must be a ckconv\.nn\.GaussianMask"):
         CKConv(2, 3, kernel_size=5, kernel_mask=nn.Identity())
 
 

@@ -144,13 +144,8 @@ def unscaled_kernels(model: Any, rate: Fraction | float):
     their kernels *without* the CKConv eq. 5 factor ``sr_train / sr_eval`` (the ablation of
     CKConv Table 5): each layer's kernel net output is multiplied by the inverse of the factor
     the layer applies, so the sampled kernel is the trained function's values at the new
-    positions. Inside the block, call the model at this ``rate`` only.
-
-    A no-grad forward reuses a sampled kernel until a parameter changes in place; entering and
-    leaving the block therefore touches one parameter of each layer in place (``mul_(1)``, the
-    values unchanged), so no kernel sampled with the other factor is reused."""
-    import torch
-
+    positions. Inside the block, call the model at this ``rate`` only. Layers sample their
+    kernel on every call (no kernel is cached between calls), so nothing outlives the block."""
     from ckconv.grids import rate_scale
     from ckconv.nn import CKConv
 
@@ -161,13 +156,7 @@ def unscaled_kernels(model: Any, rate: Fraction | float):
             "be switched off"
         )
 
-    def invalidate() -> None:
-        with torch.no_grad():
-            for layer in layers:
-                next(layer.kernel_net.parameters()).mul_(1)
-
     handles = []
-    invalidate()
     try:
         for layer in layers:
             inverse = 1.0 / rate_scale(float(rate), layer.data_dim)
@@ -178,7 +167,6 @@ def unscaled_kernels(model: Any, rate: Fraction | float):
     finally:
         for handle in handles:
             handle.remove()
-        invalidate()
 
 
 @dataclass

@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
-from ckconv._checks import positive_int, positive_number
 import torch
+
+from ckconv._checks import positive_int, positive_number
 
 __all__ = [
     "SCIPY_MIN_PAIRS",
