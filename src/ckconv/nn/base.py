@@ -12,6 +12,7 @@ this type (:func:`continuous_convs`), so a new layer built on it is seen by all 
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -93,7 +94,7 @@ def continuous_convs(module: nn.Module) -> list[tuple[str, ContinuousConv]]:
     return [(n, m) for n, m in walk(module, (ContinuousConv,)) if isinstance(m, ContinuousConv)]
 
 
-class ContinuousConv(nn.Module):
+class ContinuousConv(nn.Module, abc.ABC):
     r"""Base of every continuous convolution: a kernel network of relative positions, an
     optional learned mask part, a separable mixer and a bias.
 
@@ -165,12 +166,14 @@ class ContinuousConv(nn.Module):
         )
 
     # -- what subclasses define -----------------------------------------------------------
+    @abc.abstractmethod
     def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
-        raise NotImplementedError
+        ...
 
     def _check_kernel_net(self, net: nn.Module) -> None:
         """Hook: refuse kernel nets this layer cannot use (raise)."""
 
+    @abc.abstractmethod
     def kernel_axes(
         self,
         rate: RateLike | None = None,
@@ -181,16 +184,17 @@ class ContinuousConv(nn.Module):
     ) -> list[torch.Tensor]:
         """Positions per dimension of the grid :meth:`kernel` samples (in the kernel net's
         coordinates, ``[-1, 1]``)."""
-        raise NotImplementedError
+        ...
 
     def _kernel_scale(self, rate: RateLike | None) -> float:
         """Multiplier of the sampled kernel at ``rate`` (1 at the training rate)."""
         return 1.0
 
+    @abc.abstractmethod
     def _init_fan(self, kernel: torch.Tensor) -> float:
         """``fan`` of the re-weighting: outputs have ``fan * E[k^2]`` times the input's
         variance for the kernel ``kernel`` generated at initialisation."""
-        raise NotImplementedError
+        ...
 
     def nyquist_frequency(self) -> tuple[float, ...] | None:
         """Nyquist frequency (cycles per unit position) of the training grid per dimension,
