@@ -51,7 +51,7 @@ def test_resolved_config_round_trips_through_yaml():
         ("optim.betas=[0.9]", "optim.betas"),
         ("optim.lr=-1", "optim.lr"),
         ("trainer.batch_size=0", "trainer.batch_size"),
-        ("optim.warmup_epochs=10", "optim.warmup_epochs"),  # >= max_epochs
+        ("optim.warmup_epochs=-1", "optim.warmup_epochs"),
         ("model.in_channels=3", "model.in_channels"),  # set by the task
         ("optim=3", "optim"),
         ("optim.lr.x=3", "optim.lr"),
@@ -61,6 +61,14 @@ def test_bad_keys_and_values_fail_naming_the_key(override, key):
     with pytest.raises(ConfigError) as info:
         load_config(None, ["trainer.max_epochs=2", override])
     assert key in str(info.value)
+
+
+@pytest.mark.parametrize("epochs", [1, 5])
+def test_shrinking_a_shipped_run_passes_the_config_checks(epochs):
+    """The README's `--config ccnn_4_140_cifar10 optim.lr=0.02 trainer.max_epochs=5`: the
+    config's 10 warm-up epochs are fitted to the run when it is built, not refused here."""
+    cfg = load_config("ccnn_4_140_cifar10", ["optim.lr=0.02", f"trainer.max_epochs={epochs}"])
+    assert cfg.trainer.max_epochs == epochs and cfg.optim.warmup_epochs == 10
 
 
 def test_unknown_key_suggests_the_close_one():

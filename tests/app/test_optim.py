@@ -10,6 +10,7 @@ from ckconv.app.optim import (
     build_optimizer,
     build_scheduler,
     cosine_warmup_factor,
+    warmup_steps,
     optimizer_groups,
 )
 from ckconv.models import CCNN
@@ -71,6 +72,27 @@ def test_schedulers_step_the_learning_rate_of_every_group(model):
     assert plateau["scheduler"].mode == "min" and plateau["scheduler"].patience == 3
     assert build_scheduler(opt, OptimConfig(scheduler="none"), steps_per_epoch=1, total_steps=1,
                            monitor="m", mode="max") is None  # fmt: skip
+
+
+def test_a_warmup_longer_than_the_run_is_shortened_to_half_of_it(model):
+    """A config's 10 warm-up epochs in a run shrunk to 5 epochs of 4 steps: the lr ramps over
+    10 of the 20 steps, reaches the peak, and the cosine part still decays to the floor."""
+    cfg = OptimConfig(lr=1.0, scheduler="cosine", warmup_epochs=10.0)
+    steps, note = warmup_steps(cfg, steps_per_epoch=4, total_steps=20)
+    assert steps == 10 and "optim.warmup_epochs=10" in note and "2.5 epoch(s)" in note
+    opt = build_optimizer(model, cfg)
+    sched = build_scheduler(opt, cfg, steps_per_epoch=4, total_steps=20, monitor="val/acc",
+                            mode="max")["scheduler"]  # fmt: skip
+    lrs = []
+    for _ in range(21):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert lrs[20] == pytest.approx(0.0, abs=1e-12)
+    # a warm-up that fits is kept as given, without a note
+    assert warmup_steps(cfg, steps_per_epoch=4, total_steps=400) == (40, "")
+    assert warmup_steps(OptimConfig(scheduler="plateau", warmup_epochs=10.0), 4, 8) == (0, "")
 
 
 def test_point_ccnn_kernel_nets_get_no_weight_decay():

@@ -200,6 +200,8 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"ok: task {cfg.task.name} ({shape} {kind}, {prepared.bundle.objective.kind}), "
                   f"model {cfg.model.name} with {n:,} parameters, "
                   f"{prepared.steps_per_epoch} steps per epoch")  # fmt: skip
+            for note in prepared.notes:
+                print(f"note: {note}")
             return 0
         result = train(cfg)
     if dist_env().is_zero:

@@ -107,7 +107,8 @@ class OptimConfig:
         grad_clip_algorithm: ``norm`` (global L2 norm) or ``value``.
         scheduler: ``none``, ``cosine`` (per step, with linear warm-up), ``plateau``
             (ReduceLROnPlateau on the validation metric, per epoch) or ``step``.
-        warmup_epochs: linear warm-up length (cosine), in epochs (fractions allowed).
+        warmup_epochs: linear warm-up length (cosine), in epochs (fractions allowed); a run too
+            short for it (e.g. ``trainer.max_epochs`` overridden) warms up over half its steps.
         min_lr_ratio: cosine floor as a fraction of the peak lr.
         plateau_patience: epochs without improvement before the plateau scheduler decays.
         plateau_factor: plateau decay factor (CKConv Table 8's "decay 5" is 0.2).
@@ -371,11 +372,6 @@ def _check_values(cfg: Config) -> None:
     positive("optim.plateau_patience", o.plateau_patience, allow_zero=True)
     positive("optim.step_size", o.step_size)
     positive("optim.step_gamma", o.step_gamma)
-    if o.warmup_epochs and o.warmup_epochs >= t.max_epochs and o.scheduler == "cosine":
-        raise ConfigError(
-            f"optim.warmup_epochs: {o.warmup_epochs} warm-up epochs leave no room for the cosine "
-            f"schedule in trainer.max_epochs={t.max_epochs}"
-        )
     positive("trainer.max_epochs", t.max_epochs)
     if t.max_steps == 0 or t.max_steps < -1:
         raise ConfigError(f"trainer.max_steps: must be -1 (no limit) or > 0, got {t.max_steps}")

@@ -20,7 +20,16 @@ from torch import nn
 from ckconv.app.config import OptimConfig
 from ckconv.nn import param_groups
 
-__all__ = ["build_optimizer", "build_scheduler", "cosine_warmup_factor", "optimizer_groups"]
+__all__ = [
+    "build_optimizer",
+    "build_scheduler",
+    "cosine_warmup_factor",
+    "optimizer_groups",
+    "warmup_steps",
+]
+
+#: The largest share of a run's optimiser steps the cosine warm-up may take.
+MAX_WARMUP_SHARE = 0.5
 
 
 def optimizer_groups(model: nn.Module, cfg: OptimConfig) -> list[dict[str, Any]]:
@@ -57,6 +66,29 @@ def cosine_warmup_factor(step: int, warmup_steps: int, total_steps: int, floor: 
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def warmup_steps(cfg: OptimConfig, steps_per_epoch: int, total_steps: int) -> tuple[int, str]:
+    """The cosine warm-up length in optimiser steps, and a note when it had to be shortened.
+
+    ``optim.warmup_epochs`` is given in epochs for a run of the config's length; a run shrunk by
+    an override (``trainer.max_epochs=1``, ``trainer.max_steps=...``) keeps its warm-up to at
+    most :data:`MAX_WARMUP_SHARE` of its ``total_steps``, so the cosine part is never empty.
+    The note (empty when nothing changed) says so, in epochs.
+    """
+    if cfg.scheduler != "cosine" or cfg.warmup_epochs <= 0:
+        return 0, ""
+    asked = round(cfg.warmup_epochs * steps_per_epoch)
+    cap = int(MAX_WARMUP_SHARE * total_steps)
+    if asked <= cap:
+        return asked, ""
+    note = (
+        f"optim.warmup_epochs={cfg.warmup_epochs:g} does not fit this run of "
+        f"{total_steps / steps_per_epoch:g} epoch(s) ({total_steps} optimiser steps): warm-up "
+        f"shortened to {cap / steps_per_epoch:g} epoch(s) ({cap} step(s), "
+        f"{MAX_WARMUP_SHARE:.0%} of the run)"
+    )
+    return cap, note
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer,
     cfg: OptimConfig,
@@ -70,7 +102,7 @@ def build_scheduler(
     if cfg.scheduler == "none":
         return None
     if cfg.scheduler == "cosine":
-        warmup = round(cfg.warmup_epochs * steps_per_epoch)
+        warmup, _ = warmup_steps(cfg, steps_per_epoch, total_steps)
         floor = cfg.min_lr_ratio
 
         def factor(step: int) -> float:

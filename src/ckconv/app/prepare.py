@@ -11,6 +11,7 @@ from torch import nn
 
 from ckconv.app.config import Config, ConfigError, config_to_dict
 from ckconv.app.env import DistEnv, dist_env, seed_everything, use_gpu
+from ckconv.app.optim import warmup_steps
 from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task, model_spec
 
 __all__ = ["Prepared", "check_output", "prepare"]
@@ -54,7 +55,8 @@ def check_output(model: nn.Module, bundle: TaskBundle) -> None:
 
 @dataclass
 class Prepared:
-    """A run's parts, built and checked before training starts."""
+    """A run's parts, built and checked before training starts; ``notes`` are the adjustments
+    made to the config for this run (printed before training)."""
 
     cfg: Config
     env: DistEnv
@@ -64,6 +66,7 @@ class Prepared:
     module: Any
     steps_per_epoch: int
     total_steps: int
+    notes: tuple[str, ...] = ()
 
 
 def _check_trainer(cfg: Config, env: DistEnv) -> None:
@@ -131,4 +134,6 @@ def prepare(cfg: Config, env: DistEnv | None = None) -> Prepared:
         config=config_to_dict(cfg),
         model_spec=model_spec(cfg, bundle),
     )
-    return Prepared(cfg, env, bundle, model, dm, module, steps_per_epoch, total)
+    _, warmup_note = warmup_steps(cfg.optim, steps_per_epoch, total)
+    notes = (warmup_note,) if warmup_note else ()
+    return Prepared(cfg, env, bundle, model, dm, module, steps_per_epoch, total, notes)

@@ -148,6 +148,8 @@ def train(
         print(f"training in {run_dir}")
         print(f"task {cfg.task.name}: {len(prepared.bundle.datasets['train'])} train items, "
               f"model {cfg.model.name} ({n:,} parameters), {env.world_size} process(es)")  # fmt: skip
+        for note in prepared.notes:
+            print(f"note: {note}")
     result, seconds = _fit_and_test(trainer, prepared, paths, ckpt_path)
     if env.is_zero:
         _finish(prepared, paths, result, seconds, callbacks[0].best_model_score)
