@@ -4,6 +4,7 @@
 
     ckconv demo [--out DIR]                          train a CCNN on offline digits, ~minutes on CPU
     ckconv train --config NAME|FILE [key=value ...]  train a paper experiment (ckconv configs)
+    ckconv train task.name=uea task.path=DIR         train on your own data (docs: own data)
     ckconv train --resume RUN_DIR                    continue a killed run from last.ckpt
     ckconv eval --checkpoint FILE [--rate R]         evaluate, optionally at another resolution
     ckconv eval --checkpoint FILE --sampling-rates 1,1/2,1/4
@@ -139,7 +140,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_config_reference(),
         allow_abbrev=False,
     )
-    p.add_argument("--config", "-c", help="a YAML file or a shipped config name (ckconv configs)")
+    p.add_argument(
+        "--config",
+        "-c",
+        help="a YAML file or a shipped config name (ckconv configs); without it the defaults "
+        "and a model sized from the data (model.name=auto), e.g. "
+        "`ckconv train task.name=uea task.path=mydata/GunPoint`",
+    )
     p.add_argument("--resume", metavar="RUN", help="continue the run folder (or checkpoint) RUN")
     p.add_argument("--print-config", action="store_true", help="print the resolved config, exit")
     p.add_argument(
@@ -185,14 +192,14 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             raise ConfigError("--resume reads the run's own config.yaml; drop --config")
         result = train(resume=args.resume, overrides=overrides)
     else:
-        if not args.config:
-            raise ConfigError("--config is required (a YAML file or `ckconv configs` name)")
-        cfg = load_config(args.config, extra)
+        # without --config: the defaults, and a model chosen and sized from the task's data
+        cfg = load_config(args.config, extra if args.config else ["model.name=auto", *extra])
         if args.print_config:
             print(dump_config(cfg), end="")
             return 0
         if args.dry_run:
             prepared = prepare(cfg)
+            cfg = prepared.cfg
             n = sum(p.numel() for p in prepared.model.parameters())
             spec = prepared.bundle.spec
             shape = "x".join(str(s) for s in (spec.in_channels, *spec.input_size))

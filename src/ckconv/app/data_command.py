@@ -13,15 +13,25 @@ from ckconv.data.registry import TaskRow, default_root, list_tasks
 __all__ = ["format_task_table", "main_data_list", "main_synth_speech"]
 
 
+#: the "found" column: where the data is (``TaskRow.source``)
+_FOUND = {
+    "root": "yes (root)",
+    "installed": "yes (installed copy)",
+    "generated": "generated",
+    "task.path": "your files",
+    "": "no",
+}
+
+
 def format_task_table(rows: list[TaskRow]) -> str:
     """Aligned text table of :func:`list_tasks` rows."""
     header = ("task", "shape", "classes", "found", "path")
     body = [
         (
             r.name,
-            "x".join(str(s) for s in r.shape),
-            "regression" if r.classes is None else str(r.classes),
-            "yes" if r.found else "no",
+            "x".join(str(s) for s in r.shape) or "(data)",
+            "(data)" if not r.shape else "regression" if r.classes is None else str(r.classes),
+            _FOUND[r.source],
             r.path,
         )
         for r in rows
@@ -44,8 +54,13 @@ def main_data_list(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = list_tasks(args.root)
     print(format_task_table(rows))
-    found = sum(r.found for r in rows)
-    print(f"\n{found} of {len(rows)} tasks have their data (root: {args.root or default_root()})")
+    count = {key: sum(r.source == key for r in rows) for key in _FOUND}
+    print(
+        f"\nroot {args.root or default_root()}: {count['root']} tasks have their files there, "
+        f"{count['installed']} read a copy inside an installed package (aeon, scikit-learn), "
+        f"{count['generated']} are generated, {count['task.path']} read your files "
+        f"(task.path=...), {count['']} have no data here"
+    )
     return 0
 
 

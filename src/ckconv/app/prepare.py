@@ -12,7 +12,13 @@ from torch import nn
 from ckconv.app.config import Config, ConfigError, config_to_dict
 from ckconv.app.env import DistEnv, dist_env, seed_everything, use_gpu
 from ckconv.app.optim import warmup_steps
-from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task, model_spec
+from ckconv.app.tasks import (
+    TaskBundle,
+    build_model_from_config,
+    build_task,
+    model_spec,
+    resolve_config,
+)
 
 __all__ = ["Prepared", "check_output", "prepare"]
 
@@ -85,10 +91,15 @@ def _check_trainer(cfg: Config, env: DistEnv) -> None:
         )
 
 
-def prepare(cfg: Config, env: DistEnv | None = None) -> Prepared:
+def prepare(
+    cfg: Config, env: DistEnv | None = None, datasets: dict[str, Any] | None = None
+) -> Prepared:
     """Build and check the task, model, data module and LightningModule of ``cfg`` (no training).
 
-    Raises :class:`ConfigError` naming the key for anything that cannot run.
+    ``datasets`` (``{"train", "val", "test"}``, see :func:`ckconv.app.tasks.build_task`) replace
+    the task table's. ``Prepared.cfg`` is the config as the run records it
+    (:func:`~ckconv.app.tasks.resolve_config`: the default model named, ``task.path``
+    absolute). Raises :class:`ConfigError` naming the key for anything that cannot run.
     """
     from ckconv.app.datamodule import TaskDataModule
     from ckconv.app.module import TaskModule
@@ -97,7 +108,8 @@ def prepare(cfg: Config, env: DistEnv | None = None) -> Prepared:
     t = cfg.trainer
     _check_trainer(cfg, env)
     seed_everything(cfg.seed, env.rank)
-    bundle = build_task(cfg)
+    bundle = build_task(cfg, datasets)
+    cfg = resolve_config(cfg, bundle)
     model = build_model_from_config(cfg, bundle)
     check_output(model, bundle)
     if env.world_size > 1 and t.sync_batchnorm and not use_gpu(cfg):
@@ -135,5 +147,7 @@ def prepare(cfg: Config, env: DistEnv | None = None) -> Prepared:
         model_spec=model_spec(cfg, bundle),
     )
     _, warmup_note = warmup_steps(cfg.optim, steps_per_epoch, total)
-    notes = (warmup_note,) if warmup_note else ()
+    notes = tuple(f"{split} split: held out of the training data, {how}"
+                  for split, how in bundle.held_out.items())  # fmt: skip
+    notes += (warmup_note,) if warmup_note else ()
     return Prepared(cfg, env, bundle, model, dm, module, steps_per_epoch, total, notes)

@@ -39,22 +39,25 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ckconv.app.config import Config, ConfigError
+from ckconv.app.config import Config, ConfigError, ModelConfig
 from ckconv.app.metrics import METRICS
 from ckconv.data.registry import Objective as ObjectiveKind
 from ckconv.models import MODELS, InputKind, ModelEntry, ModelOptionError, ModelSpec, model_entry
 
 __all__ = [
+    "AUTO_MODEL",
     "InputSpec",
     "Objective",
     "TaskBundle",
     "build_model_from_config",
     "build_task",
+    "default_model",
     "describe_input",
     "input_kind",
     "model_kwargs",
     "model_spec",
     "objective_for",
+    "resolve_config",
 ]
 
 #: the metric of each objective (:data:`ckconv.app.metrics.METRICS` knows its direction)
@@ -118,6 +121,12 @@ class TaskBundle:
     collate: str  # "default", "pad" or "timestamps" (ckconv.app.datamodule.collate_fn)
     #: ``task.weighting`` of timestamped inputs: ``"none"`` or ``"density"`` (inverse density)
     weighting: str = "none"
+    #: ``task.causal``: the default model (``model.name: auto``) is causal
+    causal: bool = False
+    #: the items are point clouds ``(C, N)`` (positions first): the default model is a point CCNN
+    points: bool = False
+    #: splits held out of the training data (no data of their own): how, by split
+    held_out: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _first_item(ds: Dataset, task: str) -> tuple[Any, Any]:
@@ -203,8 +212,34 @@ def objective_for(
 WEIGHTINGS = ("none", "density")
 
 
-def build_task(cfg: Config) -> TaskBundle:
-    """Build the task's datasets and read its shapes; option errors name the config key."""
+#: ``task.<key>`` the app reads itself (not options of the task's datasets): ``weighting`` of
+#: timestamped samples, ``causal`` (the default model, ``model.name: auto``, is causal)
+APP_TASK_KEYS = ("weighting", "causal")
+#: the keys of ``datasets={...}`` (``ckconv.app.train``): ``train`` is required
+DATASET_KEYS = ("train", "val", "test")
+#: the share of the training data held out as a missing val / test split of in-memory datasets
+HELD_OUT_FRACTION = 0.15
+
+
+def _app_keys(cfg: Config) -> tuple[dict[str, Any], str, bool]:
+    """The task's own options, and the app's ``task.weighting`` / ``task.causal``."""
+    options = dict(cfg.task.options)
+    weighting = options.pop("weighting", "none")
+    causal = options.pop("causal", False)
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"task.weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
+    if weighting != "none" and options.get("route") != "timestamps":
+        raise ConfigError(
+            f"task.weighting: {weighting!r} weights timestamped samples; set task.route: "
+            "timestamps (or remove task.weighting)"
+        )
+    if not isinstance(causal, bool):
+        raise ConfigError(f"task.causal: expected true or false, got {causal!r}")
+    return options, weighting, causal
+
+
+def _registry_datasets(cfg: Config, options: dict[str, Any]):
+    """The table entry of ``task.name`` and the datasets its factory builds."""
     from ckconv.data.registry import TASKS, make_datasets
 
     name = cfg.task.name
@@ -217,21 +252,14 @@ def build_task(cfg: Config) -> TaskBundle:
             f"task.name: unknown task {name!r}{hint}; `ckconv data list` shows the tasks"
         )
     info = TASKS[name]
-    options = dict(cfg.task.options)
-    weighting = options.pop("weighting", "none")
-    if weighting not in WEIGHTINGS:
-        raise ConfigError(f"task.weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
-    if weighting != "none" and options.get("route") != "timestamps":
-        raise ConfigError(
-            f"task.weighting: {weighting!r} weights timestamped samples; set task.route: "
-            "timestamps (or remove task.weighting)"
-        )
     _check_options(options, info.options, name)
     try:
         datasets = make_datasets(name, cfg.task.root, **options)
     except TypeError as err:
         raise ConfigError(f"task {name!r}: bad options {cfg.task.options!r} ({err})") from None
     except FileNotFoundError as err:
+        if info.own_data:
+            raise ConfigError(f"task {name!r}: {err}") from None
         raise ConfigError(
             f"task {name!r}: data files not found ({err}). Put them under task.root "
             f"(now {cfg.task.root!r}; default $CKCONV_DATA or ./data); `ckconv data list` shows "
@@ -242,7 +270,59 @@ def build_task(cfg: Config) -> TaskBundle:
     missing = {"train", "val", "test"} - set(datasets)
     if missing:
         raise ConfigError(f"task {name!r}: the registry gave no {sorted(missing)} split")
-    variable = info.variable_length
+    return info, datasets
+
+
+def _class_count(ds: Dataset) -> int:
+    return 1 + max(int(torch.as_tensor(ds[i][1])) for i in range(len(ds)))  # type: ignore[arg-type]
+
+
+def _given_datasets(datasets: dict[str, Dataset], seed: int) -> dict[str, Dataset]:
+    """In-memory datasets (``train(cfg, datasets=...)``), with a missing val / test split held
+    out of ``train`` (stratified by class for integer labels, seeded by ``seed``)."""
+    from ckconv.data.own import held_out_splits
+
+    if not isinstance(datasets, dict) or "train" not in datasets:
+        raise ConfigError(
+            f"datasets: expected a dict with the keys {DATASET_KEYS} (train required), "
+            f"got {type(datasets).__name__}"
+        )
+    unknown = sorted(set(datasets) - set(DATASET_KEYS))
+    if unknown:
+        raise ConfigError(f"datasets: unknown key {unknown[0]!r}; the keys are {DATASET_KEYS}")
+    missing = [s for s in ("val", "test") if s not in datasets]
+    if not missing:
+        return dict(datasets)
+    train = datasets["train"]
+    _, y = _first_item(train, "datasets")
+    labels = None
+    if not torch.as_tensor(y).is_floating_point() and torch.as_tensor(y).dim() == 0:
+        labels = [int(train[i][1]) for i in range(len(train))]  # type: ignore[arg-type]
+    try:
+        parts = held_out_splits(train, labels, missing, fraction=HELD_OUT_FRACTION, seed=seed,
+                                source="datasets['train']")  # fmt: skip
+    except ValueError as err:
+        raise ConfigError(f"datasets: {err}") from None
+    return {**datasets, **parts}
+
+
+def build_task(cfg: Config, datasets: dict[str, Dataset] | None = None) -> TaskBundle:
+    """Build the task's datasets and read its shapes; option errors name the config key.
+
+    ``datasets`` (keys :data:`DATASET_KEYS`, ``train`` required) replaces the task table: the
+    items are read as the table's datasets are, the objective comes from their targets and
+    ``task.name`` only names the task.
+    """
+    from ckconv.data.registry import objective_of_targets
+
+    name = cfg.task.name
+    options, weighting, causal = _app_keys(cfg)
+    if datasets is not None:
+        info = None
+        datasets = _given_datasets(datasets, cfg.seed)
+    else:
+        info, datasets = _registry_datasets(cfg, options)
+    variable = info is not None and info.variable_length
     if options.get("route") == "timestamps":
         datasets = _timestamped(datasets, name, options.get("drop_seed", 0))
     x, y = _first_item(datasets["train"], name)
@@ -251,19 +331,27 @@ def build_task(cfg: Config) -> TaskBundle:
         # the kernels cover the longest training sequence, whatever the route
         length = _grid_length(datasets["train"], variable)
         spec = dataclasses.replace(spec, input_size=(max(length, spec.input_size[0]),))
-    vocab = info.vocab_size if spec.tokens else None
+    vocab = info.vocab_size if spec.tokens and info is not None else None
     if spec.tokens and vocab is None:
         raise ConfigError(f"task {name!r}: token inputs but the task has no vocab_size")
+    kind = info.objective if info is not None else None
+    if kind is None:  # your own data: read from the targets
+        kind = objective_of_targets(spec.target_is_int, len(spec.target_shape))
     # a dataset that knows its class count (e.g. shapes with task.classes=3) overrides the table
     own = getattr(datasets["train"], "num_classes", None)
-    num_classes = own if isinstance(own, int) and own > 0 else info.num_classes
-    objective = objective_for(info.objective, spec, num_classes, name)
+    num_classes = own if isinstance(own, int) and own > 0 else info.num_classes if info else None
+    if num_classes is None and spec.target_is_int and kind == "classification":
+        num_classes = _class_count(datasets["train"])
+    objective = objective_for(kind, spec, num_classes, name)
     if objective.classification:
         out_channels = int(objective.num_classes or 0)
     else:
         out_channels = int(spec.target_shape[0]) if spec.target_shape else 1
     collate = "timestamps" if spec.timestamps else "pad" if variable else "default"
-    return TaskBundle(name, datasets, spec, objective, vocab, out_channels, collate, weighting)
+    held_out = {s: ds.held_out for s, ds in datasets.items() if getattr(ds, "held_out", "")}
+    return TaskBundle(name, datasets, spec, objective, vocab, out_channels, collate, weighting,
+                      causal=causal, points=info is not None and info.points,
+                      held_out=held_out)  # fmt: skip
 
 
 def _check_options(options: dict[str, Any], accepted: frozenset[str], task: str) -> None:
@@ -300,7 +388,11 @@ def _grid_length(ds: Dataset, variable: bool) -> int:
 
     source = ds.dataset if isinstance(ds, DropSamples) else ds
     n = len(source) if variable else 1  # type: ignore[arg-type]
-    return max(int(torch.as_tensor(source[i][0]).shape[-1]) for i in range(n))
+
+    def length(x) -> int:  # a timestamped item (values, times, mask) has its values first
+        return int(torch.as_tensor(x[0] if isinstance(x, (tuple, list)) else x).shape[-1])
+
+    return max(length(source[i][0]) for i in range(n))
 
 
 # ----------------------------------------------------------------------------- models
@@ -312,7 +404,68 @@ _KIND_WORDS: dict[str, str] = {
 }  # fmt: skip
 
 
+#: ``model.name: auto`` (what ``ckconv train`` uses without ``--config``): the model is chosen
+#: and sized from the task's data by :func:`default_model`
+AUTO_MODEL = "auto"
+#: the width of the default models: up to this many training items 32 channels, above 64
+_SMALL_DATA = 5000
+
+
+def default_model(bundle: TaskBundle) -> ModelConfig:
+    """The model ``model.name: auto`` stands for, from the task's data:
+
+    - point clouds (the table says ``points``): a point CCNN-4,32 (preset ``ccnn_4_32``, 16
+      neighbours), the size of the shipped shapes config;
+    - ``task.causal: true`` on sequences: a CKCNN (its own defaults, CKConv's 2 blocks of 30
+      channels; causal, reads out the last step);
+    - any other grid of 1 to 3 dimensions, or token ids: a CCNN of 4 blocks, 32 channels up to
+      5,000 training items and 64 above; inputs of at most 64 samples a side get FlexConv masks
+      that start wide (``mask_init_sigma: 0.5``, as the 8x8 demo), longer ones the paper's 0.075.
+
+    The task's sizes (channels, classes, input size) are filled in as for any model.
+    """
+    spec = bundle.spec
+    if bundle.points:
+        return ModelConfig("point_ccnn", "ccnn_4_32", {"num_neighbors": 16})
+    if bundle.causal:
+        if spec.data_dim != 1:
+            raise ConfigError(
+                f"task.causal: a causal model reads sequences; task {bundle.name!r} gives "
+                f"{spec.data_dim}-D inputs {(spec.in_channels, *spec.input_size)}"
+            )
+        return ModelConfig("ckcnn", None, {})
+    width = 32 if len(bundle.datasets["train"]) <= _SMALL_DATA else 64  # type: ignore[arg-type]
+    options: dict[str, Any] = {"hidden_channels": width, "num_blocks": 4}
+    if max(spec.input_size) <= 64:
+        options["mask_init_sigma"] = 0.5
+    return ModelConfig("ccnn", None, options)
+
+
+def resolve_config(cfg: Config, bundle: TaskBundle) -> Config:
+    """``cfg`` as the run records it: ``model.name: auto`` replaced by :func:`default_model`
+    (the config's own ``model.*`` keys win) and ``task.path`` made absolute, so the checkpoint
+    names the model and the data wherever it is evaluated."""
+    import copy
+    from pathlib import Path
+
+    out = copy.deepcopy(cfg)
+    if cfg.model.name == AUTO_MODEL:
+        chosen = default_model(bundle)
+        out.model = ModelConfig(
+            chosen.name, cfg.model.preset or chosen.preset, {**chosen.options, **cfg.model.options}
+        )
+    path = out.task.options.get("path")
+    if isinstance(path, str):
+        out.task.options["path"] = str(Path(path).expanduser().resolve())
+    return out
+
+
 def _entry(cfg: Config) -> ModelEntry:
+    if cfg.model.name == AUTO_MODEL:
+        raise ConfigError(
+            "model.name: 'auto' is resolved from the task's data (resolve_config) before a model "
+            "is built"
+        )
     try:
         return model_entry(cfg.model.name)
     except ValueError as err:
@@ -376,6 +529,8 @@ def _task_kwargs(entry: ModelEntry, bundle: TaskBundle, options: dict[str, Any])
 def model_kwargs(cfg: Config, bundle: TaskBundle) -> dict[str, Any]:
     """The keyword arguments ``build_model(cfg.model.name, ...)`` gets: the task's sizes plus the
     config's options, checked against the model's registry entry (unknown names fail here)."""
+    if cfg.model.name == AUTO_MODEL:
+        cfg = resolve_config(cfg, bundle)
     entry = _entry(cfg)
     options = dict(cfg.model.options)
     try:
@@ -398,6 +553,8 @@ def model_kwargs(cfg: Config, bundle: TaskBundle) -> dict[str, Any]:
 def model_spec(cfg: Config, bundle: TaskBundle) -> ModelSpec:
     """What checkpoints store to rebuild the run's model: its registry name and
     :func:`model_kwargs`."""
+    if cfg.model.name == AUTO_MODEL:
+        cfg = resolve_config(cfg, bundle)
     return ModelSpec(_entry(cfg).name, model_kwargs(cfg, bundle))
 
 

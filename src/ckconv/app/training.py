@@ -119,18 +119,32 @@ def train(
     resume: str | os.PathLike | None = None,
     overrides: list[tuple[str, Any]] | None = None,
     extra_callbacks: list | None = None,
+    datasets: dict[str, Any] | None = None,
 ) -> RunResult:
     """Train ``cfg`` in a new run folder, or continue the run at ``resume`` (a run folder or a
-    checkpoint) from its last checkpoint, applying ``overrides`` to the saved config."""
+    checkpoint) from its last checkpoint, applying ``overrides`` to the saved config.
+
+    ``datasets`` trains on your own in-memory datasets instead of ``task.name``'s: a dict with
+    the keys ``"train"`` (required), ``"val"`` and ``"test"`` (each missing one is 15 % of
+    ``train``, held out stratified by class and seeded by ``cfg.seed``) of ``torch`` datasets
+    whose items are ``(x, y)`` as the task table's (``x`` ``(C, *spatial)`` float, ``y`` an
+    int64 class or float targets: classification or regression is read from them). ``task.name``
+    then only names the task; ``cfg=None`` uses the defaults with ``model.name: auto`` (a model
+    sized from the data). Evaluate such a checkpoint with
+    ``ckconv.app.evaluate(..., datasets=...)``.
+    """
     env = dist_env()
     ckpt_path: Path | None = None
     keep_before: int | None = None
     if resume is not None:
         cfg, run_dir, ckpt_path, keep_before = _resumed(resume, overrides)
     elif cfg is None:
-        raise ValueError("train() needs a config or a run to resume")
+        if datasets is None:
+            raise ValueError("train() needs a config, datasets or a run to resume")
+        cfg = config_from_dict({"task": {"name": "datasets"}, "model": {"name": "auto"}})
     init_distributed(cfg, env)
-    prepared = prepare(cfg, env)
+    prepared = prepare(cfg, env, datasets)
+    cfg = prepared.cfg
     if resume is None:
         run_dir = _new_run_dir(cfg, env)
     paths = RunPaths(run_dir)

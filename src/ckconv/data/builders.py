@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ckconv.data import images, lra, modelnet, physionet, ptb, shapes, speech, synthetic, uea
+from ckconv.data import images, lra, modelnet, own, physionet, ptb, shapes, speech, synthetic, uea
 from ckconv.data.transforms import DropSamples, MapDataset, Subsample
 
 Splits = dict[str, Dataset]
@@ -93,6 +93,11 @@ def _post(
 
 def generated(_root) -> Path | None:
     return Path("(generated)")
+
+
+def no_files(_root) -> Path | None:
+    """The finder of tasks on your own files (``task.path``): nothing to find under a root."""
+    return None
 
 
 # ----------------------------------------------------------------------------- factories
@@ -189,6 +194,92 @@ def aeon_finder(name: str):
         return uea.UEADataset.find(name, root) or uea.UEADataset.find(name, None)
 
     return finder
+
+
+# ----------------------------------------------------------------------------- your own data
+
+
+def _path(path, what: str) -> Path:
+    if path is None:
+        raise ValueError(f"path: set task.path to {what}")
+    if not isinstance(path, (str, Path)):
+        raise ValueError(f"path: expected {what}, got {path!r}")
+    return Path(path).expanduser()
+
+
+@takes(uea.UEADataset, fixed=["name", "pad", "file_format"], extra=_POST_KEYS)
+def uea_task(root=None, *, path: str | None = None, problem: str | None = None, **kw) -> Splits:
+    """Any UEA/UCR classification problem: ``path`` is its folder (or its ``_TRAIN`` file) of
+    ``.ts`` / ``.arff`` files, or ``problem`` names one bundled in the aeon wheel. Cases are
+    padded to the longest with their last value; val is held out of the training file."""
+    if (path is None) == (problem is None):
+        raise ValueError(
+            "set task.path (a folder or _TRAIN file of .ts/.arff files) or task.problem (a "
+            f"problem bundled in aeon: {', '.join(uea.aeon_problems()) or 'aeon not installed'})"
+            + (", not both" if path is not None else "")
+        )
+    kw, post = _split_kw(kw)
+    if path is not None:
+        name, directory, fmt = uea.locate_problem(_path(path, "a UEA/UCR problem"), "path")
+    else:
+        if problem not in uea.aeon_problems():
+            raise ValueError(
+                f"problem: {problem!r} is not bundled in the installed aeon wheel; bundled: "
+                f"{', '.join(uea.aeon_problems()) or '(aeon not installed)'}"
+            )
+        name, directory, fmt = problem, None, None
+    return _post(
+        _splits(lambda s: uea.UEADataset(name, directory, s, pad="last", file_format=fmt, **kw)),
+        **post,
+    )
+
+
+@takes()
+def arrays_task(
+    root=None, *, path: str | None = None, val_fraction: float = 0.15, seed: int = 0
+) -> Splits:
+    """The arrays of an ``.npz`` / ``.pt`` file (:func:`ckconv.data.own.array_splits`)."""
+    return own.array_splits(
+        _path(path, "an .npz or .pt file"), val_fraction=val_fraction, seed=seed
+    )
+
+
+def _missing_splits(train, present: Splits, val_fraction: float, seed: int, source: str) -> Splits:
+    missing = [s for s in ("val", "test") if s not in present]
+    if not missing:
+        return {"train": train, **present}
+    labels = own.folder_labels(train)
+    parts = own.held_out_splits(
+        train, labels, missing, fraction=val_fraction, seed=seed, source=source
+    )
+    return {**parts, **present}
+
+
+@takes(own.ImageFolder)
+def image_folder_task(
+    root=None, *, path: str | None = None, val_fraction: float = 0.15, seed: int = 0, **kw
+) -> Splits:
+    """``path/train/<class>/*.png|jpg`` (+ ``val/``, ``test/``); a split without its folder is
+    held out of ``train/`` (stratified, seeded)."""
+    folder = _path(path, "a folder with train/<class>/ image folders")
+    train = own.ImageFolder(folder, "train", **kw)
+    present = {
+        s: own.ImageFolder(folder, s, **kw) for s in ("val", "test") if (folder / s).is_dir()
+    }
+    return _missing_splits(train, present, val_fraction, seed, f"{folder.name}/train")
+
+
+@takes(own.PointFolder)
+def point_folder_task(
+    root=None, *, path: str | None = None, val_fraction: float = 0.15, **kw
+) -> Splits:
+    """``path/<class>/{train,test}/*.off|ply|xyz|npy``; val is held out of the training files
+    (stratified, seeded by ``seed``)."""
+    folder = _path(path, "a folder of <class>/{train,test}/ point files")
+    train = own.PointFolder(folder, "train", **kw)
+    test = own.PointFolder(folder, "test", **kw)
+    seed = kw.get("seed", 0)
+    return _missing_splits(train, {"test": test}, val_fraction, seed, f"{folder.name}/*/train")
 
 
 def speech_task(features: str, default_subsample: int = 1):

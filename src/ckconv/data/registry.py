@@ -32,11 +32,13 @@ __all__ = [
     "OBJECTIVES",
     "TASKS",
     "Objective",
+    "Source",
     "TaskInfo",
     "TaskRow",
     "default_root",
     "list_tasks",
     "make_datasets",
+    "objective_of_targets",
 ]
 
 
@@ -59,10 +61,14 @@ class TaskInfo:
 
     ``shape`` is one input's shape at the default options: ``(channels, *spatial)`` for signals,
     ``(length,)`` int64 token ids for token tasks (which also give ``vocab_size``);
-    ``num_classes`` is None for regression; ``objective`` is what the model is trained to do;
-    ``variable_length``: items of one split have different lengths (batches are padded, with a
+    ``num_classes`` is None for regression; ``objective`` is what the model is trained to do
+    (None: read from the items' targets, for tasks on your own data, see
+    :func:`objective_of_targets`); ``variable_length``: items of one split have different lengths (batches are padded, with a
     mask); ``factory(root, **options)`` returns the splits and ``options`` names the options it
-    takes; ``finder(root)`` returns the directory holding the files or None.
+    takes; ``finder(root)`` returns the directory holding the files or None; ``points``: items
+    are point clouds ``(C, N)`` whose first channels are positions (they need a point model).
+    Tasks that take a ``path`` option read your own files; their ``shape`` is ``()`` and
+    ``num_classes`` None: both come from the data.
     """
 
     name: str
@@ -74,11 +80,12 @@ class TaskInfo:
     finder: Callable[[Path], Path | None]
     vocab_size: int | None = None
     notes: str = ""
-    objective: Objective = "classification"
+    objective: Objective | None = "classification"
     variable_length: bool = False
+    points: bool = False
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
+        if self.objective is not None and self.objective not in OBJECTIVES:
             raise ValueError(
                 f"task {self.name!r}: objective must be one of {OBJECTIVES}, got {self.objective!r}"
             )
@@ -87,6 +94,19 @@ class TaskInfo:
     def options(self) -> frozenset[str]:
         """The names of the options ``factory`` takes."""
         return self.factory.options
+
+    @property
+    def own_data(self) -> bool:
+        """The task reads files the user names with the ``path`` option."""
+        return "path" in self.options
+
+
+def objective_of_targets(is_int: bool, dims: int) -> Objective:
+    """The objective of a task on your own data, read from its targets: integer labels per item
+    (``dims == 0``) or per step (1), float values per item (0 or 1) or per position (2)."""
+    if is_int:
+        return "classification" if dims == 0 else "per_step"
+    return "per_step_regression" if dims == 2 else "regression"
 
 
 # ----------------------------------------------------------------------------- the table
@@ -309,6 +329,7 @@ _TASKS = [
         builders.modelnet_task,
         builders.finder(modelnet.ModelNet),
         notes="points + normals; val = official test split",
+        points=True,
     ),
     TaskInfo(
         "modelnet10_voxel",
@@ -320,6 +341,7 @@ _TASKS = [
         builders.finder(modelnet.ModelNet, "ModelNet10"),
         notes="centres of 512 occupied voxels of a 40^3 grid (CCNN §5); test_on='points' tests "
         "on raw points (voxel -> point transfer); options grid, num_points, raw_points, test_on",
+        points=True,
     ),
     TaskInfo(
         "shapes",
@@ -331,6 +353,7 @@ _TASKS = [
         builders.generated,
         notes="point clouds xyz + normals; options num_points, train_size, val_size, test_size, "
         "classes, rotation, noise, normals, seed",
+        points=True,
     ),
     TaskInfo(
         "shapes_voxel",
@@ -342,6 +365,7 @@ _TASKS = [
         builders.generated,
         notes="occupied voxel centres of the shapes; test_on='points' tests on raw points "
         "(voxel -> point transfer); options grid, num_points, raw_points, test_on, ...",
+        points=True,
     ),
     TaskInfo(
         "digits",
@@ -391,6 +415,48 @@ _TASKS = [
         builders.aeon_task("BasicMotions"),
         builders.aeon_finder("BasicMotions"),
     ),
+    TaskInfo(
+        "uea",
+        "your data",
+        (),
+        None,
+        "UEA/UCR .ts / .arff (task.path) or aeon's copy (task.problem)",
+        builders.uea_task,
+        builders.no_files,
+        notes="task.path: the problem's folder or _TRAIN file; task.problem: a problem bundled "
+        "in aeon; val held out of the training file",
+    ),
+    TaskInfo(
+        "arrays",
+        "your data",
+        (),
+        None,
+        ".npz / .pt arrays (task.path)",
+        builders.arrays_task,
+        builders.no_files,
+        notes="x_/y_ train, test (val); (N,C,L), (N,C,H,W) or (N,C,D,H,W); int labels: "
+        "classification, float targets: regression",
+        objective=None,
+    ),
+    TaskInfo(
+        "image_folder",
+        "your data",
+        (),
+        None,
+        "train/<class>/*.png|jpg (+ val, test) (task.path)",
+        builders.image_folder_task,
+        builders.no_files,
+    ),
+    TaskInfo(
+        "point_folder",
+        "your data",
+        (),
+        None,
+        "<class>/{train,test}/*.off|ply|xyz|npy (task.path)",
+        builders.point_folder_task,
+        builders.no_files,
+        points=True,
+    ),
 ]
 #: Every task of both papers plus the offline ones, by name (``ckconv data list`` shows them).
 TASKS: dict[str, TaskInfo] = {t.name: t for t in _TASKS}
@@ -409,27 +475,50 @@ def make_datasets(name: str, root=None, **options) -> Splits:
     return TASKS[name].factory(root, **options)
 
 
+#: where :func:`list_tasks` found a task's data
+Source = Literal["root", "installed", "generated", "task.path", ""]
+
+
 class TaskRow(NamedTuple):
     name: str
     shape: tuple
     classes: int | None
     found: bool
     path: str
+    #: ``"root"`` (under the root asked about), ``"installed"`` (a copy inside an installed
+    #: package: aeon, scikit-learn), ``"generated"``, ``"task.path"`` (your files, named when
+    #: training) or ``""`` (not found)
+    source: Source = ""
+
+
+def _source(path: Path, root: Path) -> Source:
+    if path == builders.generated(root):
+        return "generated"
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        inside = False
+    return "root" if inside else "installed"
 
 
 def list_tasks(root=None) -> list[TaskRow]:
-    """One row per task: name, input shape, classes (None = regression), whether its files were
-    found under ``root`` (generated and bundled tasks count as found when available) and where."""
+    """One row per task: name, input shape, classes (None = regression or read from the data),
+    whether its data is available and where: under ``root``, in an installed package's copy, or
+    generated (``source``)."""
     root = default_root() if root is None else Path(root)
     rows = []
     for t in TASKS.values():
+        if t.own_data:
+            rows.append(TaskRow(t.name, t.shape, t.num_classes, False, "", "task.path"))
+            continue
         try:
             path = t.finder(root)
         except (OSError, ValueError):
             path = None
-        rows.append(
-            TaskRow(
-                t.name, t.shape, t.num_classes, path is not None, "" if path is None else str(path)
+        if path is None:
+            rows.append(TaskRow(t.name, t.shape, t.num_classes, False, ""))
+        else:
+            rows.append(
+                TaskRow(t.name, t.shape, t.num_classes, True, str(path), _source(path, root))
             )
-        )
     return rows

@@ -43,6 +43,7 @@ __all__ = [
     "UEADataset",
     "aeon_data_dir",
     "aeon_problems",
+    "locate_problem",
     "read_arff",
     "read_ts",
     "read_uea",
@@ -499,6 +500,12 @@ class UEADataset(Dataset):
             self.mean, self.std = mean, std
             self.inputs = [(x - mean[:, None]) / (std[:, None] + 1e-5) for x in self.inputs]
         self.paths = (train_path, test_path)
+        #: how the validation split was made (it has no file of its own; "" for other splits)
+        self.held_out = ""
+        if split == "val":
+            source = train_path.name if not resplit else f"{train_path.name} + {test_path.name}"
+            share = val_fraction if not resplit else fractions[1]
+            self.held_out = f"{share:g} of {source} (stratified, seed {seed})"
 
     @classmethod
     def locate(
@@ -552,6 +559,47 @@ class UEADataset(Dataset):
             f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, n={len(self)}, "
             f"channels={self.num_channels}, classes={self.num_classes})"
         )
+
+
+_PART = re.compile(r"^(?P<name>.+)_(?P<part>TRAIN|TEST)\.(?P<ext>ts|arff)$", re.IGNORECASE)
+
+
+def locate_problem(path: PathLike, argument: str = "path") -> tuple[str, Path, str]:
+    """The problem name, its folder and file format (``"ts"`` / ``"arff"``) of a UEA/UCR problem
+    given as its folder or as one of its ``<Name>_TRAIN`` / ``<Name>_TEST`` files.
+
+    A folder holding several problems must be named after one of them. ``argument`` names the
+    user's argument in error messages.
+    """
+    path = Path(path).expanduser()
+    if path.is_file():
+        match = _PART.match(path.name)
+        if match is None:
+            raise ValueError(
+                f"{argument}: {str(path)!r} is not a <Name>_TRAIN.ts/.arff or <Name>_TEST.ts/.arff "
+                "file of a UEA/UCR problem"
+            )
+        return match["name"], path.parent, match["ext"].lower()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{argument}: no file or folder {str(path)!r}")
+    problems: dict[str, str] = {}
+    for f in sorted(path.iterdir()):
+        match = _PART.match(f.name)
+        if match and match["part"].upper() == "TRAIN":
+            problems.setdefault(match["name"], match["ext"].lower())
+    if path.name in problems:
+        return path.name, path, problems[path.name]
+    if len(problems) == 1:
+        ((name, ext),) = problems.items()
+        return name, path, ext
+    if not problems:
+        raise FileNotFoundError(
+            f"{argument}: {str(path)!r} holds no <Name>_TRAIN.ts or <Name>_TRAIN.arff file"
+        )
+    raise ValueError(
+        f"{argument}: {str(path)!r} holds several problems ({', '.join(problems)}); give the "
+        "TRAIN file of one"
+    )
 
 
 class CharacterTrajectories(UEADataset):
