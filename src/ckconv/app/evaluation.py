@@ -23,13 +23,16 @@ _SPLITS = ("train", "val", "test")
 
 
 def load_model(
-    checkpoint: str | os.PathLike, overrides: list[tuple[str, Any]] | None = None
+    checkpoint: str | os.PathLike,
+    overrides: list[tuple[str, Any]] | None = None,
+    datasets: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, Config, TaskBundle]:
     """Rebuild the trained network of a ``ckconv train`` checkpoint (``weights_only`` load).
 
     ``overrides`` may change the stored config's ``task.*`` / ``trainer.*`` keys (e.g. the data
     root on another machine). Returns the model with its weights (eval mode), the config and the
-    task bundle. The model comes from the checkpoint's model spec; checkpoints written before
+    task bundle. ``datasets`` replace the task's (a run trained with ``train(cfg, datasets=...)``
+    has no files to read again). The model comes from the checkpoint's model spec; checkpoints written before
     they stored one are rebuilt from the config and the task's input sizes.
     """
     from ckconv.app.checkpoint import load_checkpoint
@@ -45,7 +48,7 @@ def load_model(
         if not key.startswith(("task.", "trainer.")):
             raise ConfigError(f"{key}: only task.* and trainer.* keys can change after training")
     cfg = config_from_dict(apply_overrides(extra["config"], overrides or []))
-    bundle = build_task(cfg)
+    bundle = build_task(cfg, datasets)
     if ModelSpec.of(ckpt, str(checkpoint)) is not None:
         model = model_from_checkpoint(ckpt, str(checkpoint))
     else:  # written before checkpoints stored their model spec
@@ -64,8 +67,11 @@ def evaluate(
     batch_size: int | None = None,
     progress_bar: bool = True,
     blur: bool = False,
+    datasets: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Metrics of a checkpoint on a split, optionally at another sampling rate.
+
+    ``datasets`` (as for :func:`ckconv.app.train`) replace the task's recorded data.
 
     ``rate`` (``sr_eval / sr_train``) is passed to the model; with ``resample`` the split's inputs
     are resampled to that rate first (zero-shot evaluation at another resolution). ``overrides``
@@ -74,7 +80,7 @@ def evaluate(
     """
     if split not in _SPLITS:
         raise ValueError(f"--split must be train, val or test, got {split!r}")
-    model, cfg, bundle = load_model(checkpoint, overrides)
+    model, cfg, bundle = load_model(checkpoint, overrides, datasets)
     init_distributed(cfg, dist_env())
     input_rate = rate if resample else None
     return evaluate_model(model, cfg, bundle, split=split, rate=rate, input_rate=input_rate,
