@@ -38,8 +38,8 @@ def test_shapes_tasks_are_listed_as_generated(tmp_path, capsys):
     assert main_data_list(["--root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
-    assert lines["shapes"][1:4] == ["6x512", "8", "yes"]
-    assert lines["shapes_voxel"][1:4] == ["3x256", "8", "yes"]
+    assert lines["shapes"][1:4] == ["6x512", "8", "generated"]
+    assert lines["shapes_voxel"][1:4] == ["3x256", "8", "generated"]
 
 
 @pytest.mark.parametrize("name, options", [("shapes", SMALL), ("shapes_voxel", SMALL_VOXEL)])
