@@ -10,14 +10,19 @@ from ckconv.functional.ckconv import (
     sample_kernel,
 )
 from ckconv.functional.conv import (
+    CROSSOVER,
     DIRECT_MAX_TAPS,
     DIRECT_MAX_TAPS_INFERENCE,
+    ConvPlan,
+    Crossover,
     conv,
+    crossover_for,
     direct_conv,
     fft_conv,
     fft_size,
     mix,
     padding_for,
+    plan_conv,
     select_method,
     stream_conv,
     validate_conv_args,
@@ -48,9 +53,12 @@ from ckconv.functional.pointconv import (
 )
 
 __all__ = [
+    "CROSSOVER",
     "DEFAULT_MEMORY_BUDGET",
     "DIRECT_MAX_TAPS",
     "DIRECT_MAX_TAPS_INFERENCE",
+    "ConvPlan",
+    "Crossover",
     "KernelSpectrum",
     "Neighbors",
     "apply_kernel",
@@ -59,6 +67,7 @@ __all__ = [
     "conv",
     "crop_counts",
     "cropped_gaussian_mask",
+    "crossover_for",
     "density_weights",
     "direct_conv",
     "farthest_point_sampling",
@@ -81,6 +90,7 @@ __all__ = [
     "pack_points",
     "pad_points",
     "padding_for",
+    "plan_conv",
     "point_conv",
     "point_flexconv",
     "radius_search",

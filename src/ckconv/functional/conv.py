@@ -11,14 +11,29 @@ convention) whose output has the input's spatial size:
 
 Kernels may be longer than the input (taps that cannot reach any output are ignored).
 
-Two back-ends give the same numbers: ``direct`` (``F.conv{1,2,3}d``) and ``fft`` (the blocked
-engine of :mod:`ckconv.functional.fft_engine`).  ``method="auto"`` picks direct for small
-effective kernels (after dropping taps that cannot reach an output) and FFT otherwise, from the
-crossover measured by ``benchmarks/bench_crossover.py`` (see :data:`DIRECT_MAX_TAPS`).
+Two back-ends give the same numbers: ``direct`` (``F.conv{1,2,3}d``) and ``fft`` (the engine
+of :mod:`ckconv.functional.fft_engine`).  ``method="auto"`` picks direct for small effective
+kernels (after dropping taps that cannot reach an output) and FFT otherwise, from crossover
+constants per device kind (:data:`CROSSOVER`; ``benchmarks/bench_crossover.py --device``
+measures them).
+
+The FFT engine has two paths, chosen by device (:func:`~ckconv.functional.fft_engine.engine_path`):
+``"blocked"`` on the CPU (cache-sized row blocks with reused buffers) and ``"batched"`` on
+every other device and under ``torch.compile`` (one transform over all rows, chunked only
+when the temporaries exceed a memory budget).  :func:`plan_conv` returns the whole decision
+(method, path, FFT sizes, dtypes, chunking) as a :class:`ConvPlan` without computing anything,
+so it can be asked for any device, including ``meta``.
+
+Mixed precision: float16/bfloat16 inputs, and any call under ``torch.autocast``, run the
+transforms in float32 and return the input's dtype (the autocast dtype under autocast, as
+``F.conv1d`` does); under autocast the input, weight and bias may differ in floating dtype.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -26,32 +41,48 @@ import torch.nn.functional as F
 
 from ckconv.functional.fft_engine import (
     BackwardMode,
+    EnginePath,
+    batched_chunking,
+    batched_fft_conv,
     block_fft_conv,
+    blocked_row_blocks,
+    compute_dtype,
     effective_taps,
+    engine_path,
     fft_size,
     padding_for,
+    plan_for,
 )
 
 __all__ = [
+    "CROSSOVER",
     "DIRECT_MAX_TAPS",
+    "DIRECT_MAX_TAPS_CUDA",
     "DIRECT_MAX_TAPS_INFERENCE",
+    "DIRECT_MAX_TAPS_INFERENCE_CUDA",
+    "ConvPlan",
+    "Crossover",
     "conv",
+    "crossover_for",
     "direct_conv",
     "fft_conv",
     "fft_size",
     "mix",
     "padding_for",
+    "plan_conv",
     "select_method",
     "stream_conv",
     "validate_conv_args",
 ]
 
 Method = Literal["auto", "fft", "direct"]
+Path = Literal["direct", "blocked", "batched"]
 _METHODS = ("auto", "fft", "direct")
+_PATHS = ("auto", "blocked", "batched")
 _BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
 
-#: ``method="auto"`` uses direct convolution when the effective kernel (taps that can reach an
-#: output) has at most this many taps and gradients are needed, keyed by
+#: ``method="auto"`` on the CPU uses direct convolution when the effective kernel (taps that can
+#: reach an output) has at most this many taps and gradients are needed, keyed by
 #: ``(data_dim, "depthwise" | "dense")`` ("depthwise": one input channel per group).
 #: Measured forward+backward with ``benchmarks/bench_crossover.py`` (table in its docstring):
 #: PyTorch's CPU backward of a depthwise ``F.convNd`` is slow, so training crosses over early.
@@ -64,8 +95,8 @@ DIRECT_MAX_TAPS: dict[tuple[int, str], int] = {
     (3, "dense"): 125,
 }
 
-#: The same limits when no gradient is needed (inference): the direct forward alone stays
-#: faster than the FFT up to much larger kernels.
+#: The same limits on the CPU when no gradient is needed (inference): the direct forward alone
+#: stays faster than the FFT up to much larger kernels.
 DIRECT_MAX_TAPS_INFERENCE: dict[tuple[int, str], int] = {
     (1, "depthwise"): 151,
     (1, "dense"): 55,
@@ -74,6 +105,91 @@ DIRECT_MAX_TAPS_INFERENCE: dict[tuple[int, str], int] = {
     (3, "depthwise"): 512,
     (3, "dense"): 216,
 }
+
+#: Defaults for CUDA (and every other non-CPU device), **not measured yet** (no GPU was at
+#: hand): on a GPU the batched FFT path costs a few memory-bound passes over the data
+#: whatever the kernel length, while cuDNN's direct convolution costs grow with the taps;
+#: the limits keep the CPU's ordering (training below inference, dense below depthwise) at
+#: the kernel sizes where direct GPU convolutions are commonly reported to stop winning
+#: (~64 taps in 1D, 7x7 in 2D).  Replace them with the output of
+#: ``python benchmarks/bench_crossover.py --device cuda``.
+DIRECT_MAX_TAPS_CUDA: dict[tuple[int, str], int] = {
+    (1, "depthwise"): 63,
+    (1, "dense"): 31,
+    (2, "depthwise"): 49,
+    (2, "dense"): 49,
+    (3, "depthwise"): 125,
+    (3, "dense"): 27,
+}
+
+#: Inference defaults for CUDA, not measured yet (see :data:`DIRECT_MAX_TAPS_CUDA`).
+DIRECT_MAX_TAPS_INFERENCE_CUDA: dict[tuple[int, str], int] = {
+    (1, "depthwise"): 127,
+    (1, "dense"): 63,
+    (2, "depthwise"): 121,
+    (2, "dense"): 81,
+    (3, "depthwise"): 343,
+    (3, "dense"): 125,
+}
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """Largest effective kernel (in taps) for which ``method="auto"`` uses direct
+    convolution on one device kind, for training (``training``) and inference
+    (``inference``), keyed by ``(data_dim, "depthwise" | "dense")``.  ``measured`` says
+    whether the numbers come from ``benchmarks/bench_crossover.py`` on that device kind."""
+
+    training: Mapping[tuple[int, str], int]
+    inference: Mapping[tuple[int, str], int]
+    measured: bool
+
+    def limit(self, data_dim: int, kind: str, needs_grad: bool) -> int:
+        return (self.training if needs_grad else self.inference)[(data_dim, kind)]
+
+
+#: Crossover constants per device kind (``torch.device.type``); kinds not listed (``mps``,
+#: ``xpu``, ``meta``, ...) use the ``"cuda"`` entry (see :func:`crossover_for`).
+CROSSOVER: dict[str, Crossover] = {
+    "cpu": Crossover(DIRECT_MAX_TAPS, DIRECT_MAX_TAPS_INFERENCE, measured=True),
+    "cuda": Crossover(DIRECT_MAX_TAPS_CUDA, DIRECT_MAX_TAPS_INFERENCE_CUDA, measured=False),
+}
+
+
+def crossover_for(device: torch.device | str) -> Crossover:
+    """The :class:`Crossover` of ``device``'s kind (the CUDA defaults for non-CPU kinds
+    without their own entry)."""
+    return CROSSOVER.get(torch.device(device).type, CROSSOVER["cuda"])
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """What :func:`conv` will do for one call (see :func:`plan_conv`); nothing is computed.
+
+    Attributes:
+        method: ``"direct"`` (``F.convNd``) or ``"fft"``.
+        path: ``"direct"``, ``"blocked"`` (FFT, cache-sized row blocks looped over in Python:
+            the CPU) or ``"batched"`` (FFT, one transform over all rows: other devices and
+            ``torch.compile``).
+        device_type: ``torch.device.type`` of the input.
+        compute_dtype: dtype of the arithmetic (FFT: float32 for float16/bfloat16/float32
+            and under autocast, float64 for float64).
+        output_dtype: dtype of the result (the autocast dtype under autocast).
+        fft_sizes: transform size per spatial dimension (``None`` on the direct path).
+        row_chunks: pieces the forward pass processes the ``N * C`` rows in: the number of
+            row blocks on the blocked path; ``1`` on the batched path unless its temporaries
+            exceed the memory budget; ``1`` on the direct path.
+        chunk: batched path: ``(batch elements, channel groups)`` per chunk; else ``None``.
+    """
+
+    method: Literal["direct", "fft"]
+    path: Path
+    device_type: str
+    compute_dtype: torch.dtype
+    output_dtype: torch.dtype
+    fft_sizes: tuple[int, ...] | None
+    row_chunks: int
+    chunk: tuple[int, int] | None
 
 
 def mix(y: torch.Tensor, mixer: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -104,6 +220,26 @@ def _all_finite(t: torch.Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
 
+_AUTOCAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The dtype ``torch.autocast`` casts to on ``device``'s kind, or ``None`` when autocast
+    is off there."""
+    kind = torch.device(device).type
+    if not torch.amp.is_autocast_available(kind) or not torch.is_autocast_enabled(kind):
+        return None
+    return torch.get_autocast_dtype(kind)
+
+
+def _check_dtype(name: str, t: torch.Tensor, input: torch.Tensor, mixed: bool) -> None:
+    if t.dtype == input.dtype:
+        return
+    if mixed and t.dtype in _AUTOCAST_DTYPES and input.dtype in _AUTOCAST_DTYPES:
+        return
+    raise TypeError(f"{name} dtype {t.dtype} does not match input dtype {input.dtype}")
+
+
 def validate_conv_args(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -112,7 +248,11 @@ def validate_conv_args(
     causal: bool,
     check_finite: bool = True,
 ) -> int:
-    """Check shapes, dtypes and values; return the number of spatial dimensions."""
+    """Check shapes, dtypes and values; return the number of spatial dimensions.
+
+    Under ``torch.autocast`` on the input's device, the input, weight and bias may be any mix
+    of float16, bfloat16 and float32 (autocast casts them, as it does for ``F.conv1d``).
+    """
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     if not isinstance(weight, torch.Tensor):
@@ -130,8 +270,8 @@ def validate_conv_args(
         )
     if not input.is_floating_point():
         raise TypeError(f"input must be a floating-point tensor, got dtype {input.dtype}")
-    if weight.dtype != input.dtype:
-        raise TypeError(f"weight dtype {weight.dtype} does not match input dtype {input.dtype}")
+    mixed = autocast_dtype(input.device) is not None
+    _check_dtype("weight", weight, input, mixed)
     if weight.device != input.device:
         raise ValueError(f"weight is on {weight.device} but input is on {input.device}")
     if causal and data_dim != 1:
@@ -160,11 +300,11 @@ def validate_conv_args(
             raise TypeError(f"bias must be a torch.Tensor or None, got {type(bias).__name__}")
         if bias.shape != (c_out,):
             raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
-        if bias.dtype != input.dtype:
-            raise TypeError(f"bias dtype {bias.dtype} does not match input dtype {input.dtype}")
+        _check_dtype("bias", bias, input, mixed)
         if bias.device != input.device:
             raise ValueError(f"bias is on {bias.device} but input is on {input.device}")
-    if check_finite and not torch.compiler.is_compiling():
+    # (meta tensors have no values to check)
+    if check_finite and input.device.type != "meta" and not torch.compiler.is_compiling():
         with torch.no_grad():
             if not _all_finite(input):
                 raise ValueError("input contains NaN or inf values")
@@ -207,16 +347,23 @@ def fft_conv(
     causal: bool = False,
     backward_mode: BackwardMode = "auto",
     memory_budget: int | None = None,
+    path: Literal["auto", "blocked", "batched"] = "auto",
 ) -> torch.Tensor:
     """Same-size cross-correlation through real FFTs of even 5-smooth sizes (no validation).
 
     The signal is zero-padded to a linear (non-circular) size and the inverse transform is
-    always given its size, so odd lengths are exact.  Runs block by block over the
-    ``N * C`` rows with reused buffers; see :mod:`ckconv.functional.fft_engine` for the
-    ``backward_mode`` (``"auto"``, ``"save_spectrum"``, ``"recompute"``) and
-    ``memory_budget`` (bytes the auto mode may keep for the backward pass).
+    always given its size, so odd lengths are exact.  ``path`` (default: by device, see
+    :func:`~ckconv.functional.fft_engine.engine_path`): ``"blocked"`` runs block by block over
+    the ``N * C`` rows with reused buffers, ``"batched"`` transforms all rows at once (both
+    give the same numbers on any device).  ``backward_mode`` (``"auto"``, ``"save_spectrum"``,
+    ``"recompute"``) and ``memory_budget``: see :func:`conv`.
     """
-    return block_fft_conv(
+    if path not in _PATHS:
+        raise ValueError(f"path must be 'auto', 'blocked' or 'batched', got {path!r}")
+    if path == "auto":
+        path = engine_path(input.device)
+    engine = block_fft_conv if path == "blocked" else batched_fft_conv
+    return engine(
         input,
         weight,
         bias,
@@ -234,12 +381,14 @@ def select_method(
     groups: int = 1,
     causal: bool = False,
     needs_grad: bool = True,
+    device: torch.device | str = "cpu",
 ) -> str:
     """The back-end ``method="auto"`` uses for these shapes: ``"direct"`` or ``"fft"``.
 
     Direct when the effective kernel (taps that can reach an output) has at most
-    ``DIRECT_MAX_TAPS[(data_dim, kind)]`` taps (``DIRECT_MAX_TAPS_INFERENCE`` when
-    ``needs_grad`` is false).
+    :meth:`Crossover.limit` taps for ``device``'s kind (:func:`crossover_for`; on the CPU
+    :data:`DIRECT_MAX_TAPS`, or :data:`DIRECT_MAX_TAPS_INFERENCE` when ``needs_grad`` is
+    false).
     """
     data_dim = len(weight_shape) - 2
     taps, _, _ = effective_taps(tuple(input_shape[2:]), tuple(weight_shape[2:]), causal)
@@ -247,8 +396,65 @@ def select_method(
     for first, last in taps:
         count *= last - first + 1
     kind = "depthwise" if weight_shape[1] == 1 else "dense"
-    table = DIRECT_MAX_TAPS if needs_grad else DIRECT_MAX_TAPS_INFERENCE
-    return "direct" if count <= table[(data_dim, kind)] else "fft"
+    limit = crossover_for(device).limit(data_dim, kind, needs_grad)
+    return "direct" if count <= limit else "fft"
+
+
+def _needs_grad(*tensors: torch.Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def plan_conv(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    groups: int = 1,
+    causal: bool = False,
+    method: Method = "auto",
+    memory_budget: int | None = None,
+) -> ConvPlan:
+    """The :class:`ConvPlan` :func:`conv` follows for these arguments (no validation, nothing
+    computed: works on ``meta`` tensors).
+
+    Examples:
+        >>> x = torch.empty(8, 140, 16000, device="meta")
+        >>> w = torch.empty(140, 1, 16000, device="meta")
+        >>> p = plan_conv(x, w, groups=140, causal=True)
+        >>> p.method, p.path, p.fft_sizes, p.row_chunks
+        ('fft', 'batched', (32768,), 1)
+    """
+    device = input.device
+    amp = autocast_dtype(device)
+    mixed = amp is not None and input.dtype != torch.float64
+    output_dtype = amp if mixed else input.dtype
+    if method == "auto":
+        method = select_method(  # type: ignore[assignment]
+            input.shape,
+            weight.shape,
+            groups=groups,
+            causal=causal,
+            needs_grad=_needs_grad(input, weight, bias),
+            device=device,
+        )
+    if method == "direct":
+        return ConvPlan("direct", "direct", device.type, output_dtype, output_dtype, None, 1, None)
+    fft = plan_for(input, weight.shape, groups, causal)
+    dtype = compute_dtype(input.dtype)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    path: EnginePath = engine_path(device)
+    if path == "blocked":
+        blocks = blocked_row_blocks(fft, input.shape[0], itemsize)
+        return ConvPlan("fft", "blocked", device.type, dtype, output_dtype, fft.n, blocks, None)
+    chunk = batched_chunking(fft, input.shape[0], itemsize, memory_budget)
+    pieces = -(-input.shape[0] // chunk[0]) * -(-fft.groups // chunk[1])
+    return ConvPlan("fft", "batched", device.type, dtype, output_dtype, fft.n, pieces, chunk)
+
+
+def _autocast_off(device_type: str):
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def conv(
@@ -272,12 +478,20 @@ def conv(
         groups: as in ``torch.nn.functional.conv1d`` (``groups == C_in == C_out`` is depthwise).
         causal: 1D only; output ``t`` sees inputs ``<= t`` (the last tap is the current sample).
         method: ``"fft"``, ``"direct"`` (``F.convNd``) or ``"auto"`` (direct for small
-            effective kernels, see :func:`select_method`).
+            effective kernels, by device kind, see :func:`select_method`).
         backward_mode: FFT path only: ``"save_spectrum"`` keeps the input spectrum for the
             backward pass (fewer transforms), ``"recompute"`` transforms the input again
-            (least memory), ``"auto"`` saves it when it fits in ``memory_budget`` bytes.
-        memory_budget: bytes ``backward_mode="auto"`` may keep; default
-            :data:`ckconv.functional.fft_engine.DEFAULT_MEMORY_BUDGET`.
+            (least memory), ``"auto"``: on the blocked (CPU) path saves it when it fits in
+            ``memory_budget`` bytes, on the batched path saves it.
+        memory_budget: bytes the FFT path may use beyond its output: on the blocked (CPU)
+            path the spectra ``backward_mode="auto"`` may keep (default
+            :data:`ckconv.functional.fft_engine.DEFAULT_MEMORY_BUDGET`); on the batched path
+            the transform temporaries of one chunk of rows (default
+            :data:`ckconv.functional.fft_engine.BATCHED_CHUNK_BYTES`).
+
+    The gradients are differentiable again (double backward) on every path.  See
+    :func:`plan_conv` for what a call will do (method, path, sizes, dtypes, chunks), and the
+    module docstring for mixed precision.
 
     Shape:
         - Input: ``(N, C_in, *spatial)``
@@ -303,24 +517,31 @@ def conv(
         raise ValueError(
             f"memory_budget must be a non-negative int (bytes) or None, got {memory_budget!r}"
         )
-    if method == "auto":
-        needs_grad = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in (input, weight, bias)
-        )
-        method = select_method(  # type: ignore[assignment]
-            input.shape, weight.shape, groups=groups, causal=causal, needs_grad=needs_grad
-        )
-    if method == "direct":
-        return direct_conv(input, weight, bias, groups=groups, causal=causal)
-    return fft_conv(
+    plan = plan_conv(
         input,
         weight,
         bias,
         groups=groups,
         causal=causal,
-        backward_mode=backward_mode,
+        method=method,
         memory_budget=memory_budget,
     )
+    if plan.path == "direct":
+        # F.convNd follows autocast itself (casts to the autocast dtype).
+        return direct_conv(input, weight, bias, groups=groups, causal=causal)
+    with _autocast_off(plan.device_type):
+        dt = plan.compute_dtype
+        out = fft_conv(
+            input.to(dt),
+            weight.to(dt),
+            None if bias is None else bias.to(dt),
+            groups=groups,
+            causal=causal,
+            backward_mode=backward_mode,
+            memory_budget=memory_budget,
+            path=plan.path,  # type: ignore[arg-type]
+        )
+    return out.to(plan.output_dtype)
 
 
 def _valid_causal_conv1d(buf: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

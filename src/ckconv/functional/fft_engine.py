@@ -55,25 +55,37 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 __all__ = [
+    "BATCHED_CHUNK_BYTES",
     "DEFAULT_MEMORY_BUDGET",
     "BackwardMode",
+    "EnginePath",
     "FFTPlan",
     "KernelSpectrum",
+    "batched_chunk_bytes",
+    "batched_chunking",
+    "batched_fft_conv",
+    "batched_fft_conv_planned",
     "block_fft_conv",
+    "blocked_row_blocks",
+    "compute_dtype",
     "effective_taps",
+    "engine_path",
     "fft_size",
     "good_fft_size",
     "kernel_spectrum",
     "make_plan",
     "padding_for",
     "placed_spectrum",
+    "plan_for",
     "saved_bytes",
     "spectrum_conv",
 ]
 
 BackwardMode = Literal["auto", "save_spectrum", "recompute"]
+EnginePath = Literal["blocked", "batched"]
 _BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
 
 #: Largest amount (bytes) of spectra ``backward_mode="auto"`` keeps for the backward pass.
@@ -160,6 +172,12 @@ def good_fft_size(n: int) -> int:
     return best
 
 
+def _uncached_while_compiling(fn):
+    """``fn`` without its ``functools.lru_cache`` while ``torch.compile`` traces: dynamo
+    ignores the cache and warns about it; the plan's ints are constants in the graph."""
+    return fn.__wrapped__ if torch.compiler.is_compiling() else fn
+
+
 def padding_for(kernel_size: int, causal: bool) -> tuple[int, int]:
     """(left, right) zero padding that gives a same-size output for one dimension."""
     if causal:
@@ -236,7 +254,8 @@ def make_plan(
     spatial = tuple(int(s) for s in spatial)
     kernel = tuple(int(k) for k in kernel)
     taps, lefts, rights = effective_taps(spatial, kernel, causal)
-    ns = tuple(good_fft_size(L + max(a, b)) for L, a, b in zip(spatial, lefts, rights))
+    size = _uncached_while_compiling(good_fft_size)
+    ns = tuple(size(L + max(a, b)) for L, a, b in zip(spatial, lefts, rights))
     return FFTPlan(
         spatial=spatial,
         kernel=kernel,
@@ -300,7 +319,7 @@ def _place_taps(pad: torch.Tensor, w: torch.Tensor, plan: FFTPlan) -> None:
 
     Every call writes the same index set, so the rest of a reused buffer stays zero.
     """
-    for taps, buf in _tap_pieces(plan):
+    for taps, buf in _uncached_while_compiling(_tap_pieces)(plan):
         pad[(slice(None), *buf)] = w[(slice(None), *taps)]
 
 
@@ -367,6 +386,19 @@ def _schedule(batch: int, groups: int, rows: int) -> list[tuple[int, int, list[t
         ]
     nb = max(1, rows // groups)
     return [(0, groups, [(b0, min(b0 + nb, batch)) for b0 in range(0, batch, nb)])]
+
+
+def blocked_row_blocks(plan: FFTPlan, batch: int, itemsize: int) -> int:
+    """How many row blocks the blocked path's forward pass loops over (the input's and, for
+    dense convolutions, the output's rows)."""
+    if plan.cig == 1:
+        rows = _rows_per_block(plan, itemsize, batch * plan.groups)
+        return sum(len(chunks) for _, _, chunks in _schedule(batch, plan.groups, rows))
+    total = 0
+    for channels in (plan.in_channels, plan.out_channels):
+        rows = _rows_per_block(plan, itemsize, batch * channels)
+        total += sum(len(chunks) for _, _, chunks in _schedule(batch, channels, rows))
+    return total
 
 
 class _Buffers:
@@ -729,6 +761,109 @@ def _dense_backward(
 
 
 # --------------------------------------------------------------------------------------------
+# Batched path (devices other than the CPU, torch.compile, higher derivatives): one transform
+# over all rows, built from differentiable ops only.
+# --------------------------------------------------------------------------------------------
+
+#: Largest amount (bytes) of transform temporaries one chunk of the batched path may use: the
+#: input spectrum, the product spectrum and the uncropped inverse transform of the rows in the
+#: chunk.  A call whose temporaries fit runs as one transform over all ``B * C`` rows; a larger
+#: one is split over the batch (and, when one batch element alone is larger, over channel
+#: groups), every chunk reusing the kernel spectrum computed once.  1 GiB keeps each chunk
+#: large enough to fill a GPU while bounding the temporaries well below a GPU's memory.
+#: Not measured: chosen from the sizes (e.g. (32, 380, 16000) causal needs ~150 MB per batch
+#: element, so it runs in chunks of 7).
+BATCHED_CHUNK_BYTES = 1 << 30
+
+
+def batched_chunk_bytes(plan: FFTPlan, batch: int, groups: int, itemsize: int) -> int:
+    """Transform temporaries of the batched path for ``batch`` elements and ``groups`` channel
+    groups: input spectrum, product spectrum and the uncropped inverse transform."""
+    freq, n = math.prod(plan.freq), math.prod(plan.n)
+    per_group = (plan.cig + plan.cog) * freq * 2 * itemsize + plan.cog * n * itemsize
+    return batch * groups * per_group
+
+
+def batched_chunking(
+    plan: FFTPlan, batch: int, itemsize: int, budget: int | None = None
+) -> tuple[int, int]:
+    """``(batch elements, channel groups)`` per chunk of the batched path: everything at once
+    when the temporaries fit in ``budget`` bytes (default :data:`BATCHED_CHUNK_BYTES`)."""
+    budget = BATCHED_CHUNK_BYTES if budget is None else budget
+    G = plan.groups
+    per_elem = batched_chunk_bytes(plan, 1, G, itemsize)
+    if batch * per_elem <= budget:
+        return batch, G
+    if per_elem <= budget:
+        return max(1, budget // per_elem), G
+    per_group = batched_chunk_bytes(plan, 1, 1, itemsize)
+    return 1, max(1, min(G, budget // per_group))
+
+
+def _batched_rows(
+    x: torch.Tensor, spec_k: torch.Tensor, bias: torch.Tensor | None, plan: FFTPlan
+) -> torch.Tensor:
+    """One transform over all rows of ``x`` ``(B, g * cig, *L)`` with the kernel spectrum
+    ``spec_k`` ``(g, cog, cig, *freq)`` of the ``g`` groups they belong to -> ``(B, g * cog, *L)``."""
+    dims = _dims(plan)
+    batch = x.shape[0]
+    G, cog, cig = spec_k.shape[:3]
+    xs = torch.fft.rfftn(x, s=plan.n, dim=dims)
+    if cig == 1:
+        ys = xs.view(batch, G, 1, *plan.freq) * spec_k[:, :, 0]
+    else:
+        f = math.prod(plan.freq)
+        ys = torch.einsum(
+            "bgif,goif->bgof", xs.reshape(batch, G, cig, f), spec_k.reshape(G, cog, cig, f)
+        )
+    y = torch.fft.irfftn(ys.reshape(batch, G * cog, *plan.freq), s=plan.n, dim=dims)
+    y = y[_crop(plan.spatial)]
+    if bias is None:
+        return y.contiguous()  # a copy: the uncropped transform is freed
+    return y + bias.view(1, -1, *([1] * plan.data_dim))
+
+
+def batched_fft_conv_planned(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    plan: FFTPlan,
+    *,
+    spectrum: torch.Tensor | None = None,
+    chunk: tuple[int, int] | None = None,
+    recompute: bool = False,
+) -> torch.Tensor:
+    """The batched path for a ready plan (tensors already in the compute dtype).
+
+    Differentiable to any order (autograd over ``rfftn``, products and ``irfftn``).  ``chunk``
+    is ``(batch elements, groups)`` per chunk (default: everything at once); ``recompute``
+    keeps nothing for the backward pass but the inputs (activation checkpointing of each
+    chunk) instead of the input spectrum autograd would save.
+    """
+    spec_k = placed_spectrum(weight, plan) if spectrum is None else spectrum
+    batch, G = x.shape[0], plan.groups
+    nb, ng = (batch, G) if chunk is None else chunk
+
+    def run(xc, kc, bc):
+        if recompute and torch.is_grad_enabled():
+            return checkpoint(_batched_rows, xc, kc, bc, plan, use_reentrant=False)
+        return _batched_rows(xc, kc, bc, plan)
+
+    if nb >= batch and ng >= G:
+        return run(x, spec_k, bias)
+    cig, cog = plan.cig, plan.cog
+    out = x.new_empty(batch, plan.out_channels, *plan.spatial)
+    for g0 in range(0, G, ng):
+        g1 = min(g0 + ng, G)
+        kc = spec_k[g0:g1]
+        bc = None if bias is None else bias[g0 * cog : g1 * cog]
+        for b0 in range(0, batch, nb):
+            b1 = min(b0 + nb, batch)
+            out[b0:b1, g0 * cog : g1 * cog] = run(x[b0:b1, g0 * cig : g1 * cig], kc, bc)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Autograd function and public entry points.
 # --------------------------------------------------------------------------------------------
 
@@ -780,38 +915,68 @@ class _FFTConvFunction(torch.autograd.Function):
         ctx.plan = plan
         ctx.set_materialize_grads(False)
         if need_x or need_w:
-            ctx.save_for_backward(
-                input if (need_w and saved_x is None) else None,
-                weight if kept_spec is None else None,
-                saved_x,
-                kept_spec,
-            )
+            # The input and weight themselves are kept (references, no copy) so that a backward
+            # with ``create_graph=True`` can differentiate through them (see ``backward``).
+            ctx.save_for_backward(input, weight, saved_x, kept_spec, spectrum)
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: torch.Tensor | None):  # type: ignore[override]
         plan: FFTPlan = ctx.plan
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_x = grad_w = grad_b = None
         if grad_out is None:
             return None, None, None, None, None, None
-        if need_x or need_w:
-            x, weight, saved_x, spec_k = ctx.saved_tensors
+        if (need_x or need_w) and torch.is_grad_enabled():
+            # create_graph=True (double backward): the gradients must themselves be
+            # differentiable, so they come from the batched path's autograd graph, rebuilt here
+            # from the saved input and weight, instead of the blocked hand-written backward.
+            x, weight, _, _, spectrum = ctx.saved_tensors
+            grad_x, grad_w = _differentiable_grads(
+                x, weight, spectrum, grad_out, plan, need_x, need_w
+            )
+        elif need_x or need_w:
+            x, weight, saved_x, kept_spec, _ = ctx.saved_tensors
+            spec_k = kept_spec
+            x = None if saved_x is not None else x.detach()
+            weight = None if spec_k is not None else weight.detach()
             if plan.cig == 1:
                 rows = _rows_per_block(
                     plan, grad_out.element_size(), grad_out.shape[0] * plan.groups
                 )
-                w = None if weight is None else weight.detach()
-                kern = _DepthwiseKernel(plan, rows, grad_out.dtype, grad_out.device, w, spec_k)
+                kern = _DepthwiseKernel(plan, rows, grad_out.dtype, grad_out.device, weight, spec_k)
                 grad_x, grad_w = _dw_backward(grad_out, x, saved_x, kern, plan, need_x, need_w)
             else:
                 if spec_k is None:
-                    spec_k = placed_spectrum(weight.detach(), plan)
+                    spec_k = placed_spectrum(weight, plan)
                 grad_x, grad_w = _dense_backward(grad_out, x, saved_x, spec_k, plan, need_x, need_w)
         if need_b:
             grad_b = grad_out.sum(dim=(0, *range(2, grad_out.dim())))
         return grad_x, grad_w, grad_b, None, None, None
+
+
+def _differentiable_grads(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    spectrum: torch.Tensor | None,
+    grad_out: torch.Tensor,
+    plan: FFTPlan,
+    need_x: bool,
+    need_w: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Input and weight gradients as differentiable functions of ``x``, ``weight`` and
+    ``grad_out`` (the vector-Jacobian product of the batched path, ``create_graph=True``)."""
+    with torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
+        xs = x if x.requires_grad else x.detach().requires_grad_(need_x)
+        ws = None
+        if weight is not None:
+            ws = weight if weight.requires_grad else weight.detach().requires_grad_(need_w)
+        y = batched_fft_conv_planned(xs, ws, None, plan, spectrum=spectrum)
+        wanted = [t for t, need in ((xs, need_x), (ws, need_w)) if need]
+        grads = list(torch.autograd.grad(y, wanted, grad_out, create_graph=True))
+    grad_x = grads.pop(0) if need_x else None
+    grad_w = grads.pop(0) if need_w else None
+    return grad_x, grad_w
 
 
 def _check_mode(backward_mode: str) -> None:
@@ -841,9 +1006,40 @@ def _resolve_mode(
     return "save_spectrum" if nbytes <= limit else "recompute"
 
 
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the transforms run in: float64 stays, every other floating dtype (float32,
+    and float16/bfloat16, whose transforms are missing on CPU and on CUDA need power-of-two
+    sizes and lose accuracy) runs in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _as_fft_dtype(t: torch.Tensor) -> torch.Tensor:
-    # CPU FFTs exist for float32/float64 only; half precisions are computed in float32.
-    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+    return t if t.dtype == compute_dtype(t.dtype) else t.to(compute_dtype(t.dtype))
+
+
+def engine_path(device: torch.device | str) -> EnginePath:
+    """The FFT engine's path for tensors on ``device``: ``"blocked"`` on the CPU (row blocks
+    sized for the cache, reused buffers), ``"batched"`` on every other device (one transform
+    over all rows: a Python loop over blocks would be launch-bound there) and while
+    ``torch.compile`` traces (the batched path is plain differentiable ops, so it stays in
+    the graph; the blocked engine is opaque to the compiler)."""
+    if torch.compiler.is_compiling():
+        return "batched"
+    return "blocked" if torch.device(device).type == "cpu" else "batched"
+
+
+def plan_for(
+    input: torch.Tensor, weight_shape: Sequence[int], groups: int, causal: bool
+) -> FFTPlan:
+    """:func:`make_plan` for ``input`` ``(N, C_in, *L)`` and a weight of ``weight_shape``."""
+    return make_plan(
+        input.shape[2:],
+        weight_shape[2:],
+        causal=causal,
+        groups=groups,
+        in_channels=input.shape[1],
+        out_channels=weight_shape[0],
+    )
 
 
 @torch.compiler.disable
@@ -857,21 +1053,49 @@ def block_fft_conv(
     backward_mode: BackwardMode = "auto",
     memory_budget: int | None = None,
 ) -> torch.Tensor:
-    """Blocked FFT convolution (no argument validation; :func:`ckconv.functional.conv` does it)."""
+    """Blocked FFT convolution (no argument validation; :func:`ckconv.functional.conv` does it).
+
+    ``memory_budget``: bytes of spectra ``backward_mode="auto"`` may keep for the backward
+    pass (default :data:`DEFAULT_MEMORY_BUDGET`).
+    """
     _check_mode(backward_mode)
-    plan = make_plan(
-        input.shape[2:],
-        weight.shape[2:],
-        causal=causal,
-        groups=groups,
-        in_channels=input.shape[1],
-        out_channels=weight.shape[0],
-    )
+    plan = plan_for(input, weight.shape, groups, causal)
     dtype = input.dtype
     x, w = _as_fft_dtype(input), _as_fft_dtype(weight)
     b = None if bias is None else _as_fft_dtype(bias)
     mode = _resolve_mode(backward_mode, plan, x, w, b, memory_budget)
     out = _FFTConvFunction.apply(x, w, b, None, plan, mode)
+    return out if out.dtype == dtype else out.to(dtype)
+
+
+def batched_fft_conv(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    groups: int = 1,
+    causal: bool = False,
+    backward_mode: BackwardMode = "auto",
+    memory_budget: int | None = None,
+) -> torch.Tensor:
+    """Batched FFT convolution (no argument validation; :func:`ckconv.functional.conv` does it).
+
+    One ``rfftn`` over all rows with explicit sizes, the kernel spectrum computed once, one
+    ``irfftn``; split into chunks only when the temporaries exceed ``memory_budget`` bytes
+    (default :data:`BATCHED_CHUNK_BYTES`, see :func:`batched_chunking`).  Autograd keeps the
+    input spectrum for the backward pass (``"auto"``, ``"save_spectrum"``) or only the input
+    (``"recompute"``: each chunk is recomputed in the backward pass).  Differentiable to any
+    order.
+    """
+    _check_mode(backward_mode)
+    plan = plan_for(input, weight.shape, groups, causal)
+    dtype = input.dtype
+    x, w = _as_fft_dtype(input), _as_fft_dtype(weight)
+    b = None if bias is None else _as_fft_dtype(bias)
+    chunk = batched_chunking(plan, x.shape[0], x.element_size(), memory_budget)
+    out = batched_fft_conv_planned(
+        x, w, b, plan, chunk=chunk, recompute=backward_mode == "recompute"
+    )
     return out if out.dtype == dtype else out.to(dtype)
 
 
@@ -945,7 +1169,6 @@ def kernel_spectrum(
     return KernelSpectrum(spectrum=spec, plan=plan, kernel_dtype=weight.dtype)
 
 
-@torch.compiler.disable
 def spectrum_conv(
     input: torch.Tensor,
     spectrum: KernelSpectrum,
@@ -980,6 +1203,17 @@ def spectrum_conv(
     dtype = input.dtype
     x = _as_fft_dtype(input)
     b = None if bias is None else _as_fft_dtype(bias)
-    mode = _resolve_mode("recompute", plan, x, None, b, None)
-    out = _FFTConvFunction.apply(x, None, b, spectrum.spectrum, plan, mode)
+    if engine_path(x.device) == "batched":
+        chunk = batched_chunking(plan, x.shape[0], x.element_size())
+        out = batched_fft_conv_planned(x, None, b, plan, spectrum=spectrum.spectrum, chunk=chunk)
+    else:
+        out = _spectrum_conv_blocked(x, b, spectrum.spectrum, plan)
     return out if out.dtype == dtype else out.to(dtype)
+
+
+@torch.compiler.disable
+def _spectrum_conv_blocked(
+    x: torch.Tensor, bias: torch.Tensor | None, spectrum: torch.Tensor, plan: FFTPlan
+) -> torch.Tensor:
+    mode = _resolve_mode("recompute", plan, x, None, bias, None)
+    return _FFTConvFunction.apply(x, None, bias, spectrum, plan, mode)
