@@ -2,7 +2,14 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_crossover.py [--quick] [--threads N] [--rounds R]
+    python benchmarks/bench_crossover.py [--quick] [--threads N] [--rounds R] [--device D]
+
+``--device`` (default ``cpu``) runs every family on that device (``cuda``, ``cuda:1``, ``mps``,
+...), synchronising it around each timed call; the limits ``method="auto"`` uses there are
+``ckconv.functional.crossover_for(device)`` (the CPU's measured table, the CUDA defaults
+for other kinds until measured).  At the end the script prints, per family, the largest
+kernel measured at which direct was still at least as fast as the FFT (median of rounds):
+the numbers to put into ``ckconv.functional.conv``'s table for that device kind.
 
 For each family (1D/2D/3D x depthwise/dense) and kernel size, ``F.convNd`` (direct) and the
 blocked FFT engine run interleaved (forward+backward, the training cost; forward alone is
@@ -44,7 +51,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import add_timing_args, apply_timing_args, fmt_ms, interleaved, median
-from ckconv.functional import DIRECT_MAX_TAPS, DIRECT_MAX_TAPS_INFERENCE, conv, select_method
+from ckconv.functional import conv, crossover_for, select_method
 
 FAMILIES = {
     # name: (data_dim, depthwise, (B, C, *spatial), sides for training, sides for inference)
@@ -67,23 +74,35 @@ QUICK = {
 }
 
 
-def run_family(name: str, spec, rounds: int, training: bool) -> list[tuple[float, int]]:
+def _synchronize(device: torch.device) -> None:
+    if device.type != "cpu" and hasattr(torch, "accelerator"):
+        torch.accelerator.synchronize(device)
+
+
+def run_family(
+    name: str, spec, rounds: int, training: bool, device: torch.device
+) -> tuple[list[tuple[float, int]], int | None]:
+    """Time direct and FFT per kernel size; returns ``(auto / best, taps)`` per size and the
+    largest taps at which direct was still at least as fast (``None``: never)."""
     data_dim, depthwise, shape, train_sides, infer_sides = spec
     sides = train_sides if training else infer_sides
     C = shape[1]
-    key = (data_dim, "depthwise" if depthwise else "dense")
-    table = DIRECT_MAX_TAPS if training else DIRECT_MAX_TAPS_INFERENCE
+    kind = "depthwise" if depthwise else "dense"
+    limit = crossover_for(device).limit(data_dim, kind, training)
     what = "forward+backward" if training else "forward (no grad)"
-    print(f"\n{name} {what}: (B, C, *spatial) = {shape}, limit {table[key]} taps")
+    print(f"\n{name} {what}: (B, C, *spatial) = {shape}, limit {limit} taps on {device}")
     print(f"  {'kernel':>9}{'taps':>7}{'direct ms':>11}{'fft ms':>9}{'auto':>8}{'auto/best':>11}")
     torch.manual_seed(0)
-    x = torch.randn(*shape, requires_grad=training)
-    grad = torch.randn(*shape)
+    x = torch.randn(*shape, device=device, requires_grad=training)
+    grad = torch.randn(*shape, device=device)
     rows = []
+    direct_wins: int | None = None
     for k in sides:
         groups = C if depthwise else 1
-        w = torch.randn(C, 1 if depthwise else C, *([k] * data_dim), requires_grad=training)
-        auto = select_method(x.shape, w.shape, groups=groups, needs_grad=training)
+        w = torch.randn(
+            C, 1 if depthwise else C, *([k] * data_dim), device=device, requires_grad=training
+        )
+        auto = select_method(x.shape, w.shape, groups=groups, needs_grad=training, device=device)
 
         def make(method, w=w, groups=groups):
             def run():
@@ -94,18 +113,21 @@ def run_family(name: str, spec, rounds: int, training: bool) -> list[tuple[float
                 else:
                     with torch.no_grad():
                         conv(x, w, groups=groups, method=method)
+                _synchronize(device)
 
             return run
 
         t = interleaved({m: make(m) for m in ("direct", "fft")}, rounds)
         rel = median([t[auto][i] / min(t["direct"][i], t["fft"][i]) for i in range(rounds)])
         rows.append((rel, k**data_dim))
+        if median(t["direct"]) <= median(t["fft"]):
+            direct_wins = k**data_dim
         print(
             f"  {'x'.join([str(k)] * data_dim):>9}{k**data_dim:>7}"
             f"{fmt_ms(median(t['direct'])):>11}{fmt_ms(median(t['fft'])):>9}"
             f"{auto:>8}{rel:>11.2f}"
         )
-    return rows
+    return rows, direct_wins
 
 
 def main() -> None:
@@ -113,20 +135,33 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     add_timing_args(p)
     p.add_argument("--only", default=None, help="comma list of families")
+    p.add_argument("--device", default="cpu", help="torch device to measure (cpu, cuda, ...)")
     args = p.parse_args()
     threads = apply_timing_args(args)
+    device = torch.device(args.device)
     rounds = args.rounds or (3 if args.quick else 5)
     fams = QUICK if args.quick else FAMILIES
     if args.only:
         fams = {k: FAMILIES[k] for k in args.only.split(",")}
-    print(f"torch {torch.__version__}, {threads} thread(s), float32, {rounds} rounds")
+    print(
+        f"torch {torch.__version__}, device {device}, {threads} CPU thread(s), float32, "
+        f"{rounds} rounds"
+    )
     worst = []
+    measured: dict[tuple[str, str], int | None] = {}
     for training in (True, False):
+        what = "fwd+bwd" if training else "fwd"
         for name, spec in fams.items():
-            for rel, taps in run_family(name, spec, rounds, training):
-                worst.append((rel, name, taps, "fwd+bwd" if training else "fwd"))
+            rows, wins = run_family(name, spec, rounds, training, device)
+            measured[(name, what)] = wins
+            for rel, taps in rows:
+                worst.append((rel, name, taps, what))
     rel, name, taps, what = max(worst)
     print(f"\nworst auto / best: {rel:.2f} ({name} {what}, {taps} taps); target <= 1.10")
+    print(f"\nlargest kernel (taps) where direct was at least as fast, on {device}:")
+    for (name, what), wins in measured.items():
+        note = "direct never won" if wins is None else f"{wins}"
+        print(f"  {name:<14}{what:<9}{note}")
 
 
 if __name__ == "__main__":
