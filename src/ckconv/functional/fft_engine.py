@@ -85,6 +85,7 @@ __all__ = [
 ]
 
 BackwardMode = Literal["auto", "save_spectrum", "recompute"]
+#: The engine's two ways of running an FFT convolution (see :func:`engine_path`).
 EnginePath = Literal["blocked", "batched"]
 _BACKWARD_MODES = ("auto", "save_spectrum", "recompute")
 
