@@ -220,93 +220,110 @@ def plot_kernels(
         len(convs), cols, figsize=(fig_w, row_h * len(convs) + 0.5), squeeze=False
     )
     for row, (name, conv) in enumerate(convs):
+        picture = _LayerPicture.of(name, conv, rate)
+        if conv.data_dim == 1 and cols == 1:
+            _draw_sequence_row(fig, axes[row, 0], picture, max_channels, row == len(convs) - 1)
+        else:
+            _draw_tile_row(axes[row], picture)
+    where = "training resolution" if rate in (None, 1.0) else f"{rate:g}x the training resolution"
+    fig.suptitle(title or f"learned kernels ({where})", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    return fig
+
+
+@dataclass
+class _LayerPicture:
+    """What one row of :func:`plot_kernels` draws of one layer."""
+
+    head: str  # the row's title
+    channels: torch.Tensor  # (channels, *cropped K)
+    label: str  # what the channel axis counts
+    lim: float  # symmetric colour limit
+    axes: list[torch.Tensor]  # kernel positions per dimension
+    halves: list[float]  # half a sample step per dimension (pixel edges)
+    masked: bool  # a mask part crops the kernel (dashed crop lines)
+
+    @classmethod
+    def of(cls, name: str, conv: ContinuousConv, rate: float | None) -> _LayerPicture:
         # grid layers are drawn at ``rate``; point layers on their reference grid of offsets
         layer_rate = rate if isinstance(conv, CKConv) else None
         kernel = conv.kernel(layer_rate).detach().float().cpu()
         channels, label = _channels(kernel)
-        lim = float(channels.abs().max()) or 1.0
         full = conv.kernel_size if isinstance(conv, CKConv) else tuple(kernel.shape[2:])
         all_axes = _axes(conv, layer_rate)
-        halves = _half_steps(all_axes, full, layer_rate)
         head = f"{name}: kernel {'x'.join(map(str, full))}"
         masked = conv.kernel_mask is not None
         if masked:
             sigma = ", ".join(f"{float(s):.3f}" for s in _sigma(conv))
             cropped = "x".join(map(str, channels.shape[1:]))
             head += f", mask sigma {sigma} -> {cropped} samples"
-        if conv.data_dim == 1 and cols == 1:
-            ax = axes[row, 0]
-            shown = channels[:max_channels]
-            axis = all_axes[0]
-            first, last = float(axis[0]), float(axis[-1])
-            half = halves[0]
-            image = ax.imshow(
-                shown.numpy(),
-                aspect="auto",
-                cmap="RdBu_r",
-                vmin=-lim,
-                vmax=lim,
-                interpolation="nearest",
-                extent=(first - half, last + half, shown.shape[0] - 0.5, -0.5),
-            )
-            ax.set_xlim(-1.0 - half, 1.0 + half)
-            if masked:
-                for edge in (first - half, last + half):
-                    ax.axvline(edge, color="0.3", lw=0.6, ls="--")
-            ax.set_ylabel(label if shown.shape[0] > 1 else "", fontsize=7)
-            ax.tick_params(labelsize=6)
-            ax.set_title(head, fontsize=7, loc="left", pad=2)
-            fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03).ax.tick_params(labelsize=6)
-            if row == len(convs) - 1:
-                ax.set_xlabel("relative position", fontsize=7)
+        lim = float(channels.abs().max()) or 1.0
+        halves = list(_half_steps(all_axes, full, layer_rate))
+        return cls(head, channels, label, lim, all_axes, halves, masked)
+
+
+def _draw_sequence_row(fig, ax, picture: _LayerPicture, max_channels: int, last: bool) -> None:
+    """A 1D layer: a ``channel x position`` image over ``[-1, 1]`` with its colour bar."""
+    shown = picture.channels[:max_channels]
+    axis, half, lim = picture.axes[0], picture.halves[0], picture.lim
+    first, last_pos = float(axis[0]), float(axis[-1])
+    image = ax.imshow(
+        shown.numpy(),
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-lim,
+        vmax=lim,
+        interpolation="nearest",
+        extent=(first - half, last_pos + half, shown.shape[0] - 0.5, -0.5),
+    )
+    ax.set_xlim(-1.0 - half, 1.0 + half)
+    if picture.masked:
+        for edge in (first - half, last_pos + half):
+            ax.axvline(edge, color="0.3", lw=0.6, ls="--")
+    ax.set_ylabel(picture.label if shown.shape[0] > 1 else "", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.set_title(picture.head, fontsize=7, loc="left", pad=2)
+    fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03).ax.tick_params(labelsize=6)
+    if last:
+        ax.set_xlabel("relative position", fontsize=7)
+
+
+def _draw_tile_row(row_axes, picture: _LayerPicture) -> None:
+    """2D / 3D tiles over ``[-1, 1]^2`` (3D: the middle slice of the first axis), one per
+    channel, so the extent of a FlexConv's crop is visible; the dashed box marks the crop."""
+    all_axes, channels, lim = picture.axes, picture.channels, picture.lim
+    if len(all_axes) > 1:
+        axes2, halves = all_axes[-2:], picture.halves[-2:]
+    else:
+        axes2, halves = [torch.zeros(1), all_axes[0]], [0.5, picture.halves[0]]
+    box = (
+        float(axes2[1][0]) - halves[1],
+        float(axes2[1][-1]) + halves[1],
+        float(axes2[0][-1]) + halves[0],
+        float(axes2[0][0]) - halves[0],
+    )
+    for col, ax in enumerate(row_axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if col >= channels.shape[0]:
+            ax.axis("off")
             continue
-        # 2D / 3D tiles over [-1, 1]^2 (3D: the middle slice of the first axis), so the extent
-        # of a FlexConv's crop is visible; the dashed box marks the crop
-        axes2 = all_axes[-2:] if conv.data_dim > 1 else [torch.zeros(1), all_axes[0]]
-        halves = halves[-2:] if conv.data_dim > 1 else [0.5, halves[0]]
-        box = (
-            float(axes2[1][0]) - halves[1],
-            float(axes2[1][-1]) + halves[1],
-            float(axes2[0][-1]) + halves[0],
-            float(axes2[0][0]) - halves[0],
+        tile = channels[col]
+        if tile.dim() == 1:
+            tile = tile.unsqueeze(0)
+        while tile.dim() > 2:
+            tile = tile[tile.shape[0] // 2]
+        ax.imshow(
+            tile.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest", extent=box
         )
-        for col in range(cols):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col >= channels.shape[0]:
-                ax.axis("off")
-                continue
-            tile = channels[col]
-            if tile.dim() == 1:
-                tile = tile.unsqueeze(0)
-            while tile.dim() > 2:
-                tile = tile[tile.shape[0] // 2]
-            ax.imshow(
-                tile.numpy(),
-                cmap="RdBu_r",
-                vmin=-lim,
-                vmax=lim,
-                interpolation="nearest",
-                extent=box,
-            )
-            ax.set_xlim(-1.0 - halves[1], 1.0 + halves[1])
-            ax.set_ylim(1.0 + halves[0], -1.0 - halves[0])
-            if masked:
-                ax.plot(
-                    [box[0], box[1], box[1], box[0], box[0]],
-                    [box[2], box[2], box[3], box[3], box[2]],
-                    color="0.3",
-                    lw=0.5,
-                    ls="--",
-                )
-            if col == 0:  # the row's header spans the tiles: kept out of the layout
-                text = ax.text(0.0, 1.06, head, fontsize=7, transform=ax.transAxes, va="bottom")
-                text.set_in_layout(False)
-    where = "training resolution" if rate in (None, 1.0) else f"{rate:g}x the training resolution"
-    fig.suptitle(title or f"learned kernels ({where})", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.98))
-    return fig
+        ax.set_xlim(-1.0 - halves[1], 1.0 + halves[1])
+        ax.set_ylim(1.0 + halves[0], -1.0 - halves[0])
+        if picture.masked:
+            xs = [box[0], box[1], box[1], box[0], box[0]]
+            ax.plot(xs, [box[2], box[2], box[3], box[3], box[2]], color="0.3", lw=0.5, ls="--")
+        if col == 0:  # the row's header spans the tiles: kept out of the layout
+            text = ax.text(0.0, 1.06, picture.head, fontsize=7, transform=ax.transAxes, va="bottom")
+            text.set_in_layout(False)
 
 
 def plot_mask_sizes(model: nn.Module, *, title: str | None = None):
