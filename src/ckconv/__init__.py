@@ -1,7 +1,19 @@
 """ckconv: continuous kernel convolutions for PyTorch."""
 
 from ckconv import deploy, functional, grids, kernelnets, models, nn
+from ckconv._checks import ArgumentError, ArgumentTypeError, ArgumentValueError
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "deploy", "functional", "grids", "kernelnets", "models", "nn"]
+__all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
+    "ArgumentValueError",
+    "__version__",
+    "deploy",
+    "functional",
+    "grids",
+    "kernelnets",
+    "models",
+    "nn",
+]

@@ -50,7 +50,7 @@ class KeepModel(Callback):
 def test_timestamp_run_trains_reloads_and_evaluates_to_the_same_numbers(tmp_path):
     cfg = load_config(
         "ckcnn_japanese_vowels_drop50_timestamps",
-        [*TINY_JV, "task.weighting=density", f"trainer.out_dir={tmp_path}"],
+        [*TINY_JV, "model.weighting=density", f"trainer.out_dir={tmp_path}"],
     )
     keep = KeepModel()
     result = train(cfg, extra_callbacks=[keep])
@@ -58,27 +58,27 @@ def test_timestamp_run_trains_reloads_and_evaluates_to_the_same_numbers(tmp_path
 
     # the checkpoint rebuilds the same network: identical outputs on a padded timestamp batch
     model, saved, bundle = load_model(result.best_checkpoint)
-    assert bundle.collate == "timestamps" and bundle.weighting == "density"
+    assert bundle.collate == "timestamps" and saved.model.options["weighting"] == "density"
     batch = _batch(bundle, range(0, 370, 37), "test")
     assert isinstance(batch, TimestampBatch) and not batch.mask.all()  # unequal lengths
     x, keywords, _ = split_batch(batch)
     model.eval()
     keep.model.eval()
     with torch.no_grad():
-        want = keep.model(x, **keywords, weighting="density")
+        want = keep.model(x, **keywords)
         got = TaskModule(model, bundle.objective, saved.optim, config=config_to_dict(saved))(
             x, **keywords
         )
     assert torch.equal(got, want)
-    # the weighting is part of the run: without it the outputs differ
-    with torch.no_grad():
-        assert not torch.allclose(model(x, **keywords), want)
+    # the weighting is part of the model: with another one the outputs differ
+    with torch.no_grad(), pytest.warns(DeprecationWarning, match="pass weighting= to the"):
+        assert not torch.allclose(model(x, **keywords, weighting="none"), want)
 
     # the run's test accuracy, counted by hand over the whole test split (oracle: no loader,
     # no torchmetrics; to 1e-6 as those keep float32)
     x, keywords, y = split_batch(_batch(bundle, range(len(bundle.datasets["test"])), "test"))
     with torch.no_grad():
-        hits = keep.model(x, **keywords, weighting="density").argmax(1) == y
+        hits = keep.model(x, **keywords).argmax(1) == y
     assert result.metrics["test/acc"] == pytest.approx(float(hits.double().mean()), abs=1e-6)
 
     # `ckconv eval` reproduces the test accuracy of the run
@@ -96,7 +96,7 @@ def test_timestamp_run_trains_reloads_and_evaluates_to_the_same_numbers(tmp_path
     batch = collate_fn("timestamps")(items)
     x, keywords, y = split_batch(batch)
     with torch.no_grad():
-        want_acc = (model(x, **keywords, weighting="density").argmax(1) == y).double().mean()
+        want_acc = (model(x, **keywords).argmax(1) == y).double().mean()
     half = evaluate(result.best_checkpoint, rate=0.5, progress_bar=False)
     assert half["test/acc"] == pytest.approx(float(want_acc), abs=1e-6)
     with pytest.raises(ConfigError, match="rate 2: timestamped samples can only be resampled"):
@@ -120,8 +120,10 @@ def test_without_drops_the_timestamp_route_equals_the_grid_route_float64():
     with torch.no_grad():
         want = model(x_grid.double())
         for weighting in ("none", "density"):  # density weights are 1 on the training grid
-            config = {"task": {"weighting": weighting}}
-            module = TaskModule(model, objective, optim, config=config)
+            cfg = _config({"name": "basic_motions"}, {"weighting": weighting})
+            stamped_model = build_model_from_config(cfg, stamped).double().eval()
+            stamped_model.load_state_dict(model.state_dict())
+            module = TaskModule(stamped_model, objective, optim)
             kw = {"times": kw_ts["times"].double(), "mask": kw_ts["mask"]}
             got = module(x_ts.double(), **kw)
             torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
@@ -129,7 +131,7 @@ def test_without_drops_the_timestamp_route_equals_the_grid_route_float64():
     with torch.no_grad():
         stretched = {"times": kw["times"] * 1.5, "mask": kw["mask"]}
         assert not torch.allclose(module(x_ts.double(), **stretched), want, atol=1e-3)
-        model.head.linear.bias.add_(1.0)
+        stamped_model.head.linear.bias.add_(1.0)
         assert not torch.allclose(module(x_ts.double(), **kw), want, atol=1e-3)
 
 
@@ -138,13 +140,13 @@ def test_eval_rate_turns_timestamps_into_training_samples_float64():
     # eval_rate=1/2 and density weights equals the grid path at rate 1/2 (CKConv eq. 5 scaling)
     stamped = build_task(_config({"name": "basic_motions", "route": "timestamps"}))
     torch.manual_seed(1)
-    model = build_model_from_config(_config({"name": "basic_motions"}), stamped).double().eval()
+    cfg = _config({"name": "basic_motions"}, {"weighting": "density"})
+    model = build_model_from_config(cfg, stamped).double().eval()
     ds = stamped.datasets["train"]
     items = [((resample_timestamps(ds[i][0], 0.5)), ds[i][1]) for i in (2, 9)]
     x, kw, _ = split_batch(collate_fn("timestamps")(items))
     assert torch.equal(kw["times"][0], torch.arange(50.0))
-    module = TaskModule(model, stamped.objective, _config({}).optim,
-                        config={"task": {"weighting": "density"}}, eval_rate="1/2")  # fmt: skip
+    module = TaskModule(model, stamped.objective, _config({}).optim, eval_rate="1/2")
     with torch.no_grad():
         got = module(x.double(), module.eval_rate, times=kw["times"].double(), mask=kw["mask"])
         want = model(x.double(), rate=0.5)
@@ -212,3 +214,24 @@ def test_weighting_needs_the_timestamp_route():
         build_task(_config({"name": "japanese_vowels", "weighting": "density"}))
     with pytest.raises(ConfigError, match=r"task\.weighting: expected one of"):
         build_task(_config({"name": "japanese_vowels", "route": "timestamps", "weighting": "x"}))
+    grid = build_task(_config({"name": "japanese_vowels"}))
+    with pytest.raises(ConfigError, match=r"model\.weighting: 'density' .* task\.route"):
+        build_model_from_config(
+            _config({"name": "japanese_vowels"}, {"weighting": "density"}), grid
+        )
+    stamped = build_task(_config({"name": "japanese_vowels", "route": "timestamps"}))
+    with pytest.raises(
+        ConfigError, match=r"model\.weighting: weighting must be one of 'none', 'de"
+    ):
+        build_model_from_config(
+            _config({"name": "japanese_vowels"}, {"weighting": "mean"}), stamped
+        )
+
+
+def test_task_weighting_is_a_deprecated_name_of_model_weighting():
+    task = {"name": "japanese_vowels", "route": "timestamps", "weighting": "density"}
+    with pytest.warns(FutureWarning, match="model.weighting: density"):
+        bundle = build_task(_config(task))
+    # it overrides the model's (shipped configs say model.weighting: none)
+    model = build_model_from_config(_config(task, {"weighting": "none"}), bundle)
+    assert {m.weighting for m in model.modules() if hasattr(m, "weighting")} == {"density"}

@@ -129,7 +129,6 @@ KNOWN_UNDOCUMENTED = frozenset(
         "ckconv.deploy.baked.Execution (constant)",
         "ckconv.functional.fft_engine.BackwardMode (constant)",
         "ckconv.functional.neighbors.Backend (constant)",
-        "ckconv.functional.pointconv.Weighting (constant)",
         "ckconv.nn.pointconv.Locality (constant)",
     }
 )

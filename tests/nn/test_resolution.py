@@ -113,12 +113,14 @@ def test_timestamps_on_the_regular_grid_equal_the_grid_path(cls, separable, caus
 
 def test_subsampled_timestamps_with_density_weights_equal_rate_path():
     torch.manual_seed(3)
-    layer = CKConv(2, 2, 1, kernel_size=33, causal=True, kernel_net=SmoothNet(1, 4)).double()
+    layer = CKConv(
+        2, 2, 1, kernel_size=33, causal=True, kernel_net=SmoothNet(1, 4), weighting="density"
+    ).double()
     x = torch.randn(1, 2, 60, dtype=torch.float64)
     sub = x[..., ::3]
     times = torch.arange(0, 60, 3, dtype=torch.float64).unsqueeze(0)
     via_rate = layer(sub, rate=1 / 3)
-    via_times = layer(sub, times=times, weighting="density")
+    via_times = layer(sub, times=times)
     torch.testing.assert_close(via_times, via_rate, rtol=1e-10, atol=1e-10)
 
 

@@ -28,7 +28,7 @@ def _point_twin(grid_layer, cls, grid_size, kernel_size, **kw):
         radius=scale + h / 2,  # every offset of the kernel window, none beyond
         num_neighbors=kernel_size**3,
         scale=scale,
-        weighting="sum",
+        weighting="none",
         init_gain=None,
         dtype=F64,
         **kw,

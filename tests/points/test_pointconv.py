@@ -79,7 +79,7 @@ def _oracle(layer, x, pos, mask, qpos, qmask, neighbors):
             for j in js:
                 if layer.weighting == "mean":
                     w = 1.0 / len(js)
-                elif layer.weighting == "sum":
+                elif layer.weighting == "none":
                     w = 1.0
                 else:
                     w = (1 / rho[bi, j]) / sum(1 / rho[bi, idx] for idx in js)
@@ -114,7 +114,7 @@ CASES = [
     (PointConv, True, "mean", "knn", "mlp"),
     (PointConv, False, "density", "knn", "magnet"),
     (PointConv, True, "density", "radius", "siren"),
-    (PointConv, False, "sum", "window", "magnet"),
+    (PointConv, False, "none", "window", "magnet"),
     (PointFlexConv, True, "mean", "knn", "magnet"),
     (PointFlexConv, False, "density", "radius", "magnet"),
     (PointConv, True, "mean", "knn", "plain"),  # any module: the unfactorised depthwise path
@@ -187,7 +187,7 @@ def test_point_conv_equals_loop_oracle_with_gradients(
 
 def test_isotropic_flex_mask_equals_oracle_and_has_one_sigma():
     torch.manual_seed(1)
-    layer = _layer(PointFlexConv, True, "sum", "knn", "magnet", isotropic=True)
+    layer = _layer(PointFlexConv, True, "none", "knn", "magnet", isotropic=True)
     assert layer.kernel_mask.sigma.shape == (1,)
     x, pos, mask, _, _ = _data(seed=3)
     out = layer(x, pos, mask=mask)
@@ -303,7 +303,7 @@ def test_init_gain_keeps_output_scale():
     x = torch.randn(2, 16, 600)
     stds = {}
     for separable in (False, True):
-        for weighting in ("mean", "sum"):
+        for weighting in ("mean", "none"):
             for gain in (1.0, None):
                 # neighbourhoods of 24 points here span about 0.4: the kernel scale
                 layer = PointConv(

@@ -62,7 +62,7 @@ def test_make_target_rejects_bad_input(kwargs, match):
 def test_settings_and_names_are_checked():
     with pytest.raises(ValueError, match="steps must be a positive int, got 0"):
         FitSettings(steps=0)
-    with pytest.raises(ValueError, match="mlp_norm must be None or 'layer', got 'batch'"):
+    with pytest.raises(ValueError, match="mlp_norm must be one of None, 'layer', got 'batch'"):
         FitSettings(mlp_norm="batch")
     with pytest.raises(ValueError, match=r"unknown network\(s\) \['tanh'\]"):
         run_fit_study(["step"], ["tanh"])

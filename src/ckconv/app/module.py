@@ -89,12 +89,12 @@ class TaskModule(L.LightningModule):
     """Train / evaluate ``model`` on a task with the objective's loss and metric.
 
     Batches reach the model through :func:`split_batch`: timestamp-route batches as
-    ``model(values, times=..., mask=..., weighting=...)`` (``weighting`` is the run config's
-    ``task.weighting``), every other batch as ``model(x)``.
+    ``model(values, times=..., mask=...)`` (the model holds its ``weighting``), every other
+    batch as ``model(x)``.
 
     Args:
-        model: any network with ``forward(x, *, rate=None)`` (and ``times``, ``mask``,
-            ``weighting`` keywords for timestamped batches).
+        model: any network with ``forward(x, *, rate=None)`` (and ``times``, ``mask``
+            keywords for timestamped batches).
         objective: loss and metric (:func:`ckconv.app.tasks.objective_for`).
         optim: optimiser / schedule settings.
         steps_per_epoch: optimiser steps per epoch (for the warm-up length).
@@ -133,8 +133,6 @@ class TaskModule(L.LightningModule):
         self.model_spec = model_spec
         self.eval_rate = eval_rate
         self.eval_blur = bool(eval_blur)
-        task = self.config.get("task") or {}
-        self.weighting = str(task.get("weighting", "none"))
         self._pending_rng: dict[str, Any] | None = None
         self.val_metric = self._make_metric()
         self.test_metric = self._make_metric()
@@ -166,12 +164,12 @@ class TaskModule(L.LightningModule):
         return self.objective.metric
 
     def forward(self, x: torch.Tensor, rate: Any = None, **keywords: torch.Tensor) -> torch.Tensor:
-        """``model(x)``, or ``model(x, times=..., mask=..., weighting=...)`` for timestamped
+        """``model(x)``, or ``model(x, times=..., mask=...)`` for timestamped
         inputs; ``rate`` is passed on for grids and turns timestamps into training samples."""
         if "times" in keywords:
             if rate is not None:
                 keywords["times"] = keywords["times"] / as_rates(rate, 1)[0]
-            return self.model(x, **keywords, weighting=self.weighting)
+            return self.model(x, **keywords)
         if keywords:
             return self.model(x, **keywords)
         if rate is None:

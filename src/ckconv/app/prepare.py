@@ -33,8 +33,6 @@ def check_output(model: nn.Module, bundle: TaskBundle) -> None:
     items = [ds[i] for i in range(min(2, len(ds)))]
     batch = collate_fn(bundle.collate)(items)
     x, keywords, y = split_batch(batch)
-    if "times" in keywords:  # (models that take no times were refused by model_kwargs)
-        keywords["weighting"] = bundle.weighting
     was_training = model.training
     model.eval()
     try:

@@ -7,8 +7,8 @@ that shortens sequences, are accounted for): a float ``x`` of shape ``(C, *spati
 ``in_channels = C``, ``data_dim = len(spatial)`` and ``input_size = spatial``; an int64 ``x`` of
 shape ``(L,)`` is a sequence of token ids (the model gets ``vocab_size``); ``x = (values (C, K),
 times (K,), mask (K,))`` (``task.route: timestamps``) is a timestamped sequence of ``C`` channels,
-batched by ``timestamp_collate`` and given to the model as ``model(values, times=..., mask=...,
-weighting=task.weighting)``. Variable-length and timestamped sequences get kernels as long as the
+batched by ``timestamp_collate`` and given to the model as ``model(values, times=..., mask=...)``
+(how the samples are weighted is the model's ``model.weighting``). Variable-length and timestamped sequences get kernels as long as the
 longest training sequence before any sample was dropped (tasks whose table entry says
 ``variable_length`` are batched padded, with a mask). The table entry's ``objective`` decides the
 loss and the metric, and the items' targets must be of its kind:
@@ -31,7 +31,7 @@ Task options are checked against the names the table entry lists (``TaskInfo.opt
 from __future__ import annotations
 
 import dataclasses
-import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ckconv import ArgumentError
 from ckconv.app.config import Config, ConfigError, ModelConfig
 from ckconv.app.metrics import METRICS
 from ckconv.data.registry import Objective as ObjectiveKind
@@ -119,8 +120,8 @@ class TaskBundle:
     vocab_size: int | None
     out_channels: int
     collate: str  # "default", "pad" or "timestamps" (ckconv.app.datamodule.collate_fn)
-    #: ``task.weighting`` of timestamped inputs: ``"none"`` or ``"density"`` (inverse density)
-    weighting: str = "none"
+    #: the deprecated ``task.weighting`` (now ``model.weighting``) if the config set it
+    weighting: str | None = None
     #: ``task.causal``: the default model (``model.name: auto``) is causal
     causal: bool = False
     #: the items are point clouds ``(C, N)`` (positions first): the default model is a point CCNN
@@ -208,7 +209,8 @@ def objective_for(
     return Objective(kind, _METRIC_OF[kind], num_classes)  # type: ignore[arg-type]
 
 
-#: ``task.weighting`` values: sample weights of timestamped inputs (SPEC 3.7)
+#: ``model.weighting`` values of the timestamp models: sample weights of timestamped inputs
+#: (SPEC 3.7; the vocabulary of every layer is ``ckconv._checks.WEIGHTINGS``)
 WEIGHTINGS = ("none", "density")
 
 
@@ -221,17 +223,25 @@ DATASET_KEYS = ("train", "val", "test")
 HELD_OUT_FRACTION = 0.15
 
 
-def _app_keys(cfg: Config) -> tuple[dict[str, Any], str, bool]:
-    """The task's own options, and the app's ``task.weighting`` / ``task.causal``."""
+def _app_keys(cfg: Config) -> tuple[dict[str, Any], str | None, bool]:
+    """The task's own options, and the app's ``task.weighting`` (deprecated, now
+    ``model.weighting``; None when not set) / ``task.causal``."""
     options = dict(cfg.task.options)
-    weighting = options.pop("weighting", "none")
+    weighting = options.pop("weighting", None)
     causal = options.pop("causal", False)
-    if weighting not in WEIGHTINGS:
-        raise ConfigError(f"task.weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
-    if weighting != "none" and options.get("route") != "timestamps":
-        raise ConfigError(
-            f"task.weighting: {weighting!r} weights timestamped samples; set task.route: "
-            "timestamps (or remove task.weighting)"
+    if weighting is not None:
+        if weighting not in WEIGHTINGS:
+            raise ConfigError(f"task.weighting: expected one of {WEIGHTINGS}, got {weighting!r}")
+        if weighting != "none" and options.get("route") != "timestamps":
+            raise ConfigError(
+                f"task.weighting: {weighting!r} weights timestamped samples; set task.route: "
+                "timestamps (or remove task.weighting)"
+            )
+        warnings.warn(
+            "task.weighting is deprecated: the weighting is part of the model, set "
+            f"model.weighting: {weighting}",
+            FutureWarning,
+            stacklevel=3,
         )
     if not isinstance(causal, bool):
         raise ConfigError(f"task.causal: expected true or false, got {causal!r}")
@@ -539,6 +549,7 @@ def model_kwargs(cfg: Config, bundle: TaskBundle) -> dict[str, Any]:
         raise ConfigError(f"model.{err.option}: {err}") from None
     if bundle.objective.per_step and "head" in entry.options and "head" not in options:
         options["head"] = "none"
+    _weighting_option(entry, bundle, options)
     kwargs = {**_task_kwargs(entry, bundle, options), **options}
     if cfg.model.preset is not None:
         if not entry.presets:
@@ -548,6 +559,26 @@ def model_kwargs(cfg: Config, bundle: TaskBundle) -> dict[str, Any]:
             )
         kwargs["preset"] = cfg.model.preset
     return kwargs
+
+
+def _weighting_option(entry: ModelEntry, bundle: TaskBundle, options: dict[str, Any]) -> None:
+    """Move the deprecated ``task.weighting`` into ``options`` (it overrides
+    ``model.weighting``, as it did before it moved there) and check ``model.weighting`` against
+    the route (it weights timestamped samples only)."""
+    if bundle.weighting is not None:
+        options["weighting"] = bundle.weighting
+        if "weighting" not in entry.options:
+            del options["weighting"]
+            if bundle.weighting != "none":
+                raise ConfigError(
+                    f"task.weighting: model {entry.name!r} takes no weighting (timestamped "
+                    "inputs go to ckcnn or ccnn)"
+                )
+    if options.get("weighting", "none") != "none" and not bundle.spec.timestamps:
+        raise ConfigError(
+            f"model.weighting: {options['weighting']!r} weights timestamped samples; set "
+            "task.route: timestamps (or remove model.weighting)"
+        )
 
 
 def model_spec(cfg: Config, bundle: TaskBundle) -> ModelSpec:
@@ -564,11 +595,10 @@ def build_model_from_config(cfg: Config, bundle: TaskBundle) -> nn.Module:
     spec = model_spec(cfg, bundle)
     try:
         return spec.build()
-    except ModelOptionError as err:
-        raise ConfigError(f"model.{err.option}: {err}") from None
-    except TypeError as err:
+    except ArgumentError as err:
+        # the model (or a layer it builds) names the argument it refused in a field: a model
+        # argument is the config key model.<argument>; an inner layer's is reported on model
+        key = f"model.{err.argument}" if err.argument in spec.kwargs else "model"
+        raise ConfigError(f"{key}: {err}") from None
+    except (TypeError, ValueError) as err:
         raise ConfigError(f"model: {err}") from None
-    except ValueError as err:
-        text = str(err)
-        key = next((f"model.{k}" for k in spec.kwargs if re.search(rf"\b{k}\b", text)), "model")
-        raise ConfigError(f"{key}: {text}") from None

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from ckconv._checks import positive_int
 from ckconv.data import images, lra, modelnet, own, physionet, ptb, shapes, speech, synthetic, uea
 from ckconv.data.transforms import DropSamples, MapDataset, Subsample
 
@@ -376,9 +377,7 @@ def _shape_classes(classes) -> tuple[str, ...]:
 
 
 def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    return positive_int(name, value)
 
 
 class _Positions:

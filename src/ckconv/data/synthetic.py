@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ckconv._checks import positive_int
 from ckconv.data._common import SPLITS, check_split
 
 __all__ = [
@@ -35,9 +36,7 @@ def _generator(seed: int, split: str, index: int) -> torch.Generator:
 
 
 def _check_positive(name: str, value: int) -> int:
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(name, value)
 
 
 def copy_memory_batch(

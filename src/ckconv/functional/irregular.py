@@ -21,6 +21,8 @@ from typing import Literal
 
 import torch
 
+from ckconv._checks import choice
+from ckconv._checks import weighting as check_weighting
 from ckconv.functional.conv import mix
 from ckconv.functional.masks import crop_counts, gaussian_mask
 from ckconv.grids import grid_step
@@ -138,88 +140,108 @@ def irregular_ckconv(
         - Output: ``(B, C_out, M)`` (``M = N`` by default); zero at unobserved outputs.
     """
     _check(input, times, mask, output_times, output_mask)
-    if out_of_domain not in ("mask", "error"):
-        raise ValueError(f"out_of_domain must be 'mask' or 'error', got {out_of_domain!r}")
-    if weighting not in ("none", "density"):
-        raise ValueError(f"weighting must be 'none' or 'density', got {weighting!r}")
-    bsz, c_in, n = input.shape
+    choice("out_of_domain", out_of_domain, ("mask", "error"))
+    weighting = check_weighting(weighting, ("none", "density"))
+    if (mask_mu is None) != (mask_sigma is None):
+        raise ValueError("pass both mask_mu and mask_sigma (a Gaussian mask) or neither")
+    bsz, _, n = input.shape
     if output_times is None:
         output_times, output_mask = times, mask
-    m = output_times.shape[1]
     if mask is None:
         mask = torch.ones(bsz, n, dtype=torch.bool, device=input.device)
     if output_mask is None:
-        output_mask = torch.ones(bsz, m, dtype=torch.bool, device=input.device)
+        output_mask = torch.ones_like(output_times, dtype=torch.bool)
     dtype = input.dtype
-    step = grid_step(kernel_size)
-    anchor = 1.0 if causal else (-1.0 + ((kernel_size - 1) // 2) * step if kernel_size > 1 else 0.0)
-    w_in = mask.to(dtype)
-    if weighting == "density":
-        w_in = density_weights(times.to(dtype), mask)
-    # FlexConv crop, in offset units (identical to the grid crop)
-    max_offset = None
-    if (mask_mu is None) != (mask_sigma is None):
-        raise ValueError("pass both mask_mu and mask_sigma (a Gaussian mask) or neither")
-    if mask_sigma is not None:
-        (max_offset,) = crop_counts(
-            [step], [float(mask_sigma.detach().abs()[0])], mask_threshold, causal=causal
-        )
-
-    factorised = hasattr(kernel_net, "hidden_features") and hasattr(kernel_net, "output_linear")
-    separable = mixer is not None
+    times, output_times = times.to(dtype), output_times.to(dtype)
+    w_in = density_weights(times, mask) if weighting == "density" else mask.to(dtype)
+    x = input * w_in.unsqueeze(1)  # (B, C, N): weights folded into the input once
+    pairs = _PairRule(kernel_size, causal, out_of_domain, mask_mu, mask_sigma, mask_threshold)
     if chunk_size is None:
         chunk_size = max(1, (1 << 22) // max(1, bsz * n))
     outs = []
-    x = input * w_in.unsqueeze(1)  # (B, C, N): weights folded into the input once
-    for start in range(0, m, chunk_size):
-        t_out = output_times[:, start : start + chunk_size].to(dtype)  # (B, m)
-        offsets = times.to(dtype).unsqueeze(1) - t_out.unsqueeze(2)  # (B, m, N): t_in - t_out
-        pos = anchor + offsets * step
-        inside = (pos >= -1.0 - _EPS) & (pos <= 1.0 + _EPS)
-        valid = mask.unsqueeze(1) & output_mask[:, start : start + chunk_size].unsqueeze(2)
+    for start in range(0, output_times.shape[1], chunk_size):
+        rows = slice(start, start + chunk_size)
+        pos, pair_w = pairs(times, mask, output_times[:, rows], output_mask[:, rows])
+        outs.append(_sum_over_pairs(kernel_net, pos, pair_w, x, separable=mixer is not None))
+    y = torch.cat(outs, dim=-1)
+    if mixer is not None:
+        y = mix(y, mixer, bias)
+    elif bias is not None:
+        y = y + bias.view(1, -1, 1)
+    return y * output_mask.unsqueeze(1).to(dtype)
+
+
+class _PairRule:
+    """Which (output, input) sample pairs a kernel of ``kernel_size`` training samples sees,
+    where (its kernel-net position) and with what weight (the FlexConv mask, if any)."""
+
+    def __init__(self, kernel_size, causal, out_of_domain, mask_mu, mask_sigma, mask_threshold):
+        self.kernel_size, self.causal, self.out_of_domain = kernel_size, causal, out_of_domain
+        self.mask_mu, self.mask_sigma = mask_mu, mask_sigma
+        self.step = grid_step(kernel_size)
         if causal:
+            self.anchor = 1.0
+        else:
+            self.anchor = -1.0 + ((kernel_size - 1) // 2) * self.step if kernel_size > 1 else 0.0
+        # FlexConv crop, in offset units (identical to the grid crop)
+        self.max_offset = None
+        if mask_sigma is not None:
+            sigma = float(mask_sigma.detach().abs()[0])
+            (self.max_offset,) = crop_counts([self.step], [sigma], mask_threshold, causal=causal)
+
+    def __call__(self, times, mask, t_out, out_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions ``(B, m, N, 1)`` and weights ``(B, m, N)`` of the pairs of the outputs
+        at ``t_out (B, m)`` (weight 0: not a pair)."""
+        offsets = times.unsqueeze(1) - t_out.unsqueeze(2)  # (B, m, N): t_in - t_out
+        pos = self.anchor + offsets * self.step
+        inside = (pos >= -1.0 - _EPS) & (pos <= 1.0 + _EPS)
+        valid = mask.unsqueeze(1) & out_mask.unsqueeze(2)
+        if self.causal:
             valid = valid & (offsets <= _EPS)
-        if out_of_domain == "error" and not torch.compiler.is_compiling():
+        if self.out_of_domain == "error" and not torch.compiler.is_compiling():
             bad = valid & ~inside
             if bool(bad.any()):
                 worst = float(offsets[bad].abs().max())
                 raise ValueError(
                     f"sample offsets up to {worst:g} training samples lie outside the kernel's "
-                    f"trained extent ({kernel_size - 1} samples); pass out_of_domain='mask' to drop them"
+                    f"trained extent ({self.kernel_size - 1} samples); pass out_of_domain='mask' "
+                    "to drop them"
                 )
         valid = valid & inside
-        if max_offset is not None:
-            valid = valid & (offsets.abs() <= max_offset * (1 + 1e-9) + _EPS)
-        pair_w = valid.to(dtype)
+        if self.max_offset is not None:
+            valid = valid & (offsets.abs() <= self.max_offset * (1 + 1e-9) + _EPS)
+        pair_w = valid.to(times.dtype)
         pos = pos.clamp(-1.0, 1.0).unsqueeze(-1)  # (B, m, N, 1)
-        if mask_sigma is not None:
-            pair_w = pair_w * gaussian_mask(pos, mask_mu.to(dtype), mask_sigma.to(dtype))
-        if factorised:
-            h = kernel_net.hidden_features(pos) * pair_w.unsqueeze(-1)  # (B, m, N, H)
-            a = torch.einsum("bmnh,bcn->bmch", h, x)  # (B, m, C_in, H)
-            s = torch.einsum("bmn,bcn->bmc", pair_w, x)  # (B, m, C_in)
-            lin = kernel_net.output_linear
-            weight = lin.weight  # (C_k, H)
-            if separable:
-                y = torch.einsum("bmch,ch->bcm", a, weight)
-                if lin.bias is not None:
-                    y = y + (s * lin.bias).transpose(1, 2)
-            else:
-                c_out = weight.shape[0] // c_in
-                y = torch.einsum("bmch,och->bom", a, weight.view(c_out, c_in, -1))
-                if lin.bias is not None:
-                    y = y + torch.einsum("bmc,oc->bom", s, lin.bias.view(c_out, c_in))
-        else:
-            k = kernel_net(pos) * pair_w.unsqueeze(-1)  # (B, m, N, C_k)
-            if separable:
-                y = torch.einsum("bmnc,bcn->bcm", k, x)
-            else:
-                c_out = k.shape[-1] // c_in
-                y = torch.einsum("bmnoc,bcn->bom", k.unflatten(-1, (c_out, c_in)), x)
-        outs.append(y)
-    y = torch.cat(outs, dim=-1)
+        if self.mask_sigma is not None:
+            mu, sigma = self.mask_mu.to(times.dtype), self.mask_sigma.to(times.dtype)
+            pair_w = pair_w * gaussian_mask(pos, mu, sigma)
+        return pos, pair_w
+
+
+def _sum_over_pairs(kernel_net, pos, pair_w, x, *, separable: bool) -> torch.Tensor:
+    """``y[b, o, m] = sum_n pair_w k(pos)[o, c] x[b, c, n]`` over the pairs of one chunk of
+    outputs: ``(B, C_out, m)`` (separable: ``(B, C_in, m)``, before the mixer).  Kernel nets with
+    ``hidden_features`` / ``output_linear`` contract the input with the hidden features first
+    and apply the output layer once."""
+    c_in = x.shape[1]
+    if not (hasattr(kernel_net, "hidden_features") and hasattr(kernel_net, "output_linear")):
+        k = kernel_net(pos) * pair_w.unsqueeze(-1)  # (B, m, N, C_k)
+        if separable:
+            return torch.einsum("bmnc,bcn->bcm", k, x)
+        c_out = k.shape[-1] // c_in
+        return torch.einsum("bmnoc,bcn->bom", k.unflatten(-1, (c_out, c_in)), x)
+    h = kernel_net.hidden_features(pos) * pair_w.unsqueeze(-1)  # (B, m, N, H)
+    a = torch.einsum("bmnh,bcn->bmch", h, x)  # (B, m, C_in, H)
+    s = torch.einsum("bmn,bcn->bmc", pair_w, x)  # (B, m, C_in)
+    lin = kernel_net.output_linear
+    weight = lin.weight  # (C_k, H)
     if separable:
-        y = mix(y, mixer, bias)
-    elif bias is not None:
-        y = y + bias.view(1, -1, 1)
-    return y * output_mask.unsqueeze(1).to(dtype)
+        y = torch.einsum("bmch,ch->bcm", a, weight)
+        if lin.bias is not None:
+            y = y + (s * lin.bias).transpose(1, 2)
+        return y
+    c_out = weight.shape[0] // c_in
+    y = torch.einsum("bmch,och->bom", a, weight.view(c_out, c_in, -1))
+    if lin.bias is not None:
+        y = y + torch.einsum("bmc,oc->bom", s, lin.bias.view(c_out, c_in))
+    return y

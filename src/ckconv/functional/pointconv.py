@@ -37,7 +37,8 @@ from typing import Literal
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ckconv._checks import positive_int
+from ckconv._checks import Weighting, positive_int
+from ckconv._checks import weighting as check_weighting
 from ckconv.functional.masks import cropped_gaussian_mask
 from ckconv.functional.neighbors import Neighbors, gather_neighbors
 
@@ -50,8 +51,6 @@ __all__ = [
     "point_flexconv",
     "relative_positions",
 ]
-
-Weighting = Literal["mean", "sum", "density"]
 
 #: ``chunk_size="auto"`` processes about this many ``(pair, channel)`` values per chunk
 #: (``B * rows * K * max(C_in, h)``); 2**23 float32 values = 32 MB.
@@ -119,7 +118,7 @@ def neighbor_weights(
     """Quadrature weights ``w_ij`` of every (output point, neighbour) pair.
 
     - ``"mean"``: ``1 / |nbr(i)|`` (Monte Carlo estimate of the mean of ``k f``);
-    - ``"sum"``: 1 (a plain sum, as a grid convolution);
+    - ``"none"``: 1 (a plain sum, as a grid convolution; ``"sum"`` is its deprecated name);
     - ``"density"``: ``rho_j^{-1} / sum_{l in nbr(i)} rho_l^{-1}`` -- inverse-density
       importance weights, self-normalised so they sum to 1 like ``"mean"``; ``density``
       ``(B, N)`` (e.g. :func:`kernel_density`) is required.
@@ -131,27 +130,27 @@ def neighbor_weights(
         - neighbors: ``(B, M, K)``; density: ``(B, N)``
         - Output: ``(B, M, K)``
     """
+    weighting = check_weighting(weighting)
     valid = neighbors.mask
     if dtype is None:
         dtype = density.dtype if density is not None else torch.get_default_dtype()
-    if weighting == "sum":
+    if weighting == "none":
         return valid.to(dtype)
     if weighting == "mean":
         count = valid.sum(-1, keepdim=True).clamp_min(1)
         return valid.to(dtype) / count
-    if weighting == "density":
-        if density is None:
-            raise ValueError("weighting='density' needs density (B, N), e.g. kernel_density()")
-        if density.shape[0] != valid.shape[0] or density.dim() != 2:
-            raise ValueError(
-                f"density must be (B, N) with B={valid.shape[0]}, got {tuple(density.shape)}"
-            )
-        inverse = gather_neighbors(1.0 / density.to(dtype), neighbors.index) * valid
-        total = inverse.sum(-1, keepdim=True)
-        # rows without neighbours: divide by 1, not by a tiny clamp (its square underflows to 0
-        # in the backward pass and turns the zero gradient into NaN)
-        return inverse / torch.where(total > 0, total, torch.ones_like(total))
-    raise ValueError(f"weighting must be 'mean', 'sum' or 'density', got {weighting!r}")
+    # "density"
+    if density is None:
+        raise ValueError("weighting='density' needs density (B, N), e.g. kernel_density()")
+    if density.shape[0] != valid.shape[0] or density.dim() != 2:
+        raise ValueError(
+            f"density must be (B, N) with B={valid.shape[0]}, got {tuple(density.shape)}"
+        )
+    inverse = gather_neighbors(1.0 / density.to(dtype), neighbors.index) * valid
+    total = inverse.sum(-1, keepdim=True)
+    # rows without neighbours: divide by 1, not by a tiny clamp (its square underflows to 0
+    # in the backward pass and turns the zero gradient into NaN)
+    return inverse / torch.where(total > 0, total, torch.ones_like(total))
 
 
 def point_conv(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
-import math
 
 import torch
 from torch import nn
+
+from ckconv._checks import positive_int
 
 __all__ = ["KernelNet", "scale_linear_weight_", "set_linear_weight_"]
 
@@ -48,32 +49,6 @@ def set_linear_weight_(linear: nn.Linear, weight: torch.Tensor) -> None:
             linear.weight.copy_(weight)
 
 
-def check_int(name: str, value: object, minimum: int) -> int:
-    """Return ``value`` if it is an int ``>= minimum``, else raise a ``ValueError`` naming it."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def check_positive(name: str, value: object) -> float:
-    """Return ``float(value)`` if it is a finite real number ``> 0``, else raise ``ValueError``."""
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise a ``ValueError`` listing them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
 class KernelNet(nn.Module, metaclass=abc.ABCMeta):
     """Base class of kernel networks.
 
@@ -94,12 +69,8 @@ class KernelNet(nn.Module, metaclass=abc.ABCMeta):
 
     def __init__(self, in_dims: int, out_channels: int) -> None:
         super().__init__()
-        if not isinstance(in_dims, int) or isinstance(in_dims, bool) or in_dims < 1:
-            raise ValueError(f"in_dims must be a positive int, got {in_dims!r}")
-        if not isinstance(out_channels, int) or isinstance(out_channels, bool) or out_channels < 1:
-            raise ValueError(f"out_channels must be a positive int, got {out_channels!r}")
-        self.in_dims = in_dims
-        self.out_channels = out_channels
+        self.in_dims = positive_int("in_dims", in_dims)
+        self.out_channels = positive_int("out_channels", out_channels)
 
     @abc.abstractmethod
     def reset_parameters(self) -> None:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ckconv.kernelnets.base import check_positive
+from ckconv._checks import positive_number
 from ckconv.kernelnets.mfn import MultiplicativeFilterNet, _sample_gamma
 
 __all__ = ["MAGNet"]
@@ -90,10 +90,10 @@ class MAGNet(MultiplicativeFilterNet):
         super().__init__(
             in_dims, out_channels, hidden, layers, omega_0, bias, device=device, dtype=dtype
         )
-        self.init_extent = check_positive("init_extent", init_extent)
+        self.init_extent = positive_number("init_extent", init_extent)
         self.causal = bool(causal)
-        self.alpha = check_positive("alpha", alpha)
-        self.beta = check_positive("beta", beta)
+        self.alpha = positive_number("alpha", alpha)
+        self.beta = positive_number("beta", beta)
         factory = {"device": device, "dtype": dtype}
         self.gamma = nn.Parameter(torch.empty(layers, hidden, in_dims, **factory))
         self.mu = nn.Parameter(torch.empty(layers, hidden, in_dims, **factory))

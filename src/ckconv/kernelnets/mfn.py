@@ -18,7 +18,8 @@ import math
 import torch
 from torch import nn
 
-from ckconv.kernelnets.base import KernelNet, check_int, check_positive
+from ckconv._checks import int_at_least, positive_number
+from ckconv.kernelnets.base import KernelNet
 
 __all__ = ["FourierNet", "GaborNet", "MultiplicativeFilterNet"]
 
@@ -56,9 +57,9 @@ class MultiplicativeFilterNet(KernelNet):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_dims, out_channels)
-        self.hidden = check_int("hidden", hidden, 1)
-        self.layers = check_int("layers", layers, 1)
-        self.omega_0 = check_positive("omega_0", omega_0)
+        self.hidden = int_at_least("hidden", hidden, 1)
+        self.layers = int_at_least("layers", layers, 1)
+        self.omega_0 = positive_number("omega_0", omega_0)
         self.bias = bool(bias)
         factory = {"device": device, "dtype": dtype}
         self.filter_weight = nn.Parameter(torch.empty(layers, hidden, in_dims, **factory))
@@ -265,8 +266,8 @@ class GaborNet(MultiplicativeFilterNet):
         super().__init__(
             in_dims, out_channels, hidden, layers, omega_0, bias, device=device, dtype=dtype
         )
-        self.alpha = check_positive("alpha", alpha)
-        self.beta = check_positive("beta", beta)
+        self.alpha = positive_number("alpha", alpha)
+        self.beta = positive_number("beta", beta)
         factory = {"device": device, "dtype": dtype}
         self.gamma = nn.Parameter(torch.empty(layers, hidden, **factory))
         self.mu = nn.Parameter(torch.empty(layers, hidden, in_dims, **factory))

@@ -7,7 +7,8 @@ import itertools
 import torch
 from torch import nn
 
-from ckconv.kernelnets.base import KernelNet, check_choice, check_int, check_positive
+from ckconv._checks import choice, int_at_least, positive_number
+from ckconv.kernelnets.base import KernelNet
 
 __all__ = ["MLP"]
 
@@ -83,13 +84,13 @@ class MLP(KernelNet):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_dims, out_channels)
-        self.hidden = check_int("hidden", hidden, 1)
-        self.layers = check_int("layers", layers, 1)
-        self.omega_0 = check_positive("omega_0", omega_0)
+        self.hidden = int_at_least("hidden", hidden, 1)
+        self.layers = int_at_least("layers", layers, 1)
+        self.omega_0 = positive_number("omega_0", omega_0)
         self.bias = bool(bias)
-        self.activation = check_choice("activation", activation, tuple(_ACTIVATIONS))
-        self.norm = check_choice("norm", norm, _NORMS)
-        self.init = check_choice("init", init, _INITS)
+        self.activation = choice("activation", activation, tuple(_ACTIVATIONS))
+        self.norm = choice("norm", norm, _NORMS)
+        self.init = choice("init", init, _INITS)
         if init == "uniform_knots" and not self.bias:
             raise ValueError(
                 "init='uniform_knots' places knots through the biases; needs bias=True"

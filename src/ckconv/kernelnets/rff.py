@@ -7,7 +7,8 @@ import math
 import torch
 from torch import nn
 
-from ckconv.kernelnets.base import KernelNet, check_int, check_positive
+from ckconv._checks import int_at_least, positive_number
+from ckconv.kernelnets.base import KernelNet
 
 __all__ = ["RFFNet"]
 
@@ -58,13 +59,13 @@ class RFFNet(KernelNet):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_dims, out_channels)
-        self.hidden = check_int("hidden", hidden, 2)
+        self.hidden = int_at_least("hidden", hidden, 2)
         if hidden % 2:
             raise ValueError(
                 f"hidden must be even (it holds hidden // 2 cosine and sine features), got {hidden}"
             )
-        self.layers = check_int("layers", layers, 1)
-        self.omega_0 = check_positive("omega_0", omega_0)
+        self.layers = int_at_least("layers", layers, 1)
+        self.omega_0 = positive_number("omega_0", omega_0)
         self.bias = bool(bias)
         factory = {"device": device, "dtype": dtype}
         self.register_buffer(

@@ -9,13 +9,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
-from ckconv.kernelnets.base import (
-    KernelNet,
-    check_choice,
-    check_int,
-    check_positive,
-    set_linear_weight_,
-)
+from ckconv._checks import choice, int_at_least, positive_number
+from ckconv.kernelnets.base import KernelNet, set_linear_weight_
 
 __all__ = ["SIREN"]
 
@@ -83,11 +78,11 @@ class SIREN(KernelNet):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_dims, out_channels)
-        self.hidden = check_int("hidden", hidden, 1)
-        self.layers = check_int("layers", layers, 2)
-        self.omega_0 = check_positive("omega_0", omega_0)
+        self.hidden = int_at_least("hidden", hidden, 1)
+        self.layers = int_at_least("layers", layers, 2)
+        self.omega_0 = positive_number("omega_0", omega_0)
         self.bias = bool(bias)
-        self.bias_init = check_choice("bias_init", bias_init, _BIAS_INITS)
+        self.bias_init = choice("bias_init", bias_init, _BIAS_INITS)
         self.weight_norm = bool(weight_norm)
         factory = {"device": device, "dtype": dtype}
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from ckconv._checks import choice
 from ckconv.models.common import Head, HeadKind, Stem, check_rate_unsupported, make_norm
 
 __all__ = ["RNN", "TCN", "ResNet"]
@@ -98,8 +99,7 @@ class RNN(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if kind not in ("gru", "lstm"):
-            raise ValueError(f"kind must be 'gru' or 'lstm', got {kind!r}")
+        choice("kind", kind, ("gru", "lstm"))
         factory = {"device": device, "dtype": dtype}
         self.kind = kind
         self.vocab_size = vocab_size
@@ -153,8 +153,7 @@ class ResNet(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        if data_dim not in (1, 2, 3):
-            raise ValueError(f"data_dim must be 1, 2 or 3, got {data_dim!r}")
+        choice("data_dim", data_dim, (1, 2, 3))
         factory = {"device": device, "dtype": dtype}
         conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[data_dim - 1]
         pad = kernel_size // 2

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ckconv._checks import positive_int
+from ckconv._checks import ArgumentValueError, choice, positive_int, unit_interval
 from ckconv.grids import RateLike
 from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm, sampling_kwargs
 from ckconv.nn import FlexConv
@@ -71,6 +71,7 @@ class CCNNBlock(nn.Module):
         dropout: float = 0.0,
         norm: str = "batch",
         init_gain: float | None = 1.0,
+        weighting: str = "none",
         device=None,
         dtype=None,
     ) -> None:
@@ -88,6 +89,7 @@ class CCNNBlock(nn.Module):
             causal=causal,
             mask_init_sigma=mask_init_sigma,
             init_gain=init_gain,
+            weighting=weighting,
             **factory,
         )
         self.dropout = nn.Dropout(dropout)
@@ -131,6 +133,8 @@ class CCNN(nn.Module):
         head: ``"mean"`` (global pooling), ``"last"`` (last step) or ``"none"`` (per position).
         vocab_size: token inputs ``(N, L)`` through an embedding.
         init_gain: CCNN kernel re-weighting gain (``None`` disables it).
+        weighting: how timestamped samples are weighted (``"none"`` or ``"density"``, see
+            :class:`~ckconv.nn.CKConv`); part of the model, so checkpoints rebuild it.
 
     Forward:
         ``forward(x, *, rate=None)`` — ``rate`` is ``sr_input / sr_train`` per dimension: the
@@ -167,6 +171,7 @@ class CCNN(nn.Module):
         head: HeadKind = "mean",
         vocab_size: int | None = None,
         init_gain: float | None = 1.0,
+        weighting: str = "none",
         device=None,
         dtype=None,
     ) -> None:
@@ -177,12 +182,13 @@ class CCNN(nn.Module):
             ("out_channels", out_channels),
         ):
             positive_int(name, value)
+        choice("data_dim", data_dim, (1, 2, 3))
         if vocab_size is not None and data_dim != 1:
-            raise ValueError(
-                f"token inputs (vocab_size) are sequences: data_dim must be 1, got {data_dim}"
+            raise ArgumentValueError(
+                f"token inputs (vocab_size) are sequences: data_dim must be 1, got {data_dim}",
+                "data_dim",
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        unit_interval("dropout", dropout)
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
         self.causal = causal
@@ -209,6 +215,7 @@ class CCNN(nn.Module):
                 dropout=dropout,
                 norm=norm,
                 init_gain=init_gain,
+                weighting=weighting,
                 **factory,
             )
             for _ in range(num_blocks)
@@ -241,13 +248,14 @@ class CCNN(nn.Module):
         blur: bool = False,
         times: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
-        weighting: str = "none",
+        weighting: str | None = None,
     ) -> torch.Tensor:
         """Run the network; the keywords say how ``x`` is sampled (see :meth:`CKConv.forward`).
 
         ``rate``/``blur``: a regular grid at another sampling rate.  ``times``/``mask``
         ``(N, L)``: timestamped, possibly missing samples (1D); the head then pools over
-        (or reads the last of) the observed samples only.
+        (or reads the last of) the observed samples only.  ``weighting`` is deprecated (set it
+        in the constructor).
         """
         sampling = sampling_kwargs(blur, times, mask, weighting)
         h = F.gelu(self.stem_norm(self.stem(x)))

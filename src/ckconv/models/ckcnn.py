@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ckconv._checks import positive_int, unit_interval
 from ckconv.grids import RateLike
 from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm, sampling_kwargs
 from ckconv.nn import CKConv
@@ -32,12 +33,14 @@ class CKCNNBlock(nn.Module):
         dropout: float = 0.0,
         norm: str = "group",
         init_gain: float | None = None,
+        weighting: str = "none",
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         common = {
+            "weighting": weighting,
             "kernel_size": "same",
             "input_size": input_size,
             "causal": True,
@@ -95,6 +98,8 @@ class CKCNN(nn.Module):
             channels and its shortcut is pointwise. The parameter counts then match CKConv
             Table 8: 98,286 for sMNIST (hidden 30; "98.29k"), 15,526 for copy memory (hidden 10;
             "15.52k"), 70,587 for the adding problem (hidden 25, 2 inputs; "70.59k").
+        weighting: how timestamped samples are weighted (``"none"`` or ``"density"``, see
+            :class:`~ckconv.nn.CKConv`); part of the model, so checkpoints rebuild it.
 
     Shape:
         - Input: ``(N, C_in, L)`` or ``(N, L)`` token ids
@@ -124,15 +129,20 @@ class CKCNN(nn.Module):
         vocab_size: int | None = None,
         stem: bool = False,
         init_gain: float | None = None,
+        weighting: str = "none",
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
         from ckconv.models.ccnn import kernel_net_factory
 
-        for name, value in (("hidden_channels", hidden_channels), ("num_blocks", num_blocks)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name, value in (
+            ("hidden_channels", hidden_channels),
+            ("num_blocks", num_blocks),
+            ("out_channels", out_channels),
+        ):
+            positive_int(name, value)
+        unit_interval("dropout", dropout)
         factory = {"device": device, "dtype": dtype}
         net = kernel_net_factory(
             kernel_net,
@@ -154,6 +164,7 @@ class CKCNN(nn.Module):
                 dropout=dropout,
                 norm=norm,
                 init_gain=init_gain,
+                weighting=weighting,
                 **factory,
             )
             for i in range(num_blocks)
@@ -168,13 +179,14 @@ class CKCNN(nn.Module):
         blur: bool = False,
         times: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
-        weighting: str = "none",
+        weighting: str | None = None,
     ) -> torch.Tensor:
         """Run the network; the keywords say how ``x`` is sampled (see :meth:`CKConv.forward`).
 
         ``rate``/``blur``: a regular grid at another sampling rate.  ``times``/``mask``
         ``(N, L)``: timestamped, possibly missing samples (1D); the head then pools over
-        (or reads the last of) the observed samples only.
+        (or reads the last of) the observed samples only.  ``weighting`` is deprecated (set it
+        in the constructor).
         """
         sampling = sampling_kwargs(blur, times, mask, weighting)
         h = self.stem(x)

@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ckconv._checks import choice, positive_int
 from ckconv.functional.conv import mix
 from ckconv.grids import as_rates
 
@@ -49,9 +50,8 @@ def make_norm(kind: str, channels: int, data_dim: int, **factory) -> nn.Module:
         return ChannelLayerNorm(channels, **factory)
     if kind == "group":
         return nn.GroupNorm(1, channels, **factory)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"norm must be 'batch', 'layer', 'group' or 'none', got {kind!r}")
+    choice("norm", kind, ("batch", "layer", "group", "none"))
+    return nn.Identity()
 
 
 class PointwiseLinear(nn.Module):
@@ -119,8 +119,7 @@ class Stem(nn.Module):
         self.vocab_size = vocab_size
         self.in_channels = in_channels
         if vocab_size is not None:
-            if vocab_size < 1:
-                raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+            positive_int("vocab_size", vocab_size)
             self.embedding: nn.Module = nn.Embedding(
                 vocab_size, out_channels, device=device, dtype=dtype
             )
@@ -179,8 +178,7 @@ class Head(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        if kind not in ("mean", "last", "none"):
-            raise ValueError(f"head must be 'mean', 'last' or 'none', got {kind!r}")
+        choice("head", kind, ("mean", "last", "none"))
         self.kind = kind
         self.linear = PointwiseLinear(in_channels, out_channels, device=device, dtype=dtype)
 
@@ -228,15 +226,22 @@ def check_rate_unsupported(model: nn.Module, rate) -> None:
 
 
 def sampling_kwargs(
-    blur: bool, times: torch.Tensor | None, mask: torch.Tensor | None, weighting: str
+    blur: bool,
+    times: torch.Tensor | None,
+    mask: torch.Tensor | None,
+    weighting: str | None = None,
 ) -> dict:
     """The keywords a continuous layer gets for how its input is sampled.
 
     Timestamped inputs (``times``, optional ``mask``) or a regular grid (optional ``blur``
-    with ``rate``); a mask without times is refused.
+    with ``rate``); a mask without times is refused.  ``weighting`` (deprecated: the layers
+    hold their own) is passed on only when given.
     """
     if times is not None:
-        return {"times": times, "mask": mask, "weighting": weighting}
+        out = {"times": times, "mask": mask}
+        if weighting is not None:
+            out["weighting"] = weighting
+        return out
     if mask is not None:
         raise ValueError("mask is for timestamped inputs: pass times=... as well")
     return {"blur": blur}

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ckconv._checks import positive_int
+from ckconv._checks import ArgumentValueError, choice, positive_int, unit_interval
 from ckconv.functional.neighbors import Backend, Neighbors
 from ckconv.functional.pointconv import Weighting
 from ckconv.models.ccnn import kernel_net_factory
@@ -99,9 +99,8 @@ def _make_norm(kind: str, channels: int, **factory) -> nn.Module:
         return MaskedBatchNorm(channels, **factory)
     if kind == "layer":
         return ChannelLayerNorm(channels, **factory)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {kind!r}")
+    choice("norm", kind, ("batch", "layer", "none"))
+    return nn.Identity()
 
 
 def _apply_norm(norm: nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -239,14 +238,13 @@ class PointCCNN(nn.Module):
             ("num_blocks", num_blocks),
         ):
             positive_int(name, value)
-        if head not in ("mean", "none"):
-            raise ValueError(f"head must be 'mean' or 'none', got {head!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        choice("head", head, ("mean", "none"))
+        unit_interval("dropout", dropout)
         if position_channels and in_channels < data_dim:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"position_channels=True reads positions from the first data_dim={data_dim} input "
-                f"channels, but in_channels={in_channels}"
+                f"channels, but in_channels={in_channels}",
+                "in_channels",
             )
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
@@ -356,7 +354,7 @@ class PointCCNN(nn.Module):
 
         The grid model's kernel of ``K`` samples spans ``(K - 1) / 2`` voxels either side, so the
         point model uses ``scale = (K - 1) / 2 * h`` (``h`` the voxel size of a ``grid_size^3``
-        grid over ``extent^3``), a box window of that half-width, plain sums (``"sum"``
+        grid over ``extent^3``), a box window of that half-width, plain sums (``"none"``
         weighting, as a grid convolution) and every weight of ``ccnn``.  On the full grid (all
         voxel centres, :func:`ckconv.functional.batching.grid_to_points`) it reproduces the grid
         model's output; on occupied voxels or raw points it is the transferred model.  Needs a
@@ -411,7 +409,7 @@ class PointCCNN(nn.Module):
             num_neighbors=num_neighbors or k**3,
             radius=scale + h / 2,  # every offset of the window, none beyond
             scale=scale,
-            weighting="sum",
+            weighting="none",
             mask_init_sigma=conv.kernel_mask.init_sigma,
             mask_threshold=conv.kernel_mask.threshold,
             dropout=ccnn.blocks[0].dropout.p,

@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 
 from torch import nn
 
+from ckconv._checks import ArgumentValueError
 from ckconv.models.baselines import RNN, TCN, ResNet
 from ckconv.models.ccnn import CCNN, CCNN_PRESETS
 from ckconv.models.ckcnn import CKCNN
@@ -52,12 +53,15 @@ INPUT_KINDS: tuple[InputKind, ...] = get_args(InputKind)
 _NOT_OPTIONS = ("self", "device", "dtype")
 
 
-class ModelOptionError(ValueError):
-    """A keyword argument the model does not accept (``option`` names it)."""
+class ModelOptionError(ArgumentValueError):
+    """A keyword argument the model does not accept (``option`` and ``argument`` name it)."""
 
     def __init__(self, message: str, option: str) -> None:
-        super().__init__(message)
-        self.option = option
+        super().__init__(message, option)
+
+    @property
+    def option(self) -> str:
+        return self.argument
 
 
 @dataclass(frozen=True)

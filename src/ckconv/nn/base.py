@@ -20,7 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ckconv._checks import positive_int, positive_number
+from ckconv._checks import WEIGHTINGS, positive_int, positive_number
+from ckconv._checks import weighting as check_weighting
 from ckconv.functional.ckconv import sample_kernel
 from ckconv.grids import RateLike, meshgrid
 from ckconv.nn._params import register_mixer_and_bias
@@ -113,12 +114,19 @@ class ContinuousConv(nn.Module, abc.ABC):
         init_gain: CCNN kernel re-weighting (:meth:`reset_parameters`); ``None`` disables it.
         kernel_mask: a learned mask part that multiplies the kernel (and may crop it), e.g.
             :class:`~ckconv.nn.GaussianMask`; ``None`` for none.  Held as ``self.kernel_mask``.
+        weighting: how the layer weights the samples it sums over where they are not on its
+            grid (:data:`ckconv._checks.WEIGHTINGS`: ``"none"``, ``"mean"``, ``"density"``; the
+            subclass lists what it supports in :attr:`weightings`).  A constructor argument for
+            every layer: it is part of the model (the learned kernel's scale depends on it), so
+            checkpoints that record the constructor's arguments rebuild it.
 
     Attributes:
         kernel_net, kernel_mask, mixer ``(C_out, C_in)`` or None, bias ``(C_out,)`` or None.
     """
 
     kernel_mask: nn.Module | None
+    #: the ``weighting`` values this layer supports (a subset of ``WEIGHTINGS``)
+    weightings: tuple[str, ...] = WEIGHTINGS
 
     def __init__(
         self,
@@ -131,10 +139,12 @@ class ContinuousConv(nn.Module, abc.ABC):
         bias: bool,
         init_gain: float | None,
         kernel_mask: nn.Module | None = None,
+        weighting: str = "none",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self.weighting = check_weighting(weighting, self.weightings)
         self.in_channels = positive_int("in_channels", in_channels)
         self.out_channels = positive_int("out_channels", out_channels)
         self.data_dim = positive_int("data_dim", data_dim)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from ckconv._checks import choice
+from ckconv._checks import weighting as check_weighting
 from ckconv.functional.ckconv import apply_kernel, blur_kernel, flexconv_axes, kernel_axes
 from ckconv.functional.conv import Method
 from ckconv.functional.irregular import irregular_ckconv
@@ -90,6 +92,10 @@ class CKConv(ContinuousConv):
             ``init_gain**2 / (C_in |Omega|)`` (separable: ``init_gain**2 / |Omega|``) and
             outputs keep the input's variance. ``None`` disables it.
         method: convolution back-end: ``"auto"``, ``"fft"`` or ``"direct"``.
+        weighting: how timestamped samples (``forward(..., times=...)``) are weighted in the sum
+            over them: ``"none"`` (weight 1, as on the grid) or ``"density"`` (their local
+            spacing, :func:`~ckconv.functional.irregular.density_weights`).  On the grid both
+            are the same.
 
     Forward:
         ``forward(input, *, rate=None)`` — ``rate`` is the sampling-rate ratio
@@ -107,6 +113,7 @@ class CKConv(ContinuousConv):
     """
 
     train_kernel_size: torch.Tensor
+    weightings = ("none", "density")
 
     def __init__(
         self,
@@ -122,6 +129,7 @@ class CKConv(ContinuousConv):
         bias: bool = True,
         init_gain: float | None = 1.0,
         method: Method = "auto",
+        weighting: Literal["none", "density"] = "none",
         kernel_mask: GaussianMask | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -145,6 +153,7 @@ class CKConv(ContinuousConv):
             bias=bias,
             init_gain=init_gain,
             kernel_mask=kernel_mask,
+            weighting=weighting,
             device=device,
             dtype=dtype,
         )
@@ -242,7 +251,7 @@ class CKConv(ContinuousConv):
         blur: bool = False,
         times: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
-        weighting: Literal["none", "density"] = "none",
+        weighting: Literal["none", "density"] | None = None,
         out_of_domain: Literal["mask", "error"] = "mask",
     ) -> torch.Tensor:
         """Convolve ``input``, sampled as training data or as the keywords describe.
@@ -257,12 +266,23 @@ class CKConv(ContinuousConv):
             times: ``(N, L)`` sample times in training samples (1D): the kernel is evaluated
                 at the pairwise offsets (see :func:`ckconv.functional.irregular_ckconv`).
             mask: ``(N, L)`` bool, observed samples (with ``times``).
-            weighting: how samples are weighted in the sum over them (with ``times``):
-                ``"none"`` (weight 1, as on the grid) or ``"density"`` (their local spacing).
+            weighting: deprecated: set ``weighting`` in the constructor (a value other than
+                the layer's own overrides it for this call, with a DeprecationWarning).
             out_of_domain: offsets outside the trained kernel extent are dropped (``"mask"``)
                 or raise (``"error"``) (with ``times``).
         """
         self._check_input(input)
+        if weighting is None:
+            weighting = self.weighting
+        elif weighting != self.weighting:
+            weighting = check_weighting(weighting, self.weightings)
+            warnings.warn(
+                f"forward(weighting={weighting!r}) is deprecated: pass weighting= to the "
+                f"{type(self).__name__} constructor (this layer was built with "
+                f"weighting={self.weighting!r})",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         if times is not None:
             return self._forward_times(input, times, mask, weighting, out_of_domain, rate)
         if mask is not None:
@@ -316,4 +336,6 @@ class CKConv(ContinuousConv):
             s += f", init_gain={self.init_gain}"
         if self.method != "auto":
             s += f", method={self.method!r}"
+        if self.weighting != "none":
+            s += f", weighting={self.weighting!r}"
         return s

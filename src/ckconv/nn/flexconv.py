@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -31,7 +31,7 @@ class FlexConv(CKConv):
     Args:
         in_channels: input channels (as in :class:`CKConv`, like ``out_channels``, ``data_dim``,
             ``kernel_size``, ``input_size``, ``separable``, ``causal``, ``bias``,
-            ``init_gain`` and ``method``).
+            ``init_gain``, ``method`` and ``weighting``).
         kernel_net: default a :class:`~ckconv.kernelnets.MAGNet` (32 hidden, 3 hidden layers) whose
             Gabor centres are initialised within ``1.667 * mask_init_sigma`` of the mask centre.
         mask_init_sigma: initial mask width (0.075 as in the papers).
@@ -68,6 +68,7 @@ class FlexConv(CKConv):
         mask_init_sigma: float = 0.075,
         mask_threshold: float = 0.1,
         method: Method = "auto",
+        weighting: Literal["none", "density"] = "none",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -91,6 +92,7 @@ class FlexConv(CKConv):
             bias=bias,
             init_gain=init_gain,
             method=method,
+            weighting=weighting,
             kernel_mask=mask,
             device=device,
             dtype=dtype,

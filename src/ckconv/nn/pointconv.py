@@ -64,7 +64,8 @@ class PointConv(ContinuousConv):
         scale: offsets are divided by it before the kernel network (the kernel domain
             ``[-1, 1]^D`` spans ``+-scale``).  Stored as a persistent buffer.
         weighting: ``"mean"`` (``1/|nbr(i)|``, Monte Carlo), ``"density"`` (inverse kernel
-            density, self-normalised) or ``"sum"`` (weight 1, as a grid convolution).
+            density, self-normalised) or ``"none"`` (weight 1, as a grid convolution; the old
+            name ``"sum"`` still reads, with a DeprecationWarning).
         density_bandwidth: bandwidth of the Gaussian density estimate for ``"density"``
             (default ``scale``).
         bias: learnable output bias.
@@ -126,7 +127,6 @@ class PointConv(ContinuousConv):
     ) -> None:
         positive_int("num_neighbors", num_neighbors)
         choice("locality", locality, ("knn", "radius", "window"))
-        choice("weighting", weighting, ("mean", "sum", "density"))
         choice("backend", backend, ("auto", "torch", "scipy"))
         if chunk_size != "auto":
             positive_int("chunk_size", chunk_size, allow_none=True)
@@ -150,13 +150,13 @@ class PointConv(ContinuousConv):
             bias=bias,
             init_gain=init_gain,
             kernel_mask=kernel_mask,
+            weighting=weighting,
             device=device,
             dtype=dtype,
         )
         self.num_neighbors = num_neighbors
         self.chunk_size = chunk_size
         self.locality: Locality = locality
-        self.weighting: Weighting = weighting
         self.backend: Backend = backend
         factory = {"device": device, "dtype": dtype}
         # Part of the model: the kernel's spatial scale and the search radius (SPEC §3.1).
@@ -215,7 +215,7 @@ class PointConv(ContinuousConv):
         """``fan * sum_j w_ij^2`` for ``K`` neighbours: ``sum_j w_j^2`` is ``K`` (sum) or
         ``1/K`` (mean, density)."""
         k = self.num_neighbors
-        per_neighbor = float(k) if self.weighting == "sum" else 1.0 / k
+        per_neighbor = float(k) if self.weighting == "none" else 1.0 / k
         return (1 if self.separable else self.in_channels) * per_neighbor
 
     def _kernel_dtype(self) -> torch.dtype:

@@ -15,13 +15,13 @@ The ``ckconv fit-kernel`` command (in the app) runs the study.  The library func
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
+from ckconv._checks import choice, int_at_least, positive_int, positive_number
 from ckconv.data.synthetic import KERNEL_TARGETS
 from ckconv.grids import kernel_grid
 from ckconv.kernelnets import MLP, SIREN, KernelNet, MAGNet, RFFNet
@@ -69,8 +69,7 @@ def make_target(
     """
     if name not in TARGETS:
         raise ValueError(f"unknown target {name!r}; expected one of {list(TARGETS)}")
-    if not isinstance(length, int) or isinstance(length, bool) or length < 2:
-        raise ValueError(f"length must be an int >= 2, got {length!r}")
+    int_at_least("length", length, 2)
     positions = kernel_grid(length, dtype=torch.float64)
     generator = torch.Generator().manual_seed(int(seed))
     values = TARGETS[name][1](positions[:, 0], generator)
@@ -111,18 +110,12 @@ class FitSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("length", "steps", "hidden", "magnet_hidden"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.length < 2:
-            raise ValueError(f"length must be >= 2, got {self.length}")
+        for name in ("steps", "hidden", "magnet_hidden"):
+            positive_int(name, getattr(self, name))
+        int_at_least("length", self.length, 2)
         for name in ("lr", "siren_omega_0", "magnet_omega_0", "rff_omega_0"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if self.mlp_norm not in (None, "layer"):
-            raise ValueError(f"mlp_norm must be None or 'layer', got {self.mlp_norm!r}")
+            positive_number(name, getattr(self, name))
+        choice("mlp_norm", self.mlp_norm, (None, "layer"))
 
 
 def _mlp(activation: str, init: str) -> Callable[[FitSettings], KernelNet]:
@@ -210,8 +203,7 @@ def fit_kernel_net(
             f"values must have shape ({positions.shape[0]},) to match positions, "
             f"got {tuple(values.shape)}"
         )
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    positive_int("steps", steps)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     every = max(1, steps // 50)
@@ -286,8 +278,7 @@ def run_fit_study(
     settings = settings or FitSettings()
     targets = _check_names("target", targets, TARGETS)
     nets = _check_names("network", nets, FIT_NETS)
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    positive_int("threads", threads, allow_none=True)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
