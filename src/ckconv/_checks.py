@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 __all__ = [
+    "PADDING_MODES",
     "WEIGHTINGS",
     "ArgumentError",
     "ArgumentTypeError",
@@ -27,6 +28,7 @@ __all__ = [
     "choice",
     "int_at_least",
     "open_unit",
+    "padding_modes",
     "positive_int",
     "positive_number",
     "unit_interval",
@@ -134,3 +136,46 @@ def weighting(value: Any, allowed: Collection[str] = WEIGHTINGS, name: str = "we
         )
         value = new
     return choice(name, value, tuple(allowed))
+
+
+#: Boundary conditions of the grid convolutions (``padding_mode``), as in ``torch.nn.Conv*d``.
+PADDING_MODES: tuple[str, ...] = ("zeros", "circular")
+
+
+def padding_modes(name: str, value: Any, data_dim: int, *, causal: bool = False) -> tuple[str, ...]:
+    """One boundary condition per spatial axis from ``value``: a mode for every axis or a
+    sequence of ``data_dim`` modes, each ``"zeros"`` or ``"circular"``.
+
+    ``causal`` convolutions are zero-padded 1D convolutions: a circular axis is refused.
+    """
+    if isinstance(value, str):
+        modes: tuple[Any, ...] = (value,) * data_dim
+    elif isinstance(value, Sequence):
+        modes = tuple(value)
+        if len(modes) != data_dim:
+            raise ArgumentValueError(
+                f"{name} must be one of {', '.join(map(repr, PADDING_MODES))} or a sequence of "
+                f"{data_dim} of them (one per spatial dimension), got {value!r}",
+                name,
+            )
+    else:
+        raise ArgumentTypeError(
+            f"{name} must be a string or a sequence of {data_dim} strings, got "
+            f"{type(value).__name__} {value!r}",
+            name,
+        )
+    for m in modes:
+        if not isinstance(m, str) or m not in PADDING_MODES:
+            raise ArgumentValueError(
+                f"{name} must be 'zeros' or 'circular' (one for every axis, or a sequence of "
+                f"{data_dim}, one per spatial dimension), got {value!r}",
+                name,
+            )
+    if causal and "circular" in modes:
+        raise ArgumentValueError(
+            f"{name}={value!r} with causal=True: causal convolutions are zero-padded (output t "
+            "sees inputs <= t only, which a periodic axis would break); use causal=False for a "
+            "circular axis",
+            name,
+        )
+    return modes

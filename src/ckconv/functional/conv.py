@@ -11,6 +11,15 @@ convention) whose output has the input's spatial size:
 
 Kernels may be longer than the input (taps that cannot reach any output are ignored).
 
+Boundary conditions (``padding_mode``, one for every axis or one per spatial axis, as in
+``torch.nn.Conv{1,2,3}d``): ``"zeros"`` (the above: linear convolution) or ``"circular"``
+(a periodic axis): ``y[i] = sum_j x[(i + j - c) mod L] w[j]`` with the same centre
+``c = (K - 1) // 2``, i.e. ``F.conv{1,2,3}d(F.pad(input, pads, mode="circular"), weight)``
+with the ``padding="same"`` pads on that axis.  A kernel longer than the axis is folded onto
+one period (:func:`~ckconv.functional.fft_engine.wrap_kernel`), so every length works (torch's
+circular padding stops at pads of ``L``).  The FFT path transforms a circular axis at its own
+length.  Causal convolutions are zero-padded (1D only).
+
 Two back-ends give the same numbers: ``direct`` (``F.conv{1,2,3}d``) and ``fft`` (the engine
 of :mod:`ckconv.functional.fft_engine`).  ``method="auto"`` picks direct for small effective
 kernels (after dropping taps that cannot reach an output) and FFT otherwise, from crossover
@@ -32,13 +41,14 @@ transforms in float32 and return the input's dtype (the autocast dtype under aut
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from ckconv._checks import padding_modes
 from ckconv.functional.fft_engine import (
     BackwardMode,
     EnginePath,
@@ -52,6 +62,7 @@ from ckconv.functional.fft_engine import (
     fft_size,
     padding_for,
     plan_for,
+    wrap_kernel,
 )
 
 __all__ = [
@@ -62,6 +73,8 @@ __all__ = [
     "DIRECT_MAX_TAPS_INFERENCE_CUDA",
     "ConvPlan",
     "Crossover",
+    "boundary_pad",
+    "circular_axes",
     "conv",
     "crossover_for",
     "direct_conv",
@@ -76,6 +89,8 @@ __all__ = [
 ]
 
 Method = Literal["auto", "fft", "direct"]
+#: ``"zeros"`` or ``"circular"`` for every axis, or a sequence with one per spatial axis.
+PaddingMode = str | Sequence[str]
 Path = Literal["direct", "blocked", "batched"]
 _METHODS = ("auto", "fft", "direct")
 _PATHS = ("auto", "blocked", "batched")
@@ -313,6 +328,37 @@ def validate_conv_args(
     return data_dim
 
 
+def circular_axes(
+    padding_mode: PaddingMode, data_dim: int, causal: bool = False
+) -> tuple[bool, ...]:
+    """Which spatial axes ``padding_mode`` makes periodic (checked, naming ``padding_mode``)."""
+    modes = padding_modes("padding_mode", padding_mode, data_dim, causal=causal)
+    return tuple(m == "circular" for m in modes)
+
+
+def boundary_pad(
+    input: torch.Tensor,
+    lefts: Sequence[int],
+    rights: Sequence[int],
+    circular: Sequence[bool],
+) -> torch.Tensor:
+    """Pad each spatial axis of ``input`` by ``(lefts[d], rights[d])`` with its boundary
+    condition: zeros, or periodic (``F.pad(mode="circular")``, pads at most the axis length)
+    where ``circular[d]``.  What a "valid" ``F.conv{1,2,3}d`` then needs for a same-size
+    output (the direct path and baked layers).
+    """
+    zero_pads: list[int] = []
+    wrap_pads: list[int] = []
+    for left, right, circ in zip(reversed(lefts), reversed(rights), reversed(circular)):
+        # F.pad: last dimension first
+        zero_pads.extend((0, 0) if circ else (left, right))
+        wrap_pads.extend((left, right) if circ else (0, 0))
+    x = F.pad(input, zero_pads)
+    if any(circular):
+        x = F.pad(x, wrap_pads, mode="circular")
+    return x
+
+
 def direct_conv(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -320,20 +366,22 @@ def direct_conv(
     *,
     groups: int = 1,
     causal: bool = False,
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """Same-size cross-correlation through ``F.conv{1,2,3}d`` (no validation; see :func:`conv`).
 
-    Taps that cannot reach any output (kernels longer than the input) are dropped first.
+    Taps that cannot reach any output (kernels longer than the input) are dropped first; on
+    circular axes the kernel is folded onto one period and the input padded periodically.
     """
     data_dim = weight.dim() - 2
-    taps, lefts, rights = effective_taps(tuple(input.shape[2:]), tuple(weight.shape[2:]), causal)
+    spatial = tuple(input.shape[2:])
+    circular = circular_axes(padding_mode, data_dim, causal)
+    weight = wrap_kernel(weight, spatial, circular)
+    taps, lefts, rights = effective_taps(spatial, tuple(weight.shape[2:]), causal, circular)
     for d, (first, last) in enumerate(taps):
         if first != 0 or last != weight.shape[2 + d] - 1:
             weight = weight.narrow(2 + d, first, last - first + 1)
-    pads: list[int] = []
-    for left, right in zip(reversed(lefts), reversed(rights)):  # F.pad: last dimension first
-        pads.extend((left, right))
-    x = F.pad(input, pads)
+    x = boundary_pad(input, lefts, rights, circular)
     convnd = (F.conv1d, F.conv2d, F.conv3d)[data_dim - 1]
     return convnd(x, weight, bias, groups=groups)
 
@@ -348,11 +396,13 @@ def fft_conv(
     backward_mode: BackwardMode = "auto",
     memory_budget: int | None = None,
     path: Literal["auto", "blocked", "batched"] = "auto",
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """Same-size cross-correlation through real FFTs of even 5-smooth sizes (no validation).
 
     The signal is zero-padded to a linear (non-circular) size and the inverse transform is
-    always given its size, so odd lengths are exact.  ``path`` (default: by device, see
+    always given its size, so odd lengths are exact; a circular axis (``padding_mode``) is
+    transformed at its own length.  ``path`` (default: by device, see
     :func:`~ckconv.functional.fft_engine.engine_path`): ``"blocked"`` runs block by block over
     the ``N * C`` rows with reused buffers, ``"batched"`` transforms all rows at once (both
     give the same numbers on any device).  ``backward_mode`` (``"auto"``, ``"save_spectrum"``,
@@ -371,6 +421,7 @@ def fft_conv(
         causal=causal,
         backward_mode=backward_mode,
         memory_budget=memory_budget,
+        circular=circular_axes(padding_mode, weight.dim() - 2, causal),
     )
 
 
@@ -382,16 +433,21 @@ def select_method(
     causal: bool = False,
     needs_grad: bool = True,
     device: torch.device | str = "cpu",
+    padding_mode: PaddingMode = "zeros",
 ) -> str:
     """The back-end ``method="auto"`` uses for these shapes: ``"direct"`` or ``"fft"``.
 
-    Direct when the effective kernel (taps that can reach an output) has at most
+    Direct when the effective kernel (taps that can reach an output; on a circular axis at
+    most one period) has at most
     :meth:`Crossover.limit` taps for ``device``'s kind (:func:`crossover_for`; on the CPU
     :data:`DIRECT_MAX_TAPS`, or :data:`DIRECT_MAX_TAPS_INFERENCE` when ``needs_grad`` is
     false).
     """
     data_dim = len(weight_shape) - 2
-    taps, _, _ = effective_taps(tuple(input_shape[2:]), tuple(weight_shape[2:]), causal)
+    spatial = tuple(input_shape[2:])
+    circular = circular_axes(padding_mode, data_dim, causal)
+    kernel = tuple(min(k, L) if c else k for k, L, c in zip(weight_shape[2:], spatial, circular))
+    taps, _, _ = effective_taps(spatial, kernel, causal, circular)
     count = 1
     for first, last in taps:
         count *= last - first + 1
@@ -413,6 +469,7 @@ def plan_conv(
     causal: bool = False,
     method: Method = "auto",
     memory_budget: int | None = None,
+    padding_mode: PaddingMode = "zeros",
 ) -> ConvPlan:
     """The :class:`ConvPlan` :func:`conv` follows for these arguments (no validation, nothing
     computed: works on ``meta`` tensors).
@@ -436,10 +493,12 @@ def plan_conv(
             causal=causal,
             needs_grad=_needs_grad(input, weight, bias),
             device=device,
+            padding_mode=padding_mode,
         )
     if method == "direct":
         return ConvPlan("direct", "direct", device.type, output_dtype, output_dtype, None, 1, None)
-    fft = plan_for(input, weight.shape, groups, causal)
+    circular = circular_axes(padding_mode, weight.dim() - 2, causal)
+    fft = plan_for(input, weight.shape, groups, causal, circular)
     dtype = compute_dtype(input.dtype)
     itemsize = torch.empty((), dtype=dtype).element_size()
     path: EnginePath = engine_path(device)
@@ -467,6 +526,7 @@ def conv(
     method: Method = "auto",
     backward_mode: BackwardMode = "auto",
     memory_budget: int | None = None,
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """Same-size N-D convolution (cross-correlation) for long kernels, centred or causal.
 
@@ -488,6 +548,10 @@ def conv(
             :data:`ckconv.functional.fft_engine.DEFAULT_MEMORY_BUDGET`); on the batched path
             the transform temporaries of one chunk of rows (default
             :data:`ckconv.functional.fft_engine.BATCHED_CHUNK_BYTES`).
+        padding_mode: boundary condition, ``"zeros"`` (linear convolution) or ``"circular"``
+            (periodic axis; a kernel longer than the axis is folded onto one period), for every
+            axis or a sequence with one per spatial axis, e.g. ``("circular", "zeros")``.
+            ``causal`` needs ``"zeros"``.
 
     The gradients are differentiable again (double backward) on every path.  See
     :func:`plan_conv` for what a call will do (method, path, sizes, dtypes, chunks), and the
@@ -503,6 +567,10 @@ def conv(
         >>> y = conv(x, w, causal=True)
         >>> torch.allclose(y, F.conv1d(F.pad(x, (99, 0)), w), atol=1e-4)
         True
+        >>> w = torch.randn(4, 3, 9)
+        >>> y = conv(x, w, padding_mode="circular")
+        >>> torch.allclose(y, F.conv1d(F.pad(x, (4, 4), mode="circular"), w), atol=1e-4)
+        True
     """
     if method not in _METHODS:
         raise ValueError(f"method must be 'auto', 'fft' or 'direct', got {method!r}")
@@ -510,7 +578,8 @@ def conv(
         raise ValueError(
             f"backward_mode must be 'auto', 'save_spectrum' or 'recompute', got {backward_mode!r}"
         )
-    validate_conv_args(input, weight, bias, groups, causal)
+    data_dim = validate_conv_args(input, weight, bias, groups, causal)
+    circular_axes(padding_mode, data_dim, causal)  # checked before any work
     if memory_budget is not None and (
         isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 0
     ):
@@ -525,10 +594,13 @@ def conv(
         causal=causal,
         method=method,
         memory_budget=memory_budget,
+        padding_mode=padding_mode,
     )
     if plan.path == "direct":
         # F.convNd follows autocast itself (casts to the autocast dtype).
-        return direct_conv(input, weight, bias, groups=groups, causal=causal)
+        return direct_conv(
+            input, weight, bias, groups=groups, causal=causal, padding_mode=padding_mode
+        )
     with _autocast_off(plan.device_type):
         dt = plan.compute_dtype
         out = fft_conv(
@@ -540,6 +612,7 @@ def conv(
             backward_mode=backward_mode,
             memory_budget=memory_budget,
             path=plan.path,  # type: ignore[arg-type]
+            padding_mode=padding_mode,
         )
     return out.to(plan.output_dtype)
 

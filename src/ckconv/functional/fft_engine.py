@@ -34,6 +34,11 @@ Backward passes (hand-written, :class:`torch.autograd.Function`):
   :data:`DEFAULT_MEMORY_BUDGET`), recompute otherwise.  Nothing is saved without grad mode,
   and the input spectrum only when the weight needs a gradient.
 
+Circular (periodic) axes (``padding_mode="circular"`` in :func:`ckconv.functional.conv`) are
+transformed at their own length ``L`` (no zero padding): the circular placement of the kernel
+is then exactly the periodic boundary.  A kernel longer than ``L`` along such an axis is first
+folded onto one period (:func:`wrap_kernel`); the FFT plan records which axes are circular.
+
 For inference with a fixed kernel, :func:`kernel_spectrum` computes a kernel's spectrum once
 and :func:`spectrum_conv` reuses it for any batch of inputs of that size.
 
@@ -82,6 +87,7 @@ __all__ = [
     "plan_for",
     "saved_bytes",
     "spectrum_conv",
+    "wrap_kernel",
 ]
 
 BackwardMode = Literal["auto", "save_spectrum", "recompute"]
@@ -192,7 +198,9 @@ class FFTPlan:
     """Sizes of one FFT convolution (all derived from the shapes; see :func:`make_plan`).
 
     ``taps[d] = (first, last)`` are the kernel taps along dimension ``d`` that can reach an
-    output; ``left[d]`` is the anchor offset within those taps; ``n`` the FFT sizes.
+    output; ``left[d]`` is the anchor offset within those taps; ``n`` the FFT sizes;
+    ``circular[d]`` whether axis ``d`` is periodic (transformed at ``n[d] == spatial[d]``; empty
+    means no circular axis).
     """
 
     spatial: tuple[int, ...]
@@ -204,6 +212,7 @@ class FFTPlan:
     taps: tuple[tuple[int, int], ...]
     left: tuple[int, ...]
     n: tuple[int, ...]
+    circular: tuple[bool, ...] = ()
 
     @property
     def data_dim(self) -> int:
@@ -226,20 +235,73 @@ class FFTPlan:
         return tuple(b - a + 1 for a, b in self.taps)
 
 
+def _circular_flags(circular: Sequence[bool] | None, data_dim: int) -> tuple[bool, ...]:
+    if circular is None or len(circular) == 0:
+        return (False,) * data_dim
+    flags = tuple(bool(c) for c in circular)
+    if len(flags) != data_dim:
+        raise ValueError(f"circular must have {data_dim} entries (one per axis), got {circular!r}")
+    return flags
+
+
 def effective_taps(
-    spatial: Sequence[int], kernel: Sequence[int], causal: bool = False
+    spatial: Sequence[int],
+    kernel: Sequence[int],
+    causal: bool = False,
+    circular: Sequence[bool] | None = None,
 ) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]]:
     """Per dimension: the ``(first, last)`` taps that can reach an output, and the (left,
-    right) zero padding those kept taps need for a same-size output."""
+    right) padding those kept taps need for a same-size output.
+
+    On a ``circular`` axis every tap reaches an output (the padding is periodic); the kernel
+    must not be longer than the axis there (fold it first with :func:`wrap_kernel`).
+    """
+    flags = _circular_flags(circular, len(spatial))
     taps, lefts, rights = [], [], []
-    for L, K in zip(spatial, kernel):
+    for L, K, circ in zip(spatial, kernel, flags):
         left, _ = padding_for(int(K), causal)
-        first = max(0, left - (int(L) - 1))
-        last = min(int(K) - 1, left + int(L) - 1)
+        if circ:
+            if K > L:
+                raise ValueError(
+                    f"a kernel of {K} taps on a circular axis of length {L} must be folded onto "
+                    "one period first (wrap_kernel)"
+                )
+            first, last = 0, int(K) - 1
+        else:
+            first = max(0, left - (int(L) - 1))
+            last = min(int(K) - 1, left + int(L) - 1)
         taps.append((first, last))
         lefts.append(left - first)
         rights.append(last - left)
     return tuple(taps), tuple(lefts), tuple(rights)
+
+
+def wrap_kernel(
+    weight: torch.Tensor, spatial: Sequence[int], circular: Sequence[bool] | None
+) -> torch.Tensor:
+    """Fold a kernel onto one period along its circular axes (differentiable).
+
+    Along a circular axis of length ``L`` a kernel of ``K > L`` taps is replaced by the
+    ``L``-tap kernel with the same circular cross-correlation: tap ``j`` (offset ``j - c``,
+    ``c = (K - 1) // 2``) is added to tap ``(j - c + c') mod L``, ``c' = (L - 1) // 2``.  Axes
+    that are not circular, or where ``K <= L``, are left as they are (no copy when nothing
+    changes).
+
+    Shape:
+        - weight: ``(C_out, C_in / groups, *K)``
+        - Output: ``(C_out, C_in / groups, *K')`` with ``K'_d = min(K_d, L_d)`` on circular axes
+    """
+    flags = _circular_flags(circular, weight.dim() - 2)
+    for d, (L, circ) in enumerate(zip(spatial, flags)):
+        K = weight.shape[2 + d]
+        L = int(L)
+        if not circ or K <= L:
+            continue
+        idx = (torch.arange(K, device=weight.device) - (K - 1) // 2 + (L - 1) // 2) % L
+        shape = list(weight.shape)
+        shape[2 + d] = L
+        weight = weight.new_zeros(shape).index_add(2 + d, idx, weight)
+    return weight
 
 
 def make_plan(
@@ -250,13 +312,21 @@ def make_plan(
     groups: int = 1,
     in_channels: int = 1,
     out_channels: int = 1,
+    circular: Sequence[bool] | None = None,
 ) -> FFTPlan:
-    """Crop range, anchor and FFT sizes for a same-size convolution of these shapes."""
+    """Crop range, anchor and FFT sizes for a same-size convolution of these shapes.
+
+    A ``circular`` axis is transformed at its own length (the kernel must already be folded
+    onto one period there, :func:`wrap_kernel`); the others are zero-padded to a linear size.
+    """
     spatial = tuple(int(s) for s in spatial)
     kernel = tuple(int(k) for k in kernel)
-    taps, lefts, rights = effective_taps(spatial, kernel, causal)
+    flags = _circular_flags(circular, len(spatial))
+    taps, lefts, rights = effective_taps(spatial, kernel, causal, flags)
     size = _uncached_while_compiling(good_fft_size)
-    ns = tuple(size(L + max(a, b)) for L, a, b in zip(spatial, lefts, rights))
+    ns = tuple(
+        L if circ else size(L + max(a, b)) for L, a, b, circ in zip(spatial, lefts, rights, flags)
+    )
     return FFTPlan(
         spatial=spatial,
         kernel=kernel,
@@ -267,6 +337,7 @@ def make_plan(
         taps=taps,
         left=lefts,
         n=ns,
+        circular=flags if any(flags) else (),
     )
 
 
@@ -1030,16 +1101,27 @@ def engine_path(device: torch.device | str) -> EnginePath:
 
 
 def plan_for(
-    input: torch.Tensor, weight_shape: Sequence[int], groups: int, causal: bool
+    input: torch.Tensor,
+    weight_shape: Sequence[int],
+    groups: int,
+    causal: bool,
+    circular: Sequence[bool] | None = None,
 ) -> FFTPlan:
-    """:func:`make_plan` for ``input`` ``(N, C_in, *L)`` and a weight of ``weight_shape``."""
+    """:func:`make_plan` for ``input`` ``(N, C_in, *L)`` and a weight of ``weight_shape``
+    (on ``circular`` axes the kernel as folded onto one period, :func:`wrap_kernel`)."""
+    flags = _circular_flags(circular, input.dim() - 2)
+    kernel = tuple(
+        min(int(k), int(L)) if c else int(k)
+        for k, L, c in zip(weight_shape[2:], input.shape[2:], flags)
+    )
     return make_plan(
         input.shape[2:],
-        weight_shape[2:],
+        kernel,
         causal=causal,
         groups=groups,
         in_channels=input.shape[1],
         out_channels=weight_shape[0],
+        circular=flags,
     )
 
 
@@ -1053,14 +1135,17 @@ def block_fft_conv(
     causal: bool = False,
     backward_mode: BackwardMode = "auto",
     memory_budget: int | None = None,
+    circular: Sequence[bool] | None = None,
 ) -> torch.Tensor:
     """Blocked FFT convolution (no argument validation; :func:`ckconv.functional.conv` does it).
 
     ``memory_budget``: bytes of spectra ``backward_mode="auto"`` may keep for the backward
-    pass (default :data:`DEFAULT_MEMORY_BUDGET`).
+    pass (default :data:`DEFAULT_MEMORY_BUDGET`).  ``circular``: one flag per spatial axis,
+    periodic boundary where true (default: none).
     """
     _check_mode(backward_mode)
-    plan = plan_for(input, weight.shape, groups, causal)
+    weight = wrap_kernel(weight, input.shape[2:], circular)
+    plan = plan_for(input, weight.shape, groups, causal, circular)
     dtype = input.dtype
     x, w = _as_fft_dtype(input), _as_fft_dtype(weight)
     b = None if bias is None else _as_fft_dtype(bias)
@@ -1078,6 +1163,7 @@ def batched_fft_conv(
     causal: bool = False,
     backward_mode: BackwardMode = "auto",
     memory_budget: int | None = None,
+    circular: Sequence[bool] | None = None,
 ) -> torch.Tensor:
     """Batched FFT convolution (no argument validation; :func:`ckconv.functional.conv` does it).
 
@@ -1086,10 +1172,11 @@ def batched_fft_conv(
     (default :data:`BATCHED_CHUNK_BYTES`, see :func:`batched_chunking`).  Autograd keeps the
     input spectrum for the backward pass (``"auto"``, ``"save_spectrum"``) or only the input
     (``"recompute"``: each chunk is recomputed in the backward pass).  Differentiable to any
-    order.
+    order.  ``circular``: one flag per spatial axis, periodic boundary where true.
     """
     _check_mode(backward_mode)
-    plan = plan_for(input, weight.shape, groups, causal)
+    weight = wrap_kernel(weight, input.shape[2:], circular)
+    plan = plan_for(input, weight.shape, groups, causal, circular)
     dtype = input.dtype
     x, w = _as_fft_dtype(input), _as_fft_dtype(weight)
     b = None if bias is None else _as_fft_dtype(bias)
@@ -1127,9 +1214,12 @@ def kernel_spectrum(
     *,
     groups: int = 1,
     causal: bool = False,
+    circular: Sequence[bool] | None = None,
 ) -> KernelSpectrum:
     """Precompute the spectrum of ``weight`` ``(C_out, C_in/groups, *K)`` for inputs of
     spatial size ``spatial_size``, for repeated :func:`spectrum_conv` calls.
+
+    ``circular``: one flag per spatial axis, periodic boundary where true (default: none).
 
     Examples:
         >>> w = torch.randn(8, 1, 301)
@@ -1157,6 +1247,10 @@ def kernel_spectrum(
         raise ValueError(
             f"groups must be a positive int dividing C_out={weight.shape[0]}, got {groups!r}"
         )
+    if causal and any(_circular_flags(circular, data_dim)):
+        raise ValueError("a causal convolution is zero-padded: it has no circular axis")
+    with torch.no_grad():
+        weight = wrap_kernel(weight.detach(), spatial, circular)
     plan = make_plan(
         spatial,
         weight.shape[2:],
@@ -1164,9 +1258,10 @@ def kernel_spectrum(
         groups=groups,
         in_channels=weight.shape[1] * groups,
         out_channels=weight.shape[0],
+        circular=circular,
     )
     with torch.no_grad():
-        spec = placed_spectrum(_as_fft_dtype(weight.detach()), plan)
+        spec = placed_spectrum(_as_fft_dtype(weight), plan)
     return KernelSpectrum(spectrum=spec, plan=plan, kernel_dtype=weight.dtype)
 
 
