@@ -65,3 +65,25 @@ def test_bad_sizes_and_causal_nd_are_refused():
         kernel_grid((3, 0))
     with pytest.raises(ValueError, match="causal"):
         kernel_grid((3, 3), causal=True)
+
+
+def test_circular_axis_positions_one_tap_per_offset_of_a_period():
+    from ckconv.grids import circular_axis_positions
+
+    for size in (7, 8):
+        # the training grid at the training rate
+        assert torch.equal(
+            circular_axis_positions(size, period=size, dtype=torch.float64),
+            torch.linspace(-1, 1, size, dtype=torch.float64),
+        )
+        for rate in (2, 3):
+            pos = circular_axis_positions(size, rate=rate, period=rate * size, dtype=torch.float64)
+            h = 2 / (size - 1)
+            assert pos.numel() == rate * size  # the whole period, once
+            assert pos.min() >= -1 - h / 2 - 1e-12 and pos.max() <= 1 + h / 2 + 1e-12
+            # distinct offsets: positions differ modulo the period size * h
+            anchor = -1 + ((size - 1) // 2) * h
+            wrapped = torch.remainder(pos - anchor, size * h)
+            assert torch.unique(torch.round(wrapped * rate / h)).numel() == rate * size
+    # a kernel shorter than the period: offsets beyond its cells get no tap
+    assert circular_axis_positions(5, period=9).numel() == 5

@@ -14,6 +14,8 @@ Conventions (SPEC §3.1):
   kernel is sampled at step ``2 / ((K - 1) r)``, aligned with the training grid (the anchor tap,
   +1 causal or the centre tap, stays on the grid), and multiplied by ``1 / r`` per dimension so
   that Riemann sums keep their value (CKConv eq. 5).
+* A periodic (circular) axis: see :func:`circular_axis_positions` -- the kernel is sampled at
+  one position per relative offset of one period.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "as_rates",
     "as_sizes",
     "axis_positions",
+    "circular_axis_positions",
     "grid_step",
     "kernel_grid",
     "meshgrid",
@@ -137,6 +140,85 @@ def axis_positions(
     return pos.to(dtype)
 
 
+def circular_axis_positions(
+    size: int,
+    *,
+    rate: float = 1.0,
+    period: int | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Kernel positions along a periodic axis: one per relative offset of one period.
+
+    The kernel's ``size`` training taps sit at ``linspace(-1, 1, size)`` (step ``h``); each
+    stands for a cell one step wide, so the kernel covers the window
+    ``[-1 - h/2, 1 + h/2]`` -- ``size`` steps, one whole period when ``size`` is the training
+    period (``kernel_size="same"``).  An input of ``period`` samples at rate ratio ``rate``
+    has ``period`` relative offsets ``o`` (modulo ``period``), ``-((period - 1) // 2) .. period
+    // 2`` around the anchor (the tap ``(size - 1) // 2``, offset 0, as for
+    ``padding="same"``), at positions ``anchor + o h / rate``.  An offset whose position falls
+    outside the window is represented by its periodic image ``+- period * h / rate`` when that
+    lies inside (the seam of the period: at ``rate > 1`` the samples within ``h/2`` beyond
+    ``+1`` or ``-1``); offsets with no position in the window get no tap.  The kept offsets
+    form the largest run around 0 with the ``padding="same"`` layout (anchor at index
+    ``(len - 1) // 2``).
+
+    Even and odd periods: for odd ``size`` offset 0 is position 0 and the offsets are
+    symmetric; for even ``size`` the offsets run ``-(size/2 - 1) .. size/2`` (the half-period
+    offset ``size/2``, which equals ``-size/2``, is sampled once, at ``+1``) and offset 0 sits
+    at ``-1/(size - 1)``, as in a zero-padded kernel of even size.
+
+    At ``rate == 1`` with ``period >= size`` (or no period) the result is exactly
+    ``torch.linspace(-1, 1, size)``.  Without ``period`` the window's grid at ``rate`` is
+    returned (every grid position inside the window, ``padding="same"`` layout).
+
+    Returns:
+        1-D tensor of positions, in offset order (a wrapped seam position may break the
+        increasing order).
+    """
+    dtype = dtype or torch.get_default_dtype()
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    if period is not None and period < 1:
+        raise ValueError(f"period must be positive, got {period}")
+    h = grid_step(size)
+    centre = (size - 1) // 2
+    anchor = -1.0 + centre * h if size > 1 else 0.0
+    lo, hi = anchor - (centre + 0.5) * h, anchor + (size - 1 - centre + 0.5) * h
+    eps = 1e-9
+    if rate == 1.0 and (period is None or period >= size):
+        return (
+            torch.linspace(-1.0, 1.0, size, device=device, dtype=dtype)
+            if size > 1
+            else (torch.zeros(1, device=device, dtype=dtype))
+        )
+    step = h / rate
+    if period is None:
+        n_left = math.floor((anchor - lo) / step + eps)
+        n_right = math.floor((hi - anchor) / step + eps)
+        positions = {o: anchor + o * step for o in range(-n_left, n_right + 1)}
+    else:
+        span = period * step
+        positions = {}
+        for o in range(-((period - 1) // 2), period // 2 + 1):
+            for p in (anchor + o * step, anchor + o * step - span, anchor + o * step + span):
+                if lo - eps <= p <= hi + eps:
+                    positions[o] = p
+                    break
+    left = 0
+    while -(left + 1) in positions:
+        left += 1
+    right = 0
+    while right + 1 in positions:
+        right += 1
+    right = min(right, left + 1)
+    left = min(left, right)
+    pos = torch.tensor(
+        [positions[o] for o in range(-left, right + 1)], device=device, dtype=torch.float64
+    )
+    return pos.to(dtype)
+
+
 def kernel_grid(
     sizes: int | Sequence[int],
     *,
@@ -170,7 +252,10 @@ def kernel_grid(
     ks = as_sizes(sizes, data_dim, "sizes")
     rs = as_rates(rate, data_dim)
     return meshgrid(
-        [axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype) for k, r in zip(ks, rs)]
+        [
+            axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype)
+            for k, r in zip(ks, rs)
+        ]
     )
 
 

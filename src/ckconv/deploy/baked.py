@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ckconv._checks import choice, positive_int
+from ckconv._checks import choice, padding_modes, positive_int
 from ckconv.deploy._fixed import FixedKernelConv
 from ckconv.functional.ckconv import blur_kernel
-from ckconv.functional.conv import mix, padding_for, select_method
+from ckconv.functional.conv import PaddingMode, boundary_pad, mix, padding_for, select_method
 from ckconv.functional.fft_engine import kernel_spectrum, make_plan
 from ckconv.grids import RateLike, as_rates, as_sizes
 from ckconv.nn._params import register_mixer_and_bias
@@ -37,7 +37,12 @@ Execution = Literal["auto", "direct", "fft"]
 
 
 def fixed_spectrum(
-    weight: torch.Tensor, input_size: Sequence[int], *, causal: bool = False, groups: int = 1
+    weight: torch.Tensor,
+    input_size: Sequence[int],
+    *,
+    causal: bool = False,
+    groups: int = 1,
+    circular: Sequence[bool] | None = None,
 ) -> tuple[torch.Tensor, tuple[int, ...]]:
     """The engine's conjugated kernel spectrum for a same-size convolution of ``input_size``,
     and the FFT sizes it was computed at.
@@ -53,7 +58,9 @@ def fixed_spectrum(
         - weight: ``(C_out, C_in / groups, *K)``
         - Output: ``(groups, C_out / groups, C_in / groups, *n[:-1], n[-1] // 2 + 1)`` complex
     """
-    ks = kernel_spectrum(weight.double(), input_size, groups=groups, causal=causal)
+    ks = kernel_spectrum(
+        weight.double(), input_size, groups=groups, causal=causal, circular=circular
+    )
     complex_dtype = torch.complex128 if weight.dtype == torch.float64 else torch.complex64
     spec = ks.spectrum
     return spec.to(complex_dtype), ks.plan.n
@@ -116,6 +123,8 @@ class BakedConv(FixedKernelConv):
         rate: the sampling-rate ratio the kernel was sampled at (recorded; forward accepts
             ``rate=`` only when it repeats this).
         blur: whether the kernel was blurred (recorded).
+        padding_mode: ``"zeros"`` or ``"circular"`` per axis, as in
+            :class:`~ckconv.nn.CKConv` (on a circular axis the kernel has at most ``L`` taps).
 
     Shape:
         - Input: ``(N, C_in, *input_size)``
@@ -146,6 +155,7 @@ class BakedConv(FixedKernelConv):
         method: Execution = "auto",
         rate: RateLike | None = None,
         blur: bool = False,
+        padding_mode: PaddingMode = "zeros",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -164,8 +174,15 @@ class BakedConv(FixedKernelConv):
         if causal and data_dim != 1:
             raise ValueError(f"causal=True needs a 1D kernel, got kernel_size={ksize}")
         choice("method", method, ("auto", "direct", "fft"))
+        modes = padding_modes("padding_mode", padding_mode, data_dim, causal=causal)
+        circular = tuple(m == "circular" for m in modes)
         for d, (k, L) in enumerate(zip(ksize, size)):
             left, right = padding_for(k, causal)
+            if circular[d] and k > L:
+                raise ValueError(
+                    f"kernel_size[{d}]={k} is longer than one period of the circular axis "
+                    f"input_size[{d}]={L} (sample the kernel with input_size=...)"
+                )
             if left > L - 1 or right > L - 1:
                 raise ValueError(
                     f"kernel_size[{d}]={k} has taps that reach no output of input_size[{d}]={L} "
@@ -181,17 +198,24 @@ class BakedConv(FixedKernelConv):
         self.causal = causal
         self.rate = as_rates(rate, data_dim)
         self.blur = bool(blur)
+        self.padding_mode: PaddingMode = modes[0] if len(set(modes)) == 1 else modes
+        self.circular = circular
         self.groups = in_channels if separable else 1
         wshape = (in_channels, 1, *ksize) if separable else (out_channels, in_channels, *ksize)
         if method == "auto":
             # a baked kernel is a constant: the inference crossover applies
             method = select_method(  # type: ignore[assignment]
-                (1, in_channels, *size), wshape, groups=self.groups, causal=causal, needs_grad=False
+                (1, in_channels, *size),
+                wshape,
+                groups=self.groups,
+                causal=causal,
+                needs_grad=False,
+                padding_mode=modes,
             )
         self.method: Literal["direct", "fft"] = method  # type: ignore[assignment]
         self.register_buffer("weight", torch.zeros(wshape, **factory))
         if self.method == "fft":
-            self.fft_shape = make_plan(size, ksize, causal=causal).n
+            self.fft_shape = make_plan(size, ksize, causal=causal, circular=circular).n
             freq = (*self.fft_shape[:-1], self.fft_shape[-1] // 2 + 1)
             sshape = (in_channels, *freq, 2) if separable else (*freq, in_channels, out_channels, 2)
             self.register_buffer("spectrum", torch.zeros(sshape, **factory))
@@ -204,7 +228,9 @@ class BakedConv(FixedKernelConv):
         self.reset_parameters()
 
     def _spectrum_of(self, weight: torch.Tensor) -> torch.Tensor:
-        spec, _ = fixed_spectrum(weight, self.input_size, causal=self.causal, groups=self.groups)
+        spec, _ = fixed_spectrum(
+            weight, self.input_size, causal=self.causal, groups=self.groups, circular=self.circular
+        )
         if self.separable:
             return spec[:, 0, 0]  # (C, *freq)
         # (1, C_out, C_in, *freq) -> (*freq, C_in, C_out)
@@ -246,6 +272,7 @@ class BakedConv(FixedKernelConv):
             method=method,
             rate=rate,
             blur=blur,
+            padding_mode=conv.padding_mode,
             device=ref.device,
             dtype=ref.dtype,
         )
@@ -314,12 +341,11 @@ class BakedConv(FixedKernelConv):
         only restate what was baked."""
         self._check_call(input, rate, blur, times, mask)
         if self.method == "direct":
-            pads: list[int] = []
-            for k in reversed(self.kernel_size):  # F.pad: last dimension first
-                pads.extend(padding_for(k, self.causal))
+            pads = [padding_for(k, self.causal) for k in self.kernel_size]
+            x = boundary_pad(input, [a for a, _ in pads], [b for _, b in pads], self.circular)
             convnd = (F.conv1d, F.conv2d, F.conv3d)[self.data_dim - 1]
             bias = self.bias if self.mixer is None else None
-            y = convnd(F.pad(input, pads), self.weight, bias, groups=self.groups)
+            y = convnd(x, self.weight, bias, groups=self.groups)
         else:
             y = spectrum_conv_nd(
                 input,
@@ -346,4 +372,6 @@ class BakedConv(FixedKernelConv):
             s += f", rate={self.rate}"
         if self.blur:
             s += ", blur=True"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s

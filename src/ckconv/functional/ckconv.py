@@ -12,13 +12,14 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ckconv.functional.conv import Method, conv, mix
+from ckconv.functional.conv import Method, PaddingMode, circular_axes, conv, mix
 from ckconv.functional.masks import crop_counts, gaussian_mask
 from ckconv.grids import (
     RateLike,
     as_rates,
     as_sizes,
     axis_positions,
+    circular_axis_positions,
     grid_step,
     meshgrid,
     rate_scale,
@@ -94,6 +95,7 @@ def kernel_axes(
     rate: RateLike | None = None,
     input_size: Sequence[int] | None = None,
     crop: Sequence[int] | None = None,
+    padding_mode: PaddingMode = "zeros",
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> list[torch.Tensor]:
@@ -103,15 +105,23 @@ def kernel_axes(
         kernel_size: training-grid samples per dimension.
         rate: sampling-rate ratio ``sr_test / sr_train`` per dimension.
         input_size: spatial size of the input; taps further than ``L - 1`` from the anchor are
-            dropped (they touch no output).
+            dropped (they touch no output).  On a circular axis the input is one period: one
+            tap per relative offset (:func:`ckconv.grids.circular_axis_positions`).
         crop: optional maximum offset from the anchor per dimension (mask crop).
+        padding_mode: ``"zeros"`` or ``"circular"`` per axis.
     """
     data_dim = len(kernel_size)
     rates = as_rates(rate, data_dim)
+    circular = circular_axes(padding_mode, data_dim, causal)
     axes = []
-    for d, (k, r) in enumerate(zip(kernel_size, rates)):
-        pos = axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype)
-        limit = None if input_size is None else input_size[d] - 1
+    for d, (k, r, circ) in enumerate(zip(kernel_size, rates, circular)):
+        limit = None
+        if circ:
+            period = None if input_size is None else int(input_size[d])
+            pos = circular_axis_positions(k, rate=r, period=period, device=device, dtype=dtype)
+        else:
+            pos = axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype)
+            limit = None if input_size is None else input_size[d] - 1
         if crop is not None:
             limit = crop[d] if limit is None else min(limit, crop[d])
         axes.append(_crop_axis(pos, causal, limit, limit))
@@ -167,22 +177,26 @@ def apply_kernel(
     mixer: torch.Tensor | None = None,
     causal: bool = False,
     method: Method = "auto",
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """Convolve ``input`` with a sampled continuous kernel: the second half of every grid
     continuous convolution (the first is sampling the kernel, :func:`sample_kernel`).
 
     Dense: ``weight`` ``(C_out, C_in, *K)``, same-size :func:`~ckconv.functional.conv` plus
     ``bias``.  Separable (``mixer`` given): ``weight`` ``(C_in, 1, *K)`` depthwise, then the
-    ``(C_out, C_in)`` mixer and ``bias`` (:func:`~ckconv.functional.mix`).
+    ``(C_out, C_in)`` mixer and ``bias`` (:func:`~ckconv.functional.mix`).  ``padding_mode``
+    as in :func:`~ckconv.functional.conv`.
 
     Shape:
         - Input: ``(N, C_in, *spatial)``
         - Output: ``(N, C_out, *spatial)``
     """
     if mixer is None:
-        return conv(input, weight, bias, causal=causal, method=method)
+        return conv(input, weight, bias, causal=causal, method=method, padding_mode=padding_mode)
     c_in = input.shape[1]
-    y = conv(input, weight, None, groups=c_in, causal=causal, method=method)
+    y = conv(
+        input, weight, None, groups=c_in, causal=causal, method=method, padding_mode=padding_mode
+    )
     return mix(y, mixer, bias)
 
 
@@ -211,6 +225,7 @@ def ckconv(
     rate: RateLike | None = None,
     blur: bool = False,
     method: Method = "auto",
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """Continuous kernel convolution (CKConv).
 
@@ -227,6 +242,9 @@ def ckconv(
         blur: when ``rate > 1`` (finer than training), blur the sampled kernel
             (:func:`blur_kernel`).
         method: convolution back-end, see :func:`ckconv.functional.conv`.
+        padding_mode: ``"zeros"`` or ``"circular"`` (periodic axis), one value or one per
+            spatial axis; on a circular axis the kernel is sampled over at most one period of
+            the input (:func:`kernel_axes`).
 
     Shape:
         - Input: ``(N, C_in, *spatial)``
@@ -240,6 +258,7 @@ def ckconv(
         causal=causal,
         rate=rate,
         input_size=input.shape[2:],
+        padding_mode=padding_mode,
         device=input.device,
         dtype=input.dtype,
     )
@@ -252,7 +271,9 @@ def ckconv(
     )
     if blur:
         weight = blur_kernel(weight, rate)
-    return apply_kernel(input, weight, bias, mixer=mixer, causal=causal, method=method)
+    return apply_kernel(
+        input, weight, bias, mixer=mixer, causal=causal, method=method, padding_mode=padding_mode
+    )
 
 
 def flexconv_axes(
@@ -265,6 +286,7 @@ def flexconv_axes(
     input_size: Sequence[int] | None,
     device: torch.device | str | None,
     dtype: torch.dtype | None,
+    padding_mode: PaddingMode = "zeros",
 ) -> list[torch.Tensor]:
     """Kernel axes of a FlexConv: the grid at ``rate`` cropped where the mask is below threshold."""
     rates = as_rates(rate, len(kernel_size))
@@ -276,6 +298,7 @@ def flexconv_axes(
         rate=rate,
         input_size=input_size,
         crop=crop,
+        padding_mode=padding_mode,
         device=device,
         dtype=dtype,
     )
@@ -295,11 +318,12 @@ def flexconv(
     rate: RateLike | None = None,
     blur: bool = False,
     method: Method = "auto",
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """FlexConv: a continuous kernel times a learnable Gaussian mask, cropped where it vanishes.
 
     The kernel network is evaluated only on the cropped grid (SPEC §3.4).  Arguments as in
-    :func:`ckconv`, plus the Gaussian mask's ``mask_mu`` / ``mask_sigma`` ``(D,)`` and its
+    :func:`ckconv` (``padding_mode`` included), plus the Gaussian mask's ``mask_mu`` / ``mask_sigma`` ``(D,)`` and its
     crop threshold ``mask_threshold`` (the same three arguments as
     :func:`~ckconv.functional.irregular_ckconv`).
 
@@ -324,6 +348,7 @@ def flexconv(
         input_size=input.shape[2:],
         device=input.device,
         dtype=input.dtype,
+        padding_mode=padding_mode,
     )
     grid = meshgrid(axes)
     mask = gaussian_mask(grid, mask_mu.to(input.dtype), mask_sigma.to(input.dtype))
@@ -337,4 +362,6 @@ def flexconv(
     )
     if blur:
         weight = blur_kernel(weight, rate)
-    return apply_kernel(input, weight, bias, mixer=mixer, causal=causal, method=method)
+    return apply_kernel(
+        input, weight, bias, mixer=mixer, causal=causal, method=method, padding_mode=padding_mode
+    )

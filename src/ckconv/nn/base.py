@@ -177,8 +177,7 @@ class ContinuousConv(nn.Module, abc.ABC):
 
     # -- what subclasses define -----------------------------------------------------------
     @abc.abstractmethod
-    def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
-        ...
+    def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module: ...
 
     def _check_kernel_net(self, net: nn.Module) -> None:
         """Hook: refuse kernel nets this layer cannot use (raise)."""
@@ -293,4 +292,3 @@ class ContinuousConv(nn.Module, abc.ABC):
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-

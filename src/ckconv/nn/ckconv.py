@@ -10,10 +10,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ckconv._checks import choice
+from ckconv._checks import choice, padding_modes
 from ckconv._checks import weighting as check_weighting
 from ckconv.functional.ckconv import apply_kernel, blur_kernel, flexconv_axes, kernel_axes
-from ckconv.functional.conv import Method
+from ckconv.functional.conv import Method, PaddingMode
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
 from ckconv.nn.base import ContinuousConv, KernelNetArg, resolve_kernel_net
@@ -29,13 +29,17 @@ def resolve_kernel_size(
     input_size: int | Sequence[int] | None,
     data_dim: int,
     causal: bool,
+    circular: Sequence[bool] | None = None,
 ) -> tuple[int, ...]:
     """Kernel samples per dimension at the training rate.
 
     ``"same"``: as many samples as the input (for causal kernels: the whole past);
     ``"full"``: ``2 L - 1`` (every relative offset, centred); an int or a sequence: as given.
-    The strings need ``input_size`` (the training input's spatial size).
+    The strings need ``input_size`` (the training input's spatial size).  On a ``circular``
+    axis both strings give ``L``: one period holds every relative offset, and a longer kernel
+    would put two taps on one offset (an int above ``L`` there is refused).
     """
+    circular = tuple(circular) if circular else (False,) * data_dim
     if isinstance(kernel_size, str):
         if kernel_size not in ("same", "full"):
             raise ValueError(f"kernel_size must be 'same', 'full' or ints, got {kernel_size!r}")
@@ -50,17 +54,18 @@ def resolve_kernel_size(
                 raise ValueError(
                     "kernel_size='full' is for centred kernels; causal kernels use 'same'"
                 )
-            return tuple(2 * s - 1 for s in sizes)
+            return tuple(s if c else 2 * s - 1 for s, c in zip(sizes, circular))
         return sizes
     ks = as_sizes(kernel_size, data_dim, "kernel_size")
     if input_size is not None:
         limit = as_sizes(input_size, data_dim, "input_size")
-        for k, s in zip(ks, limit):
-            max_k = s if causal else 2 * s - 1
+        for k, s, c in zip(ks, limit, circular):
+            max_k = s if causal or c else 2 * s - 1
             if k > max_k:
+                what = "L on a circular axis" if c else ("L" if causal else "2L-1")
                 raise ValueError(
                     f"kernel_size={kernel_size!r} is larger than any tap can use for input_size="
-                    f"{input_size!r}: at most {max_k} per dimension ({'L' if causal else '2L-1'})"
+                    f"{input_size!r}: at most {max_k} per dimension ({what})"
                 )
     return ks
 
@@ -96,6 +101,13 @@ class CKConv(ContinuousConv):
             over them: ``"none"`` (weight 1, as on the grid) or ``"density"`` (their local
             spacing, :func:`~ckconv.functional.irregular.density_weights`).  On the grid both
             are the same.
+        padding_mode: boundary condition per spatial axis, as in ``torch.nn.Conv*d``:
+            ``"zeros"`` (default, linear convolution) or ``"circular"`` (periodic axis), one
+            value or a sequence with one per axis (e.g. ``("circular", "zeros")`` for periodic
+            longitude, bounded latitude).  On a circular axis the kernel covers one period:
+            ``kernel_size="same"`` (or ``"full"``) is the training length ``L`` and every
+            relative offset gets exactly one tap, offset 0 at tap ``(L - 1) // 2`` (see
+            the boundary-conditions concept page).  ``causal=True`` needs ``"zeros"``.
 
     Forward:
         ``forward(input, *, rate=None)`` — ``rate`` is the sampling-rate ratio
@@ -131,6 +143,7 @@ class CKConv(ContinuousConv):
         method: Method = "auto",
         weighting: Literal["none", "density"] = "none",
         kernel_mask: GaussianMask | None = None,
+        padding_mode: PaddingMode = "zeros",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -138,12 +151,17 @@ class CKConv(ContinuousConv):
         if causal and data_dim != 1:
             raise ValueError(f"causal=True needs data_dim=1, got data_dim={data_dim}")
         choice("method", method, ("auto", "fft", "direct"))
+        modes = padding_modes("padding_mode", padding_mode, data_dim, causal=causal)
         if kernel_mask is not None and not isinstance(kernel_mask, GaussianMask):
             raise TypeError(
                 f"kernel_mask must be a ckconv.nn.GaussianMask or None, got {type(kernel_mask)}"
             )
-        ks = resolve_kernel_size(kernel_size, input_size, data_dim, causal)
+        ks = resolve_kernel_size(
+            kernel_size, input_size, data_dim, causal, tuple(m == "circular" for m in modes)
+        )
         self.causal = causal
+        #: the boundary condition as given: one mode for every axis, or a tuple of one per axis
+        self.padding_mode: PaddingMode = modes[0] if len(set(modes)) == 1 else modes
         super().__init__(
             in_channels,
             out_channels,
@@ -192,6 +210,7 @@ class CKConv(ContinuousConv):
                 causal=self.causal,
                 rate=rate,
                 input_size=input_size,
+                padding_mode=self.padding_mode,
                 device=device,
                 dtype=dtype,
             )
@@ -204,6 +223,7 @@ class CKConv(ContinuousConv):
             input_size=input_size,
             device=device,
             dtype=dtype,
+            padding_mode=self.padding_mode,
         )
 
     def _kernel_scale(self, rate: RateLike | None) -> float:
@@ -291,7 +311,13 @@ class CKConv(ContinuousConv):
         if blur:
             weight = blur_kernel(weight, rate)
         return apply_kernel(
-            input, weight, self.bias, mixer=self.mixer, causal=self.causal, method=self.method
+            input,
+            weight,
+            self.bias,
+            mixer=self.mixer,
+            causal=self.causal,
+            method=self.method,
+            padding_mode=self.padding_mode,
         )
 
     def _forward_times(self, input, times, mask, weighting, out_of_domain, rate) -> torch.Tensor:
@@ -303,6 +329,11 @@ class CKConv(ContinuousConv):
         if rate is not None:
             raise ValueError(
                 "pass either rate= or times=, not both (times already say how the input is sampled)"
+            )
+        if self.padding_mode != "zeros":
+            raise ValueError(
+                f"times= (irregular samples) is for zero-padded sequences; this "
+                f"{type(self).__name__} has padding_mode={self.padding_mode!r}"
             )
         km = self.kernel_mask
         return irregular_ckconv(
@@ -338,4 +369,6 @@ class CKConv(ContinuousConv):
             s += f", method={self.method!r}"
         if self.weighting != "none":
             s += f", weighting={self.weighting!r}"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         return s

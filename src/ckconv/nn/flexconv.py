@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ckconv._checks import open_unit, positive_number
-from ckconv.functional.conv import Method
+from ckconv.functional.conv import Method, PaddingMode
 from ckconv.grids import RateLike
 from ckconv.nn.base import KernelNetArg
 from ckconv.nn.ckconv import CKConv, KernelSizeArg
@@ -31,7 +31,8 @@ class FlexConv(CKConv):
     Args:
         in_channels: input channels (as in :class:`CKConv`, like ``out_channels``, ``data_dim``,
             ``kernel_size``, ``input_size``, ``separable``, ``causal``, ``bias``,
-            ``init_gain``, ``method`` and ``weighting``).
+            ``init_gain``, ``method``, ``weighting`` and ``padding_mode``; on a circular axis
+            the mask crop and the one-period crop both apply).
         kernel_net: default a :class:`~ckconv.kernelnets.MAGNet` (32 hidden, 3 hidden layers) whose
             Gabor centres are initialised within ``1.667 * mask_init_sigma`` of the mask centre.
         mask_init_sigma: initial mask width (0.075 as in the papers).
@@ -69,6 +70,7 @@ class FlexConv(CKConv):
         mask_threshold: float = 0.1,
         method: Method = "auto",
         weighting: Literal["none", "density"] = "none",
+        padding_mode: PaddingMode = "zeros",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -94,6 +96,7 @@ class FlexConv(CKConv):
             method=method,
             weighting=weighting,
             kernel_mask=mask,
+            padding_mode=padding_mode,
             device=device,
             dtype=dtype,
         )
