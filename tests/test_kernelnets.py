@@ -28,6 +28,7 @@ from ckconv.kernelnets import (
 CONFIGS = {
     "siren": (SIREN, {}),
     "siren-plain-ref": (SIREN, {"weight_norm": False, "bias_init": "reference", "layers": 4}),
+    "siren-learn-omega": (SIREN, {"learn_omega_0": True, "omega_0": 10.0}),
     "magnet": (MAGNet, {"omega_0": 5.0}),
     "magnet-causal": (MAGNet, {"omega_0": 5.0, "causal": True, "init_extent": 0.5}),
     "gabor": (GaborNet, {"omega_0": 5.0}),

@@ -9,7 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ckconv._checks import ArgumentValueError, choice, positive_int, unit_interval
+from ckconv._checks import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    choice,
+    positive_int,
+    unit_interval,
+)
 from ckconv.grids import RateLike
 from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm, sampling_kwargs
 from ckconv.nn import FlexConv
@@ -31,13 +37,30 @@ def kernel_net_factory(
     omega_0: float | None,
     causal: bool,
     init_extent: float,
+    learn_omega_0: bool = False,
 ):
-    """A factory ``f(in_dims, out_channels)`` for :class:`~ckconv.nn.CKConv`'s ``kernel_net``."""
+    """A factory ``f(in_dims, out_channels)`` for :class:`~ckconv.nn.CKConv`'s ``kernel_net``.
+
+    ``learn_omega_0`` (the models' ``kernel_learn_omega_0``): SIREN kernels learn one
+    ``omega_0`` per layer (:class:`~ckconv.kernelnets.SIREN`); other kernel nets refuse it.
+    """
     from ckconv.kernelnets import build_kernel_net
 
     kwargs: dict[str, Any] = {"hidden": hidden, "layers": layers}
     if omega_0 is not None:
         kwargs["omega_0"] = omega_0
+    if not isinstance(learn_omega_0, bool):
+        raise ArgumentTypeError(
+            f"kernel_learn_omega_0 must be a bool, got {learn_omega_0!r}", "kernel_learn_omega_0"
+        )
+    if learn_omega_0:
+        if name.lower() != "siren":
+            raise ArgumentValueError(
+                "kernel_learn_omega_0=True learns the omega_0 of SIREN kernels; it needs "
+                f"kernel_net='siren', got kernel_net={name!r}",
+                "kernel_learn_omega_0",
+            )
+        kwargs["learn_omega_0"] = True
     if name.lower() == "magnet":
         kwargs.update(init_extent=init_extent, causal=causal)
 
@@ -127,6 +150,8 @@ class CCNN(nn.Module):
         kernel_net: kernel network name (``"magnet"`` default, ``"siren"``, ``"gabor"``, ...).
         kernel_hidden, kernel_layers, kernel_omega_0: kernel-network size and frequency prior
             (``None``: the kernel net's default).
+        kernel_learn_omega_0: with ``kernel_net="siren"``, learn one ``omega_0`` per sine
+            layer, starting at ``kernel_omega_0`` (:class:`~ckconv.kernelnets.SIREN`).
         mask_init_sigma: initial FlexConv mask width.
         dropout: dropout inside the blocks.
         norm: ``"batch"``, ``"layer"`` (per position) or ``"group"``.
@@ -165,6 +190,7 @@ class CCNN(nn.Module):
         kernel_hidden: int = 32,
         kernel_layers: int = 4,
         kernel_omega_0: float | None = None,
+        kernel_learn_omega_0: bool = False,
         mask_init_sigma: float = 0.075,
         dropout: float = 0.0,
         norm: str = "batch",
@@ -201,6 +227,7 @@ class CCNN(nn.Module):
             omega_0=kernel_omega_0,
             causal=causal,
             init_extent=min(1.0, 1.667 * mask_init_sigma),
+            learn_omega_0=kernel_learn_omega_0,
         )
         self.blocks = nn.ModuleList(
             CCNNBlock(

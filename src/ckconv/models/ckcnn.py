@@ -80,6 +80,8 @@ class CKCNN(nn.Module):
         num_blocks: 2 in the paper.
         kernel_net: ``"siren"`` default; any :func:`~ckconv.kernelnets.build_kernel_net` name.
         kernel_hidden, kernel_layers, kernel_omega_0: kernel net size and omega_0 prior.
+        kernel_learn_omega_0: learn one ``omega_0`` per SIREN layer, starting at
+            ``kernel_omega_0`` (:class:`~ckconv.kernelnets.SIREN`; ``kernel_net="siren"`` only).
         dropout: dropout in the blocks.
         norm: ``"group"`` (GroupNorm(1, C), the paper's "LN", which normalises over time too) or
             ``"layer"`` (per time step; keeps per-step outputs strictly causal).
@@ -123,6 +125,7 @@ class CKCNN(nn.Module):
         kernel_hidden: int = 32,
         kernel_layers: int = 3,
         kernel_omega_0: float | None = None,
+        kernel_learn_omega_0: bool = False,
         dropout: float = 0.0,
         norm: str = "group",
         head: HeadKind = "last",
@@ -151,6 +154,7 @@ class CKCNN(nn.Module):
             omega_0=kernel_omega_0,
             causal=True,
             init_extent=1.0,
+            learn_omega_0=kernel_learn_omega_0,
         )
         self.stem = Stem(
             in_channels, hidden_channels, vocab_size=vocab_size, project=stem, **factory
