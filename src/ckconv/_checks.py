@@ -24,6 +24,7 @@ __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "ArgumentValueError",
+    "InputError",
     "Weighting",
     "choice",
     "int_at_least",
@@ -36,6 +37,16 @@ __all__ = [
 ]
 
 
+class InputError(ValueError):
+    """Base of the errors about what the user gave (a config key, a data file, a checkpoint, an
+    argument's value): the message alone says what is wrong and where.
+
+    The ``ckconv`` command prints any ``InputError`` (and any :class:`ArgumentError`) as one
+    line on stderr and exits with code 2; every other exception is a bug and keeps its
+    traceback. A ``ValueError`` subclass, so ``except ValueError`` still catches it.
+    """
+
+
 class ArgumentError(Exception):
     """Base of the argument errors: ``argument`` is the name the user passed the value as."""
 
@@ -44,7 +55,7 @@ class ArgumentError(Exception):
         self.argument = argument
 
 
-class ArgumentValueError(ArgumentError, ValueError):
+class ArgumentValueError(ArgumentError, InputError):
     """An argument of the right type with a value out of range (``.argument`` names it)."""
 
 

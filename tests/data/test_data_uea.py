@@ -74,7 +74,7 @@ def test_ts_timestamps(tmp_path):
             "@problemName X\n@classLabel true a b\n@data\n1,2:3,4:a\n5,6:b\n",
             "case has 1 dimensions",
         ),
-        ("@problemName X\n@dimensions 3\n@classLabel true a\n@data\n1:2:a\n", "@dimensions 3 but"),
+        ("@problemName X\n@dimensions 3\n@classLabel true a\n@data\n1:2:a\n", "but @dimensions 3"),
         ("@problemName X\n@data\n1:a\n", "no @classLabel"),
         ("1,2,3:a\n", "expected an @tag"),
     ],

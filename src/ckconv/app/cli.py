@@ -24,6 +24,7 @@ import json
 import sys
 import typing
 
+from ckconv._checks import InputError
 from ckconv.app.config import (
     SECTION_DOCS,
     ConfigError,
@@ -32,7 +33,6 @@ from ckconv.app.config import (
     load_config,
     parse_overrides,
 )
-from ckconv.app.errors import CheckpointError
 
 __all__ = ["main"]
 
@@ -310,6 +310,18 @@ def _sweep_rates(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _user_error(message: str) -> int:
+    """Report an error in what the user gave as one line on stderr; the exit code 2.
+
+    Only :class:`~ckconv._checks.InputError` (config, data file, checkpoint, download, argument
+    errors) and missing / unreadable paths come here: any other exception is a bug and keeps
+    its traceback.
+    """
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"ckconv: {line}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ckconv`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -350,11 +362,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(name)
             return 0
     except ConfigError as err:
-        print(f"ckconv: config error: {err}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, FileExistsError, CheckpointError) as err:
-        print(f"ckconv: {err}", file=sys.stderr)
-        return 2
+        return _user_error(f"config error: {err}")
+    except (InputError, FileNotFoundError, FileExistsError, IsADirectoryError,
+            PermissionError) as err:  # fmt: skip
+        return _user_error(str(err))
     parser.print_help()
     return 1
 

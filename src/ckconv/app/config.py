@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ckconv._checks import InputError
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -57,7 +59,7 @@ __all__ = [
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config that cannot run; the message names the offending key."""
 
 

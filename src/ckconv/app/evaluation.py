@@ -53,7 +53,7 @@ def load_model(
         model = model_from_checkpoint(ckpt, str(checkpoint))
     else:  # written before checkpoints stored their model spec
         model = build_model_from_config(cfg, bundle).eval()
-        load_weights(model, ckpt["state_dict"], str(checkpoint))
+        load_weights(model, ckpt["state_dict"], str(checkpoint), "the model its config builds")
     return model, cfg, bundle
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ckconv.app.config import Config, config_from_dict, dump_config
 from ckconv.app.env import DistEnv, broadcast, dist_env, init_distributed
+from ckconv.app.errors import CheckpointError
 from ckconv.app.metrics import metric_of
 from ckconv.app.prepare import Prepared, prepare
 from ckconv.app.quiet import expected_warnings_silenced
@@ -60,7 +61,27 @@ def _resumed(resume, overrides) -> tuple[Config, Path, Path, int]:
         raise FileNotFoundError(f"--resume: {str(run_dir)!r} has no config.yaml")
     data = yaml.safe_load(saved.read_text())
     cfg = config_from_dict(apply_overrides(data, overrides or []))
-    return cfg, run_dir, ckpt_path, int(load_checkpoint(ckpt_path)["global_step"])
+    contents = load_checkpoint(ckpt_path)
+    if not isinstance(contents.get("global_step"), int):
+        raise CheckpointError(f"{ckpt_path}: no global_step inside (not a ckconv train checkpoint)")
+    return cfg, run_dir, ckpt_path, contents["global_step"]
+
+
+def _check_resumable(prepared: Prepared, ckpt_path: Path) -> None:
+    """The checkpoint's weights fit the model its run's config builds (else a
+    :class:`CheckpointError` naming the file, before Lightning starts)."""
+    import copy
+
+    from ckconv.app.checkpoint import load_checkpoint
+    from ckconv.models.checkpoint import load_weights
+
+    state = load_checkpoint(ckpt_path)["state_dict"]
+    load_weights(
+        copy.deepcopy(prepared.module),
+        state,
+        str(ckpt_path),
+        "the model its run's config.yaml builds",
+    )
 
 
 def _new_run_dir(cfg: Config, env: DistEnv) -> Path:
@@ -145,6 +166,8 @@ def train(
     init_distributed(cfg, env)
     prepared = prepare(cfg, env, datasets)
     cfg = prepared.cfg
+    if ckpt_path is not None:
+        _check_resumable(prepared, ckpt_path)
     if resume is None:
         run_dir = _new_run_dir(cfg, env)
     paths = RunPaths(run_dir)

@@ -4,7 +4,14 @@ Nothing is downloaded at import time; every dataset takes a local ``root``. See
 :mod:`ckconv.data.registry` for the task table (``ckconv data list`` prints it).
 """
 
-from ckconv.data.download import ChecksumError, UnsafeArchiveError, extract_archive, verify_checksum
+from ckconv.data._common import DataFileError
+from ckconv.data.download import (
+    ChecksumError,
+    DownloadError,
+    UnsafeArchiveError,
+    extract_archive,
+    verify_checksum,
+)
 from ckconv.data.images import CIFAR10, CIFAR100, MNIST, STL10, Digits
 from ckconv.data.lra import ListOps, LRAImage, LRAText, Pathfinder
 from ckconv.data.modelnet import ModelNet
@@ -39,7 +46,9 @@ __all__ = [
     "CharacterTrajectories",
     "ChecksumError",
     "CopyMemory",
+    "DataFileError",
     "Digits",
+    "DownloadError",
     "DropSamples",
     "LRAImage",
     "LRAText",

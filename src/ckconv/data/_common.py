@@ -14,9 +14,63 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ckconv._checks import InputError
+
 SPLITS = ("train", "val", "test")
 
 PathLike = str | os.PathLike
+
+
+class DataFileError(InputError):
+    """A data file that contradicts its format, its own header or the task's classes.
+
+    The message starts with the file and, for text files, the 1-based line of the first problem
+    (``path:line: ...``); ``path`` and ``line`` (None for binary files) hold them.
+    """
+
+    def __init__(self, path: PathLike, message: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path = Path(path)
+        self.line = line
+
+
+def read_text(path: PathLike, kind: str) -> str:
+    """The UTF-8 text of ``path``; a file that is not UTF-8 raises :class:`DataFileError` naming
+    the line of the first bad byte."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DataFileError(
+            path,
+            f"not a UTF-8 {kind} file (byte {raw[err.start]:#04x} at offset {err.start})",
+            line,
+        ) from None
+
+
+def check_finite(
+    values: np.ndarray, path: PathLike, what: str, line: int | None = None, hint: str = ""
+) -> None:
+    """Refuse ``inf`` / ``-inf`` in ``values`` (NaN marks a missing value and passes)."""
+    bad = np.isinf(values)
+    if bad.any():
+        first = values[bad].flat[0]
+        raise DataFileError(path, f"{what} holds a non-finite value ({first}){hint}", line)
+
+
+def check_labels(labels: np.ndarray, num_classes: int, path: PathLike) -> None:
+    """Integer class labels in ``0 .. num_classes - 1``; the first one outside names its item."""
+    labels = np.asarray(labels)
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise DataFileError(
+            path,
+            f"label {int(labels[i])} of item {i} is outside the {num_classes} classes "
+            f"(0..{num_classes - 1}); {bad.size} such labels",
+        )
 
 
 def check_split(split: str, allowed: Sequence[str] = SPLITS) -> str:

@@ -17,11 +17,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ckconv.data._common import PathLike
+from ckconv._checks import InputError
+from ckconv.data._common import DataFileError, PathLike
 
 __all__ = [
     "RESOURCES",
     "ChecksumError",
+    "DownloadError",
     "Resource",
     "UnsafeArchiveError",
     "download_dataset",
@@ -33,11 +35,16 @@ __all__ = [
 ]
 
 
-class ChecksumError(ValueError):
+class ChecksumError(DataFileError):
     """A file's digest differs from the expected one."""
 
 
-class UnsafeArchiveError(ValueError):
+class DownloadError(InputError):
+    """A download that could not be made (offline, blocked, server error); the message names
+    the URL and the folder to put the file in by hand."""
+
+
+class UnsafeArchiveError(DataFileError):
     """An archive member would be written outside the destination (or is not a plain file/dir)."""
 
 
@@ -55,7 +62,9 @@ def verify_checksum(path: PathLike, expected: str, algorithm: str = "sha256") ->
     actual = file_digest(path, algorithm)
     if actual.lower() != expected.lower():
         raise ChecksumError(
-            f"{path}: {algorithm} checksum mismatch: expected {expected}, got {actual}"
+            path,
+            f"{algorithm} checksum mismatch: expected {expected}, got {actual} (a partial or "
+            "different file: delete it and download again)",
         )
 
 
@@ -63,11 +72,9 @@ def _check_member_name(name: str, archive: Path) -> PurePosixPath:
     norm = name.replace("\\", "/")
     p = PurePosixPath(norm)
     if p.is_absolute() or (len(norm) > 1 and norm[1] == ":"):
-        raise UnsafeArchiveError(f"{archive}: refusing member with absolute path {name!r}")
+        raise UnsafeArchiveError(archive, f"refusing member with absolute path {name!r}")
     if ".." in p.parts:
-        raise UnsafeArchiveError(
-            f"{archive}: refusing member {name!r} that escapes the destination"
-        )
+        raise UnsafeArchiveError(archive, f"refusing member {name!r} that escapes the destination")
     return p
 
 
@@ -82,18 +89,18 @@ def _check_tar(tf: tarfile.TarFile, archive: Path, dest: Path) -> list[tarfile.T
     for m in members:
         rel = _check_member_name(m.name, archive)
         if not _inside(dest, dest / rel):
-            raise UnsafeArchiveError(f"{archive}: refusing member {m.name!r} outside {dest}")
+            raise UnsafeArchiveError(archive, f"refusing member {m.name!r} outside {dest}")
         if m.issym() or m.islnk():
             link = PurePosixPath(m.linkname.replace("\\", "/"))
             if link.is_absolute():
-                raise UnsafeArchiveError(f"{archive}: refusing link {m.name!r} -> {m.linkname!r}")
+                raise UnsafeArchiveError(archive, f"refusing link {m.name!r} -> {m.linkname!r}")
             target = (dest / rel).parent / link if m.issym() else dest / link
             if not _inside(dest, target):
                 raise UnsafeArchiveError(
-                    f"{archive}: refusing link {m.name!r} -> {m.linkname!r} that leaves {dest}"
+                    archive, f"refusing link {m.name!r} -> {m.linkname!r} that leaves {dest}"
                 )
         elif not (m.isfile() or m.isdir()):
-            raise UnsafeArchiveError(f"{archive}: refusing special member {m.name!r} (device/fifo)")
+            raise UnsafeArchiveError(archive, f"refusing special member {m.name!r} (device/fifo)")
     return members
 
 
@@ -115,12 +122,10 @@ def extract_archive(archive: PathLike, dest: PathLike) -> list[Path]:
             for info in infos:
                 rel = _check_member_name(info.filename, archive)
                 if not _inside(dest, dest / rel):
-                    raise UnsafeArchiveError(f"{archive}: refusing member {info.filename!r}")
+                    raise UnsafeArchiveError(archive, f"refusing member {info.filename!r}")
                 mode = info.external_attr >> 16
                 if stat.S_ISLNK(mode):
-                    raise UnsafeArchiveError(
-                        f"{archive}: refusing symlink member {info.filename!r}"
-                    )
+                    raise UnsafeArchiveError(archive, f"refusing symlink member {info.filename!r}")
             out = []
             for info in infos:
                 out.append(Path(zf.extract(info, dest)))
@@ -128,7 +133,7 @@ def extract_archive(archive: PathLike, dest: PathLike) -> list[Path]:
     try:
         tf = tarfile.open(archive)
     except tarfile.TarError as err:
-        raise ValueError(f"{archive}: not a tar or zip archive ({err})") from err
+        raise DataFileError(archive, f"not a tar or zip archive ({err})") from None
     with tf:
         members = _check_tar(tf, archive, dest)
         if hasattr(tarfile, "data_filter"):
@@ -168,8 +173,16 @@ def download_url(
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f:
-        shutil.copyfileobj(response, f)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f:
+            shutil.copyfileobj(response, f)
+    except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts are OSErrors
+        part.unlink(missing_ok=True)
+        reason = getattr(err, "reason", None) or err
+        raise DownloadError(
+            f"cannot download {url} ({reason}); without network, fetch it elsewhere and put it "
+            f"in {dest.parent} as {dest.name}"
+        ) from None
     try:
         check(part)
     except ChecksumError:

@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ckconv.data._common import (
+    DataFileError,
     PathLike,
+    check_labels,
     check_split,
     find_dir,
     first_existing,
@@ -66,8 +72,8 @@ def _read_bytes(path: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"{path}: broken gzip stream ({err})") from err
+        except (OSError, EOFError, zlib.error) as err:
+            raise DataFileError(path, f"broken gzip stream ({err})") from err
     return raw
 
 
@@ -81,24 +87,25 @@ def read_idx(path: PathLike, expected_magic: int | None = None) -> np.ndarray:
     path = Path(path)
     data = _read_bytes(path)
     if len(data) < 4:
-        raise ValueError(f"{path}: truncated IDX file ({len(data)} bytes, header needs 4)")
+        raise DataFileError(path, f"truncated IDX file ({len(data)} bytes, header needs 4)")
     magic = int.from_bytes(data[:4], "big")
     if data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file (magic number {magic:#010x})")
+        raise DataFileError(path, f"not an IDX file (magic number {magic:#010x})")
     if expected_magic is not None and magic != expected_magic:
-        raise ValueError(f"{path}: IDX magic number is {magic}, expected {expected_magic}")
+        raise DataFileError(path, f"IDX magic number is {magic}, expected {expected_magic}")
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX header (needs {header} bytes, has {len(data)})")
+        raise DataFileError(path, f"truncated IDX header (needs {header} bytes, has {len(data)})")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = _IDX_TYPES[data[2]]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     body = len(data) - header
     if body != expected:
-        raise ValueError(
-            f"{path}: IDX body has {body} bytes, header {shape} of {dtype} needs {expected}"
-            + (" (truncated file)" if body < expected else "")
+        raise DataFileError(
+            path,
+            f"IDX body has {body} bytes, header {shape} of {dtype} needs {expected}"
+            + (" (truncated file)" if body < expected else ""),
         )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
     return arr.astype(dtype.newbyteorder("="))
@@ -149,19 +156,19 @@ def read_cifar_batch(path: PathLike, label_key: str = "labels") -> tuple[np.ndar
         with open(path, "rb") as f:
             batch = _NumpyOnlyUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
-        raise ValueError(f"{path}: not a readable CIFAR pickle batch ({err})") from err
+        raise DataFileError(path, f"not a readable CIFAR pickle batch ({err})") from err
     if not isinstance(batch, dict):
-        raise ValueError(f"{path}: expected a dict batch, got {type(batch).__name__}")
+        raise DataFileError(path, f"expected a dict batch, got {type(batch).__name__}")
     try:
         data = np.asarray(_get(batch, "data"))
         labels = np.asarray(_get(batch, label_key), dtype=np.int64)
     except KeyError as err:
         keys = sorted(k.decode() if isinstance(k, bytes) else str(k) for k in batch)
-        raise ValueError(f"{path}: missing key {err} in CIFAR batch (keys: {keys})") from None
+        raise DataFileError(path, f"missing key {err} in CIFAR batch (keys: {keys})") from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise ValueError(f"{path}: 'data' must be uint8 (N, 3072), got {data.dtype} {data.shape}")
+        raise DataFileError(path, f"'data' must be uint8 (N, 3072), got {data.dtype} {data.shape}")
     if len(labels) != len(data):
-        raise ValueError(f"{path}: {len(data)} images but {len(labels)} labels")
+        raise DataFileError(path, f"{len(data)} images but {len(labels)} labels")
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -171,7 +178,7 @@ def read_stl10_images(path: PathLike) -> np.ndarray:
     raw = np.fromfile(path, dtype=np.uint8)
     size = 3 * 96 * 96
     if raw.size % size:
-        raise ValueError(f"{path}: {raw.size} bytes is not a whole number of 3x96x96 images")
+        raise DataFileError(path, f"{raw.size} bytes is not a whole number of 3x96x96 images")
     # Stored column-major per channel: swap the last two axes to get (H, W).
     return raw.reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2).copy()
 
@@ -181,8 +188,8 @@ def read_stl10_labels(path: PathLike) -> np.ndarray:
     path = Path(path)
     labels = np.fromfile(path, dtype=np.uint8).astype(np.int64)
     if labels.size and (labels.min() < 1 or labels.max() > 10):
-        raise ValueError(
-            f"{path}: STL-10 labels must be in 1..10, got {labels.min()}..{labels.max()}"
+        raise DataFileError(
+            path, f"STL-10 labels must be in 1..10, got {labels.min()}..{labels.max()}"
         )
     return labels - 1
 
@@ -257,6 +264,13 @@ def channel_stats_uint8(
     return x.mean(dim=dims).float(), x.std(dim=dims, unbiased=False).float()
 
 
+def _labels_idx(path: Path, num_classes: int) -> np.ndarray:
+    """An IDX label file (magic 2049) whose labels are all in ``0 .. num_classes - 1``."""
+    labels = read_idx(path, 2049).astype(np.int64)
+    check_labels(labels, num_classes, path)
+    return labels
+
+
 def _select(images, labels, split, n_val, seed):
     if split == "test":
         return images, labels
@@ -321,16 +335,18 @@ class MNIST(ImageClassification):
             )
         req = self.REQUIRED
         train_x = read_idx(first_existing(directory, req[0]), 2051)
-        train_y = read_idx(first_existing(directory, req[1]), 2049).astype(np.int64)
+        train_y = _labels_idx(first_existing(directory, req[1]), self.num_classes)
         if len(train_x) != len(train_y):
-            raise ValueError(
-                f"{directory}: {len(train_x)} training images but {len(train_y)} labels"
+            raise DataFileError(
+                directory, f"{len(train_x)} training images but {len(train_y)} labels"
             )
         if split == "test":
             images = read_idx(first_existing(directory, req[2]), 2051)
-            labels = read_idx(first_existing(directory, req[3]), 2049).astype(np.int64)
+            labels = _labels_idx(first_existing(directory, req[3]), self.num_classes)
             if len(images) != len(labels):
-                raise ValueError(f"{directory}: {len(images)} test images but {len(labels)} labels")
+                raise DataFileError(
+                    directory, f"{len(images)} test images but {len(labels)} labels"
+                )
         else:
             images, labels = _select(train_x, train_y, split, val_size, seed)
         if permuted and layout != "sequence":
@@ -356,6 +372,8 @@ class _CIFAR(ImageClassification):
     TRAIN_FILES: tuple[str, ...] = ()
     TEST_FILES: tuple[str, ...] = ()
     LABEL_KEY = "labels"
+    #: number of classes of each label key
+    CLASSES: ClassVar[Mapping[str, int]] = MappingProxyType({})
     NAME = ""
     ARCHIVE = ""
 
@@ -366,6 +384,10 @@ class _CIFAR(ImageClassification):
     @classmethod
     def _read(cls, directory: Path, files, label_key):
         parts = [read_cifar_batch(directory / f, label_key) for f in files]
+        classes = cls.CLASSES.get(label_key)
+        for f, (_, labels) in zip(files, parts, strict=True):
+            if classes is not None:
+                check_labels(labels, classes, directory / f)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def __init__(
@@ -435,6 +457,7 @@ class CIFAR10(_CIFAR):
     TEST_FILES = ("test_batch",)
     NAME = "cifar10"
     ARCHIVE = "cifar-10-python.tar.gz"
+    CLASSES = MappingProxyType({"labels": 10})
     num_classes = 10
 
 
@@ -447,6 +470,7 @@ class CIFAR100(_CIFAR):
     LABEL_KEY = "fine_labels"
     NAME = "cifar100"
     ARCHIVE = "cifar-100-python.tar.gz"
+    CLASSES = MappingProxyType({"fine_labels": 100, "coarse_labels": 20})
     num_classes = 100
 
 
@@ -490,14 +514,16 @@ class STL10(ImageClassification):
         train_x = read_stl10_images(directory / "train_X.bin")
         train_y = read_stl10_labels(directory / "train_y.bin")
         if len(train_x) != len(train_y):
-            raise ValueError(
-                f"{directory}: {len(train_x)} training images but {len(train_y)} labels"
+            raise DataFileError(
+                directory, f"{len(train_x)} training images but {len(train_y)} labels"
             )
         if split == "test":
             images = read_stl10_images(directory / "test_X.bin")
             labels = read_stl10_labels(directory / "test_y.bin")
             if len(images) != len(labels):
-                raise ValueError(f"{directory}: {len(images)} test images but {len(labels)} labels")
+                raise DataFileError(
+                    directory, f"{len(images)} test images but {len(labels)} labels"
+                )
         else:
             images, labels = _select(train_x, train_y, split, val_size, seed)
         mean = std = None

@@ -24,7 +24,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ckconv.data._common import PathLike, check_split, find_dir, holdout_indices, missing_files
+from ckconv.data._common import (
+    DataFileError,
+    PathLike,
+    check_split,
+    find_dir,
+    holdout_indices,
+    missing_files,
+    read_text,
+)
 from ckconv.data.images import CIFAR10
 
 __all__ = [
@@ -45,34 +53,34 @@ _LISTOPS_INDEX = {t: i for i, t in enumerate(LISTOPS_VOCAB)}
 def read_listops_tsv(path: PathLike) -> tuple[list[list[int]], np.ndarray]:
     """Read a ListOps ``.tsv``: token-id lists (no padding) and int64 labels."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "ListOps").splitlines()
     if not lines:
-        raise ValueError(f"{path}: empty ListOps file")
+        raise DataFileError(path, "empty ListOps file")
     header = lines[0].split("\t")
     if [h.strip() for h in header] != ["Source", "Target"]:
-        raise ValueError(f"{path}: header must be 'Source<TAB>Target', got {lines[0][:40]!r}")
+        raise DataFileError(path, f"header must be 'Source<TAB>Target', got {lines[0][:40]!r}")
     seqs, labels = [], []
     for lineno, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         parts = line.split("\t")
         if len(parts) != 2:
-            raise ValueError(f"{path}:{lineno}: expected 2 tab-separated fields, got {len(parts)}")
+            raise DataFileError(path, f"expected 2 tab-separated fields, got {len(parts)}", lineno)
         src, tgt = parts
         try:
             label = int(tgt)
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: target {tgt!r} is not an integer") from None
+            raise DataFileError(path, f"target {tgt!r} is not an integer", lineno) from None
         if not 0 <= label <= 9:
-            raise ValueError(f"{path}:{lineno}: target {label} outside 0..9")
+            raise DataFileError(path, f"target {label} outside 0..9", lineno)
         tokens = src.replace("(", " ").replace(")", " ").split()
         try:
             seqs.append([_LISTOPS_INDEX[t] for t in tokens])
         except KeyError as err:
-            raise ValueError(f"{path}:{lineno}: unknown ListOps token {err}") from None
+            raise DataFileError(path, f"unknown ListOps token {err}", lineno) from None
         labels.append(label)
     if not seqs:
-        raise ValueError(f"{path}: no examples")
+        raise DataFileError(path, "no examples")
     return seqs, np.asarray(labels, dtype=np.int64)
 
 
@@ -200,20 +208,20 @@ def read_pathfinder_metadata(path: PathLike) -> list[tuple[str, str, int]]:
     label)`` per line."""
     path = Path(path)
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path, "Pathfinder metadata").splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split()
         if len(fields) < 4:
-            raise ValueError(
-                f"{path}:{lineno}: expected at least 4 space-separated fields, got {len(fields)}"
+            raise DataFileError(
+                path, f"expected at least 4 space-separated fields, got {len(fields)}", lineno
             )
         try:
             label = int(fields[3])
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: label {fields[3]!r} is not an integer") from None
+            raise DataFileError(path, f"label {fields[3]!r} is not an integer", lineno) from None
         if label not in (0, 1):
-            raise ValueError(f"{path}:{lineno}: label must be 0 or 1, got {label}")
+            raise DataFileError(path, f"label must be 0 or 1, got {label}", lineno)
         out.append((fields[0], fields[1], label))
     return out
 
@@ -303,10 +311,10 @@ class Pathfinder(Dataset):
             with Image.open(path) as im:
                 arr = np.asarray(im.convert("L"), dtype=np.float32)
         except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: cannot decode image ({err})") from None
+            raise DataFileError(path, f"cannot decode image ({err})") from None
         if arr.shape != (self.resolution, self.resolution):
-            raise ValueError(
-                f"{path}: expected {self.resolution}x{self.resolution}, got {arr.shape}"
+            raise DataFileError(
+                path, f"expected {self.resolution}x{self.resolution}, got {arr.shape}"
             )
         x = torch.from_numpy(arr / 255.0).unsqueeze(0)
         if self.normalize:

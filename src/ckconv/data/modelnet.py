@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ckconv.data._common import PathLike, check_split, missing_files
+from ckconv.data._common import DataFileError, PathLike, check_split, missing_files, read_text
 
 __all__ = [
     "MODELNET10_CLASSES",
@@ -58,43 +58,41 @@ def read_off(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     polygons (fan-triangulated); extra values after a face's indices (colours) are ignored.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="ascii")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not an ASCII OFF file ({err})") from None
+    text = read_text(path, "OFF")
     lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines or not lines[0].startswith("OFF"):
-        raise ValueError(f"{path}: missing 'OFF' header")
+        raise DataFileError(path, "missing 'OFF' header")
     rest = lines[0][3:].strip()
     pos = 1
     if not rest:
         if len(lines) < 2:
-            raise ValueError(f"{path}: truncated OFF file (no counts line)")
+            raise DataFileError(path, "truncated OFF file (no counts line)")
         rest = lines[1]
         pos = 2
     try:
         counts = [int(v) for v in rest.split()]
     except ValueError:
-        raise ValueError(f"{path}: bad counts line {rest!r}") from None
+        raise DataFileError(path, f"bad counts line {rest!r}") from None
     if len(counts) < 2 or counts[0] < 0 or counts[1] < 0:
-        raise ValueError(
-            f"{path}: counts line must be 'n_vertices n_faces [n_edges]', got {rest!r}"
+        raise DataFileError(
+            path, f"counts line must be 'n_vertices n_faces [n_edges]', got {rest!r}"
         )
     nv, nf = counts[0], counts[1]
     if len(lines) < pos + nv + nf:
-        raise ValueError(
-            f"{path}: truncated OFF file: header promises {nv} vertices and {nf} faces, "
-            f"found {len(lines) - pos} lines"
+        raise DataFileError(
+            path,
+            f"truncated OFF file: header promises {nv} vertices and {nf} faces, "
+            f"found {len(lines) - pos} lines",
         )
     try:
         verts = np.array(
             [[float(v) for v in ln.split()[:3]] for ln in lines[pos : pos + nv]], dtype=np.float64
         )
     except ValueError:
-        raise ValueError(f"{path}: non-numeric vertex coordinate") from None
+        raise DataFileError(path, "non-numeric vertex coordinate") from None
     if nv and verts.shape != (nv, 3):
-        raise ValueError(f"{path}: every vertex needs 3 coordinates")
+        raise DataFileError(path, "every vertex needs 3 coordinates")
     face_lines = lines[pos + nv : pos + nv + nf]
     try:  # fast path: every face a triangle "3 i j k"
         table = np.array([ln.split() for ln in face_lines], dtype=np.int64).reshape(nf, -1)
@@ -104,21 +102,21 @@ def read_off(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
         tri = table[:, 1:]
         if nf and (tri.min() < 0 or tri.max() >= nv):
             bad = int(np.flatnonzero((tri < 0).any(axis=1) | (tri >= nv).any(axis=1))[0])
-            raise ValueError(f"{path}: face {bad}: vertex index out of range 0..{nv - 1}")
+            raise DataFileError(path, f"face {bad}: vertex index out of range 0..{nv - 1}")
         return verts.reshape(nv, 3), tri.copy()
     tris: list[tuple[int, int, int]] = []
     for k, ln in enumerate(face_lines):
         try:
             vals = [int(v) for v in ln.split()]
         except ValueError:
-            raise ValueError(f"{path}: face {k}: non-integer entry in {ln[:40]!r}") from None
+            raise DataFileError(path, f"face {k}: non-integer entry in {ln[:40]!r}") from None
         if not vals or vals[0] < 3 or len(vals) < 1 + vals[0]:
-            raise ValueError(
-                f"{path}: face {k}: expected 'n i_1 ... i_n' with n >= 3, got {ln[:40]!r}"
+            raise DataFileError(
+                path, f"face {k}: expected 'n i_1 ... i_n' with n >= 3, got {ln[:40]!r}"
             )
         idx = vals[1 : 1 + vals[0]]
         if min(idx) < 0 or max(idx) >= nv:
-            raise ValueError(f"{path}: face {k}: vertex index out of range 0..{nv - 1}")
+            raise DataFileError(path, f"face {k}: vertex index out of range 0..{nv - 1}")
         tris.extend((idx[0], idx[j], idx[j + 1]) for j in range(1, len(idx) - 1))
     return verts.reshape(nv, 3), np.asarray(tris, dtype=np.int64).reshape(-1, 3)
 
@@ -152,22 +150,22 @@ def read_resampled(path: PathLike, num_points: int | None = None) -> np.ndarray:
     """Read a resampled ModelNet ``.txt`` (``x,y,z,nx,ny,nz`` per line): float64 ``(N, 6)``."""
     path = Path(path)
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="ascii").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path, "ModelNet .txt").splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.replace(",", " ").split()
         if len(fields) != 6:
-            raise ValueError(
-                f"{path}:{lineno}: expected 6 comma-separated values, got {len(fields)}"
+            raise DataFileError(
+                path, f"expected 6 comma-separated values, got {len(fields)}", lineno
             )
         try:
             rows.append([float(v) for v in fields])
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: non-numeric value in {line[:40]!r}") from None
+            raise DataFileError(path, f"non-numeric value in {line[:40]!r}", lineno) from None
         if num_points is not None and len(rows) == num_points:
             break
     if num_points is not None and len(rows) < num_points:
-        raise ValueError(f"{path}: has {len(rows)} points, {num_points} requested")
+        raise DataFileError(path, f"has {len(rows)} points, {num_points} requested")
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -245,7 +243,7 @@ class ModelNet(Dataset):
             for sid in ids:
                 cls = sid.rsplit("_", 1)[0]
                 if cls not in index:
-                    raise ValueError(f"{directory}: sample {sid!r} has unknown class {cls!r}")
+                    raise DataFileError(directory, f"sample {sid!r} has unknown class {cls!r}")
                 self.items.append((directory / cls / f"{sid}.txt", index[cls]))
         else:
             self.classes = sorted(d.name for d in directory.iterdir() if (d / split).is_dir())
@@ -287,12 +285,12 @@ class ModelNet(Dataset):
         else:
             verts, faces = read_off(path)
             if len(faces) == 0:
-                raise ValueError(f"{path}: mesh has no faces")
+                raise DataFileError(path, "mesh has no faces")
             rng = np.random.default_rng([self.seed, index])
             try:
                 points, normals = sample_surface(verts, faces, self.num_points, rng)
             except ValueError as err:
-                raise ValueError(f"{path}: {err}") from None
+                raise DataFileError(path, f"{err}") from None
         x = np.concatenate([normalize_points(points), normals], axis=1).T
         return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32), torch.tensor(
             label, dtype=torch.int64

@@ -23,7 +23,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ckconv.data._common import PathLike, check_split, missing_files, stratified_split
+from ckconv.data._common import (
+    DataFileError,
+    PathLike,
+    check_split,
+    missing_files,
+    read_text,
+    stratified_split,
+)
 
 __all__ = ["PSV_COLUMNS", "PhysioNet2019", "read_psv"]
 
@@ -83,13 +90,14 @@ def read_psv(path: PathLike) -> np.ndarray:
     a value that is not a number.
     """
     path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, ".psv").splitlines()
     if not lines:
-        raise ValueError(f"{path}: empty .psv file")
+        raise DataFileError(path, "empty .psv file")
     header = tuple(h.strip() for h in lines[0].split("|"))
     if header != PSV_COLUMNS:
-        raise ValueError(
-            f"{path}: header has {len(header)} columns {header[:3]}..., expected the 41 PhysioNet 2019 columns"
+        raise DataFileError(
+            path,
+            f"header has {len(header)} columns {header[:3]}..., expected the 41 PhysioNet 2019 columns",
         )
     rows = []
     for lineno, line in enumerate(lines[1:], start=2):
@@ -97,15 +105,15 @@ def read_psv(path: PathLike) -> np.ndarray:
             continue
         fields = line.split("|")
         if len(fields) != 41:
-            raise ValueError(
-                f"{path}:{lineno}: expected 41 fields, got {len(fields)} (truncated file?)"
+            raise DataFileError(
+                path, f"expected 41 fields, got {len(fields)} (truncated file?)", lineno
             )
         try:
             rows.append([float(v) for v in fields])
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: non-numeric value in {line[:60]!r}") from None
+            raise DataFileError(path, f"non-numeric value in {line[:60]!r}", lineno) from None
     if not rows:
-        raise ValueError(f"{path}: no data rows")
+        raise DataFileError(path, "no data rows")
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -113,7 +121,7 @@ def _process(table: np.ndarray, label_window: str, path: Path):
     """(time values (72, 34) with NaN, static (5,), label, number of steps) or None if too short."""
     iculos = table[:, 39]
     if np.isnan(iculos).any() or (iculos < 1).any() or (iculos != np.round(iculos)).any():
-        raise ValueError(f"{path}: ICULOS must be whole hours >= 1")
+        raise DataFileError(path, "ICULOS must be whole hours >= 1")
     keep = iculos <= HOURS
     kept = table[keep]
     if len(kept) == 0:
@@ -183,7 +191,7 @@ class PhysioNet2019(Dataset):
                 r for r in (_process(read_psv(f), label_window, f) for f in files) if r is not None
             ]
             if not records:
-                raise ValueError(f"{root}: no stay has more than 2 hours of data")
+                raise DataFileError(root, "no stay has more than 2 hours of data")
             _CACHE[key] = (
                 np.stack([r[0] for r in records]),
                 np.stack([r[1] for r in records]),

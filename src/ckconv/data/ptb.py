@@ -13,7 +13,14 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ckconv.data._common import PathLike, check_split, find_dir, missing_files
+from ckconv.data._common import (
+    DataFileError,
+    PathLike,
+    check_split,
+    find_dir,
+    missing_files,
+    read_text,
+)
 
 __all__ = ["EOS", "CharPTB", "build_vocab", "read_ptb_chars"]
 
@@ -25,10 +32,7 @@ _FILES = {"train": "ptb.char.train.txt", "val": "ptb.char.valid.txt", "test": "p
 def read_ptb_chars(path: PathLike) -> list[str]:
     """The token stream of one file: each line's space-separated symbols followed by ``<eos>``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a UTF-8 text file ({err})") from None
+    text = read_text(path, "PTB text")
     tokens: list[str] = []
     for line in text.splitlines():
         symbols = line.split()
@@ -36,11 +40,13 @@ def read_ptb_chars(path: PathLike) -> list[str]:
             continue
         if any(len(s) != 1 for s in symbols):
             bad = next(s for s in symbols if len(s) != 1)
-            raise ValueError(f"{path}: expected single characters separated by spaces, got {bad!r}")
+            raise DataFileError(
+                path, f"expected single characters separated by spaces, got {bad!r}"
+            )
         tokens.extend(symbols)
         tokens.append(EOS)
     if not tokens:
-        raise ValueError(f"{path}: no characters")
+        raise DataFileError(path, "no characters")
     return tokens
 
 

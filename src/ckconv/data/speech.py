@@ -21,7 +21,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ckconv.data._common import PathLike, check_split, find_dir, missing_files, stratified_split
+from ckconv.data._common import (
+    DataFileError,
+    PathLike,
+    check_split,
+    find_dir,
+    missing_files,
+    stratified_split,
+)
 
 __all__ = [
     "KIDGER_WORDS",
@@ -43,7 +50,7 @@ def _open_wav(path: Path):
     try:
         return wave.open(str(path), "rb")
     except (wave.Error, EOFError) as err:
-        raise ValueError(f"{path}: not a readable WAV file ({err})") from None
+        raise DataFileError(path, f"not a readable WAV file ({err})") from None
 
 
 def wav_num_frames(path: PathLike) -> int:
@@ -69,18 +76,18 @@ def read_wav(path: PathLike, expected_rate: int | None = 16000) -> tuple[torch.T
             w.getnframes(),
         )
         if width != 2:
-            raise ValueError(f"{path}: expected 16-bit PCM, got {8 * width}-bit samples")
+            raise DataFileError(path, f"expected 16-bit PCM, got {8 * width}-bit samples")
         if channels != 1:
-            raise ValueError(f"{path}: expected mono audio, got {channels} channels")
+            raise DataFileError(path, f"expected mono audio, got {channels} channels")
         if expected_rate is not None and rate != expected_rate:
-            raise ValueError(f"{path}: expected {expected_rate} Hz, got {rate} Hz")
+            raise DataFileError(path, f"expected {expected_rate} Hz, got {rate} Hz")
         try:
             data = w.readframes(n)
         except (wave.Error, EOFError) as err:
-            raise ValueError(f"{path}: broken WAV data ({err})") from None
+            raise DataFileError(path, f"broken WAV data ({err})") from None
     if len(data) != 2 * n:
-        raise ValueError(
-            f"{path}: truncated WAV data: header says {n} frames, file has {len(data) // 2}"
+        raise DataFileError(
+            path, f"truncated WAV data: header says {n} frames, file has {len(data) // 2}"
         )
     samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
     return torch.from_numpy(samples), rate
@@ -307,7 +314,7 @@ class SpeechCommands(Dataset):
     def _features(self, path: Path) -> torch.Tensor:
         audio, _ = read_wav(path)
         if audio.numel() != self.clip_length:
-            raise ValueError(f"{path}: expected {self.clip_length} samples, got {audio.numel()}")
+            raise DataFileError(path, f"expected {self.clip_length} samples, got {audio.numel()}")
         if self.features == "raw":
             return audio.unsqueeze(0)
         return self._mfcc(audio)

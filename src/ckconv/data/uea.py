@@ -27,13 +27,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ckconv._checks import choice
 from ckconv.data._common import (
+    DataFileError,
     PathLike,
+    check_finite,
     check_rate,
     check_split,
     find_dir,
     first_existing,
     missing_files,
+    read_text,
     stratified_split,
 )
 
@@ -48,6 +52,13 @@ __all__ = [
     "read_ts",
     "read_uea",
 ]
+
+
+#: tokens read as a missing value (NaN)
+MISSING = ("?", "NaN", "nan", "")
+#: what a dataset does with ``inf`` values and missing values (the ``nonfinite`` option)
+NONFINITE = ("error", "zero", "drop")
+NONFINITE_HINT = "; fix the file or pass nonfinite='zero' or 'drop' (task.nonfinite in a config)"
 
 
 @dataclass
@@ -77,12 +88,16 @@ class TimeSeriesData:
 
 def _float(token: str, path: Path, lineno: int) -> float:
     token = token.strip()
-    if token in ("?", "NaN", "nan", ""):
+    if token in MISSING:
         return float("nan")
     try:
         return float(token)
     except ValueError:
-        raise ValueError(f"{path}:{lineno}: cannot parse value {token!r} as a number") from None
+        raise DataFileError(path, f"cannot parse value {token!r} as a number", lineno) from None
+
+
+def _values(text: str, path: Path, lineno: int) -> np.ndarray:
+    return np.array([_float(v, path, lineno) for v in text.split(",")])
 
 
 def _time(token: str, path: Path, lineno: int) -> float:
@@ -97,7 +112,7 @@ def _time(token: str, path: Path, lineno: int) -> float:
             stamp = stamp.replace(tzinfo=timezone.utc)
         return stamp.timestamp()
     except ValueError:
-        raise ValueError(f"{path}:{lineno}: cannot parse time stamp {token!r}") from None
+        raise DataFileError(path, f"cannot parse time stamp {token!r}", lineno) from None
 
 
 def _stack_dims(dims: list[np.ndarray]) -> np.ndarray:
@@ -111,72 +126,178 @@ def _stack_dims(dims: list[np.ndarray]) -> np.ndarray:
 _PAIR = re.compile(r"\(([^()]*)\)")
 
 
-def _read_text(path: Path, kind: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="strict")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a text {kind} file ({err})") from None
+@dataclass
+class _Declared:
+    """What a header promises about every case, with the line that says it (for messages)."""
+
+    dimensions: tuple[int, int] | None = None  # (value, line)
+    univariate: tuple[bool, int] | None = None
+    equal_length: tuple[bool, int] | None = None
+    series_length: tuple[int, int] | None = None
+    missing: tuple[bool, int] | None = None
 
 
-def _check_cases(path: Path, in_data: bool, series: list, kind: str) -> None:
-    if not in_data:
-        raise ValueError(f"{path}: no @data section (truncated or not {kind} file)")
-    if not series:
-        raise ValueError(f"{path}: @data section is empty")
+def _check_declared(dims: list[np.ndarray], declared: _Declared, path: Path, lineno: int) -> None:
+    """One case against its file's header: dimensions, lengths, missing values."""
+    n = len(dims)
+    if declared.dimensions and n != declared.dimensions[0]:
+        value, line = declared.dimensions
+        raise DataFileError(
+            path, f"case has {n} dimensions but @dimensions {value} (line {line})", lineno
+        )
+    if declared.univariate and declared.univariate[0] and n != 1:
+        raise DataFileError(
+            path,
+            f"case has {n} dimensions but @univariate true (line {declared.univariate[1]})",
+            lineno,
+        )
+    lengths = sorted({len(d) for d in dims})
+    if declared.equal_length and declared.equal_length[0] and len(lengths) > 1:
+        raise DataFileError(
+            path,
+            f"the case's dimensions have lengths {lengths} but @equalLength true "
+            f"(line {declared.equal_length[1]})",
+            lineno,
+        )
+    equal = declared.equal_length is None or declared.equal_length[0]
+    if declared.series_length and equal and lengths != [declared.series_length[0]]:
+        value, line = declared.series_length
+        raise DataFileError(
+            path, f"case has length {max(lengths)} but @seriesLength {value} (line {line})", lineno
+        )
+    if declared.missing and not declared.missing[0] and any(np.isnan(d).any() for d in dims):
+        raise DataFileError(
+            path,
+            f"case has a missing value but @missing false (line {declared.missing[1]})",
+            lineno,
+        )
+
+
+@dataclass
+class _Cases:
+    """The cases read so far and the checks that relate a case to the earlier ones."""
+
+    path: Path
+    allow_inf: bool
+    series: list[np.ndarray] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    times: list[np.ndarray] = field(default_factory=list)
+    first_line: int = 0
+
+    def add(self, dims: list[np.ndarray], label: str, lineno: int, equal_length: bool) -> None:
+        case = _stack_dims(dims)
+        if self.series:
+            first = self.series[0]
+            if case.shape[0] != first.shape[0]:
+                raise DataFileError(
+                    self.path,
+                    f"case has {case.shape[0]} dimensions, the first case (line "
+                    f"{self.first_line}) {first.shape[0]}",
+                    lineno,
+                )
+            if equal_length and case.shape[1] != first.shape[1]:
+                raise DataFileError(
+                    self.path,
+                    f"case has length {case.shape[1]}, the first case (line {self.first_line}) "
+                    f"{first.shape[1]}, but the header declares equal lengths",
+                    lineno,
+                )
+        else:
+            self.first_line = lineno
+        if not self.allow_inf:
+            check_finite(case, self.path, "case", lineno, NONFINITE_HINT)
+        self.series.append(case)
+        self.labels.append(label)
+
+    def result(self, in_data: bool, kind: str, class_names, meta) -> TimeSeriesData:
+        if not in_data:
+            raise DataFileError(self.path, f"no @data section (truncated or not {kind} file)")
+        if not self.series:
+            raise DataFileError(self.path, "@data section is empty")
+        times = self.times if self.times else None
+        return TimeSeriesData(self.series, self.labels, class_names, times, meta)
 
 
 def _check_label(label: str, class_names: list[str], path: Path, lineno: int) -> None:
     if label not in class_names:
-        raise ValueError(
-            f"{path}:{lineno}: label {label!r} is not one of the declared classes {class_names}"
+        raise DataFileError(
+            path, f"label {label!r} is not one of the declared classes {class_names}", lineno
         )
-
-
-def _check_dims(n: int, first: int | None, path: Path, lineno: int) -> None:
-    if first is not None and n != first:
-        raise ValueError(f"{path}:{lineno}: case has {n} dimensions, earlier cases {first}")
 
 
 def _ts_class_labels(value: str, path: Path, lineno: int) -> list[str]:
     """The labels of a ``@classLabel true <labels>`` header line."""
     parts = value.split()
     if not parts or parts[0].lower() not in ("true", "false"):
-        raise ValueError(f"{path}:{lineno}: @classLabel must be 'true <labels>' or 'false'")
+        raise DataFileError(path, "@classLabel must be 'true <labels>' or 'false'", lineno)
     if parts[0].lower() == "false":
-        raise ValueError(f"{path}:{lineno}: @classLabel false: unlabelled files are not supported")
+        raise DataFileError(path, "@classLabel false: unlabelled files are not supported", lineno)
     if len(parts) < 2:
-        raise ValueError(f"{path}:{lineno}: @classLabel true needs the list of labels")
+        raise DataFileError(path, "@classLabel true needs the list of labels", lineno)
     return parts[1:]
 
 
-def _ts_header(line: str, path: Path, lineno: int, meta: dict[str, str], labels: list[str]) -> bool:
-    """Read one ``@tag value`` line into ``meta`` (``@classLabel``: into ``labels``); True at
-    ``@data``."""
-    if not line.startswith("@"):
-        raise ValueError(f"{path}:{lineno}: expected an @tag before @data, got {line[:40]!r}")
-    tag, _, value = line[1:].partition(" ")
-    tag = tag.lower()
-    if tag == "data":
-        if not labels:
-            raise ValueError(
-                f"{path}: header has no @classLabel line (only classification files are supported)"
-            )
-        return True
-    if tag == "classlabel":
-        labels[:] = _ts_class_labels(value, path, lineno)
-    else:
-        meta[tag] = value.strip()
-    return False
+_TS_FLAGS = {
+    "timestamps": "timestamps",
+    "univariate": "univariate",
+    "equallength": "equal_length",
+    "missing": "missing",
+}
+_TS_NUMBERS = {"dimensions": "dimensions", "serieslength": "series_length"}
+
+
+@dataclass
+class _TsHeader:
+    """A ``.ts`` header, read line by line."""
+
+    meta: dict[str, str] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+    declared: _Declared = field(default_factory=_Declared)
+    timestamps: bool = False
+
+    def line(self, line: str, path: Path, lineno: int) -> bool:
+        """Read one ``@tag value`` line; True at ``@data``."""
+        if not line.startswith("@"):
+            raise DataFileError(path, f"expected an @tag before @data, got {line[:40]!r}", lineno)
+        tag, _, value = line[1:].partition(" ")
+        tag, value = tag.lower(), value.strip()
+        if tag == "data":
+            if not self.class_names:
+                raise DataFileError(
+                    path, "header has no @classLabel line (only classification files are supported)"
+                )
+            return True
+        if tag == "classlabel":
+            self.class_names = _ts_class_labels(value, path, lineno)
+            return False
+        self.meta[tag] = value
+        if tag in _TS_FLAGS:
+            if value.lower() not in ("true", "false"):
+                raise DataFileError(
+                    path, f"@{line[1:].split()[0]} must be true or false, got {value!r}", lineno
+                )
+            flag = value.lower() == "true"
+            setattr(self.declared, _TS_FLAGS[tag], (flag, lineno))
+            self.timestamps = flag if tag == "timestamps" else self.timestamps
+        elif tag in _TS_NUMBERS:
+            if not value.isdigit() or int(value) < 1:
+                raise DataFileError(
+                    path,
+                    f"@{line[1:].split()[0]} must be a positive whole number, got {value!r}",
+                    lineno,
+                )
+            setattr(self.declared, _TS_NUMBERS[tag], (int(value), lineno))
+        return False
 
 
 def _ts_timed_dim(text: str, path: Path, lineno: int) -> tuple[np.ndarray, np.ndarray]:
     """The times and values of one dimension written as ``(time,value),(time,value),...``."""
     pairs = _PAIR.findall(text)
     if not pairs:
-        raise ValueError(f"{path}:{lineno}: expected (time,value) pairs, got {text[:40]!r}")
+        raise DataFileError(path, f"expected (time,value) pairs, got {text[:40]!r}", lineno)
     tv = [p.rsplit(",", 1) for p in pairs]
     if any(len(p) != 2 for p in tv):
-        raise ValueError(f"{path}:{lineno}: malformed (time,value) pair in {text[:40]!r}")
+        raise DataFileError(path, f"malformed (time,value) pair in {text[:40]!r}", lineno)
     times = np.array([_time(t, path, lineno) for t, _ in tv])
     return times, np.array([_float(v, path, lineno) for _, v in tv])
 
@@ -186,54 +307,48 @@ def _ts_case(line: str, path: Path, lineno: int, class_names: list[str], timesta
     if timestamps:
         # time stamps may contain ':' (dates): split dims on ':' that follow a ')'.
         body, _, label = line.rpartition(":")
-        dims_txt = re.split(r"(?<=\)):", body)
+        dims_txt = re.split(r"(?<=\)):", body) if body else []
     else:
         *dims_txt, label = line.split(":")
     label = label.strip()
     if not dims_txt:
-        raise ValueError(f"{path}:{lineno}: a case needs at least one dimension and a label")
+        raise DataFileError(path, "a case needs at least one dimension and a label", lineno)
     _check_label(label, class_names, path, lineno)
     if not timestamps:
-        dims = [np.array([_float(v, path, lineno) for v in d.split(",")]) for d in dims_txt]
-        return dims, None, label
+        return [_values(d, path, lineno) for d in dims_txt], None, label
     timed = [_ts_timed_dim(d, path, lineno) for d in dims_txt]
     return [values for _, values in timed], timed[-1][0], label
 
 
-def read_ts(path: PathLike) -> TimeSeriesData:
-    """Parse a UEA/UCR ``.ts`` file (see the module docstring for the format)."""
+def read_ts(path: PathLike, *, allow_inf: bool = False) -> TimeSeriesData:
+    """Parse a UEA/UCR ``.ts`` file (see the module docstring for the format).
+
+    Every case is checked against the header (``@dimensions``, ``@univariate``,
+    ``@equalLength``, ``@seriesLength``, ``@missing``, ``@classLabel``) and the first case;
+    ``inf`` values are refused unless ``allow_inf``. Problems raise
+    :class:`~ckconv.data.DataFileError` naming the file and line.
+    """
     path = Path(path)
-    text = _read_text(path, ".ts")
-    meta: dict[str, str] = {}
-    class_names: list[str] = []
-    series: list[np.ndarray] = []
-    labels: list[str] = []
-    times: list[np.ndarray] = []
+    header = _TsHeader()
+    cases = _Cases(path, allow_inf)
     in_data = False
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(read_text(path, ".ts").splitlines(), start=1):
         line = raw.strip()
         if not line or (not in_data and line.startswith(("#", "%"))):
             continue
         if not in_data:
-            in_data = _ts_header(line, path, lineno, meta, class_names)
+            in_data = header.line(line, path, lineno)
             continue
-        timestamps = meta.get("timestamps", "false").lower() == "true"
-        dims, case_times, label = _ts_case(line, path, lineno, class_names, timestamps)
-        declared = meta.get("dimensions")
-        if not series and declared is not None and int(declared) != len(dims):
-            raise ValueError(
-                f"{path}:{lineno}: @dimensions {meta['dimensions']} but the case has {len(dims)}"
-            )
-        _check_dims(len(dims), series[0].shape[0] if series else None, path, lineno)
-        series.append(_stack_dims(dims))
-        labels.append(label)
-        if timestamps:
-            times.append(case_times)
-    _check_cases(path, in_data, series, "a .ts")
-    return TimeSeriesData(series, labels, class_names, times if times else None, meta)
+        dims, times, label = _ts_case(line, path, lineno, header.class_names, header.timestamps)
+        _check_declared(dims, header.declared, path, lineno)
+        equal = bool(header.declared.equal_length and header.declared.equal_length[0])
+        cases.add(dims, label, lineno, equal)
+        if times is not None:
+            cases.times.append(times)
+    return cases.result(in_data, "a .ts", header.class_names, header.meta)
 
 
-def _split_arff_row(line: str) -> list[str]:
+def _split_arff_row(line: str, path: Path, lineno: int) -> list[str]:
     """Split a data row on commas outside quotes; quotes are removed."""
     out, buf, quote = [], [], None
     for ch in line:
@@ -250,7 +365,7 @@ def _split_arff_row(line: str) -> list[str]:
         else:
             buf.append(ch)
     if quote:
-        raise ValueError("unterminated quote")
+        raise DataFileError(path, "unterminated quote in data row", lineno)
     out.append("".join(buf))
     return out
 
@@ -263,21 +378,31 @@ class _ArffHeader:
     class_names: list[str] | None = None
     relational: bool = False
     inside_relational: bool = False
-    n_numeric: int = 0
+    n_numeric: int = 0  # numeric attributes outside (univariate) or inside (relational) the block
+    numeric_line: int = 0
 
     def attribute(self, line: str, path: Path, lineno: int) -> None:
-        _, _, typ = line.split(None, 1)[1].strip().partition(" ")
-        typ = typ.strip()
+        parts = line.split(None, 2)
+        if len(parts) < 3:
+            raise DataFileError(
+                path, f"@attribute needs a name and a type, got {line[:40]!r}", lineno
+            )
+        typ = parts[2].strip()
         if typ.lower() == "relational":
             self.relational = self.inside_relational = True
         elif typ.startswith("{"):
             if self.inside_relational:
-                raise ValueError(f"{path}:{lineno}: nominal attribute inside the relational block")
+                raise DataFileError(path, "nominal attribute inside the relational block", lineno)
             if not typ.endswith("}"):
-                raise ValueError(f"{path}:{lineno}: unterminated class list {typ!r}")
+                raise DataFileError(path, f"unterminated class list {typ!r}", lineno)
             self.class_names = [c.strip().strip("'\"") for c in typ[1:-1].split(",")]
-        elif typ.lower() in ("numeric", "real", "integer") and not self.inside_relational:
+        elif typ.lower() in ("numeric", "real", "integer"):
             self.n_numeric += 1
+            self.numeric_line = self.numeric_line or lineno
+        else:
+            raise DataFileError(
+                path, f"attribute type {typ!r} is not numeric, relational or a class list", lineno
+            )
 
     def line(self, line: str, path: Path, lineno: int) -> bool:
         """Read one header line; True at ``@data``."""
@@ -290,70 +415,74 @@ class _ArffHeader:
             self.inside_relational = False
         elif low.startswith("@data"):
             if self.class_names is None:
-                raise ValueError(f"{path}: no nominal class attribute before @data")
+                raise DataFileError(path, "no nominal class attribute before @data", lineno)
             return True
         else:
-            raise ValueError(f"{path}:{lineno}: unexpected header line {line[:40]!r}")
+            raise DataFileError(path, f"unexpected header line {line[:40]!r}", lineno)
         return False
 
 
-def _arff_case(fields: list[str], header: _ArffHeader, path: Path, lineno: int) -> np.ndarray:
-    """The ``(dims, length)`` array of one data row (without its label)."""
+def _arff_case(fields: list[str], header: _ArffHeader, path: Path, lineno: int) -> list[np.ndarray]:
+    """The dimensions of one data row (without its label)."""
     if not header.relational:
         values = fields[:-1]
         if header.n_numeric and len(values) != header.n_numeric:
-            raise ValueError(
-                f"{path}:{lineno}: row has {len(values)} values, header declares {header.n_numeric}"
+            raise DataFileError(
+                path, f"row has {len(values)} values, header declares {header.n_numeric}", lineno
             )
-        return np.array([[_float(v, path, lineno) for v in values]])
+        return [np.array([_float(v, path, lineno) for v in values])]
     if len(fields) != 2:
-        raise ValueError(
-            f"{path}:{lineno}: expected 'dims',label in a relational row, got {len(fields)} fields"
+        raise DataFileError(
+            path, f"expected 'dims',label in a relational row, got {len(fields)} fields", lineno
         )
     dims_txt = fields[0].replace("\\n", "\n").split("\n")
-    dims = [
-        np.array([_float(v, path, lineno) for v in d.split(",")]) for d in dims_txt if d.strip()
-    ]
-    return _stack_dims(dims)
+    dims = [_values(d, path, lineno) for d in dims_txt if d.strip()]
+    if not dims:
+        raise DataFileError(path, "relational row without values", lineno)
+    for k, d in enumerate(dims):
+        if header.n_numeric and len(d) != header.n_numeric:
+            raise DataFileError(
+                path,
+                f"dimension {k + 1} has {len(d)} values, the relational attribute declares "
+                f"{header.n_numeric} (line {header.numeric_line})",
+                lineno,
+            )
+    return dims
 
 
-def read_arff(path: PathLike) -> TimeSeriesData:
-    """Parse a UEA/UCR ``.arff`` file, univariate or multivariate (relational attribute)."""
+def read_arff(path: PathLike, *, allow_inf: bool = False) -> TimeSeriesData:
+    """Parse a UEA/UCR ``.arff`` file, univariate or multivariate (relational attribute).
+
+    Rows are checked against the declared attributes and classes and the first row; ``inf``
+    values are refused unless ``allow_inf``. Problems raise
+    :class:`~ckconv.data.DataFileError` naming the file and line.
+    """
     path = Path(path)
-    text = _read_text(path, ".arff")
     header = _ArffHeader()
+    cases = _Cases(path, allow_inf)
     in_data = False
-    series: list[np.ndarray] = []
-    labels: list[str] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(read_text(path, ".arff").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("%"):
             continue
         if not in_data:
             in_data = header.line(line, path, lineno)
             continue
-        try:
-            fields = _split_arff_row(line)
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: unterminated quote in data row") from None
+        fields = _split_arff_row(line, path, lineno)
         label = fields[-1].strip()
         _check_label(label, header.class_names, path, lineno)
-        case = _arff_case(fields, header, path, lineno)
-        _check_dims(case.shape[0], series[0].shape[0] if series else None, path, lineno)
-        series.append(case)
-        labels.append(label)
-    _check_cases(path, in_data, series, "an .arff")
-    return TimeSeriesData(series, labels, header.class_names, None, header.meta)
+        cases.add(_arff_case(fields, header, path, lineno), label, lineno, equal_length=False)
+    return cases.result(in_data, "an .arff", header.class_names, header.meta)
 
 
-def read_uea(path: PathLike) -> TimeSeriesData:
+def read_uea(path: PathLike, *, allow_inf: bool = False) -> TimeSeriesData:
     """Read a ``.ts`` or ``.arff`` file, chosen by suffix."""
     path = Path(path)
     if path.suffix.lower() == ".ts":
-        return read_ts(path)
+        return read_ts(path, allow_inf=allow_inf)
     if path.suffix.lower() == ".arff":
-        return read_arff(path)
-    raise ValueError(f"{path}: unknown UEA format (expected .ts or .arff)")
+        return read_arff(path, allow_inf=allow_inf)
+    raise DataFileError(path, "unknown UEA format (expected .ts or .arff)")
 
 
 def aeon_data_dir() -> Path | None:
@@ -399,6 +528,52 @@ def _declares_classes(path: Path) -> bool:
     return False
 
 
+def _read_pair(
+    train_path: Path, test_path: Path, nonfinite: str
+) -> tuple[TimeSeriesData, TimeSeriesData]:
+    """A problem's TRAIN and TEST files, checked against each other; with ``nonfinite="drop"``
+    the cases holding an ``inf`` or a missing value are left out."""
+    train = read_uea(train_path, allow_inf=nonfinite != "error")
+    test = read_uea(test_path, allow_inf=nonfinite != "error")
+    if list(train.class_names) != list(test.class_names):
+        raise DataFileError(
+            test_path,
+            f"declares the classes {test.class_names}, but {train_path} declares "
+            f"{train.class_names}",
+        )
+    if train.series[0].shape[0] != test.series[0].shape[0]:
+        raise DataFileError(
+            test_path,
+            f"cases have {test.series[0].shape[0]} channels, but those of {train_path} have "
+            f"{train.series[0].shape[0]}",
+        )
+    if nonfinite == "drop":
+        train, test = _drop_nonfinite(train, train_path), _drop_nonfinite(test, test_path)
+    return train, test
+
+
+def _drop_nonfinite(data: TimeSeriesData, path: Path) -> TimeSeriesData:
+    """``data`` without the cases that hold an ``inf`` or a missing value (the NaN padding of
+    dimensions shorter than their case's longest one does not count)."""
+    keep = [i for i, s in enumerate(data.series) if _complete(s)]
+    if not keep:
+        raise DataFileError(path, "every case holds a missing or infinite value (nonfinite='drop')")
+    pick = lambda items: [items[i] for i in keep]  # noqa: E731
+    times = pick(data.times) if data.times is not None else None
+    return TimeSeriesData(pick(data.series), pick(data.labels), data.class_names, times, data.meta)
+
+
+def _complete(case: np.ndarray) -> bool:
+    """No ``inf`` and no missing value before the end of each dimension's own values."""
+    if np.isinf(case).any():
+        return False
+    for row in case:
+        present = np.flatnonzero(~np.isnan(row))
+        if present.size == 0 or present[-1] + 1 != present.size:
+            return False
+    return True
+
+
 def _pad_last(x: np.ndarray, length: int) -> np.ndarray:
     out = np.empty((x.shape[0], length))
     out[:, : x.shape[1]] = x
@@ -421,7 +596,14 @@ class UEADataset(Dataset):
         pad: ``"none"`` returns variable-length ``(C, L_i)`` items (batch with
             :func:`~ckconv.data.transforms.pad_collate`); ``"last"`` pads every case to the
             longest one with its last value (Kidger et al.).
-        normalize: standardise each channel with mean / std of the training split (NaN ignored).
+        normalize: standardise each channel with mean / std of the training split (missing
+            values ignored).
+        nonfinite: what to do with ``inf`` values and missing values (``?``):
+            ``"error"`` refuses an ``inf`` (:class:`~ckconv.data.DataFileError` naming the file
+            and line; missing values stay NaN); ``"zero"`` sets both to 0 after
+            standardisation, i.e. to the channel's training mean (the statistics skip them);
+            ``"drop"`` leaves out every case that holds either. Set it with
+            ``task.nonfinite=...``.
         file_format: ``"ts"``, ``"arff"`` or None (prefer ``.ts``).
         seed: seed of the splits.
 
@@ -450,22 +632,18 @@ class UEADataset(Dataset):
         pad: str = "none",
         normalize: bool = True,
         file_format: str | None = None,
+        nonfinite: str = "error",
         seed: int = 0,
     ) -> None:
         check_split(split)
+        choice("nonfinite", nonfinite, NONFINITE)
         if pad not in ("none", "last"):
             raise ValueError(f"pad must be 'none' or 'last', got {pad!r}")
         check_rate("val_fraction", val_fraction)
         self.name = name
         self.split = split
         train_path, test_path = self.locate(name, root, file_format)
-        train = read_uea(train_path)
-        test = read_uea(test_path)
-        if list(train.class_names) != list(test.class_names):
-            raise ValueError(
-                f"{train_path} and {test_path} declare different classes: "
-                f"{train.class_names} vs {test.class_names}"
-            )
+        train, test = _read_pair(train_path, test_path, nonfinite)
         self.class_names = list(train.class_names)
         series = train.series + test.series
         targets = np.concatenate([train.targets(), test.targets(self.class_names)])
@@ -495,10 +673,16 @@ class UEADataset(Dataset):
         if normalize:
             from ckconv.data.transforms import channel_stats
 
+            # missing and infinite values take no part in the statistics
             train_series = [torch.as_tensor(series[i]) for i in parts[0]]
+            train_series = [torch.where(torch.isinf(x), torch.nan, x) for x in train_series]
             mean, std = channel_stats(train_series)
             self.mean, self.std = mean, std
             self.inputs = [(x - mean[:, None]) / (std[:, None] + 1e-5) for x in self.inputs]
+        if nonfinite == "zero":
+            self.inputs = [
+                torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0) for x in self.inputs
+            ]
         self.paths = (train_path, test_path)
         #: how the validation split was made (it has no file of its own; "" for other splits)
         self.held_out = ""

@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
+from ckconv._checks import InputError
 from ckconv.models.registry import build_model, model_entry
 
 __all__ = [
@@ -62,7 +63,7 @@ SPEC_KEY = "model_spec"
 _WRAPPER_PREFIXES = ("model.", "module.", "_orig_mod.")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A file that is not a readable ckconv checkpoint (truncated, corrupt, not ours)."""
 
 
@@ -249,18 +250,22 @@ def _strip_wrappers(state: Mapping[str, Any], expected: set[str]) -> dict[str, A
     return best
 
 
-def load_weights(model: nn.Module, state: Mapping[str, Any], source: str) -> None:
+def load_weights(
+    model: nn.Module,
+    state: Mapping[str, Any],
+    source: str,
+    target: str = "the model built from its spec",
+) -> None:
     """``model.load_state_dict`` (strict) after removing wrapper prefixes (``model.``,
-    ``module.``, ``_orig_mod.``); a mismatch raises :class:`CheckpointError` naming ``source``."""
+    ``module.``, ``_orig_mod.``); a mismatch raises :class:`CheckpointError` naming ``source``
+    (and ``target``, what the model was built from)."""
     weights = _strip_wrappers(state, set(model.state_dict()))
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:
         lines = str(err).splitlines()
         detail = "; ".join(line.strip() for line in lines[1:4]) or lines[0]
-        raise CheckpointError(
-            f"{source}: the weights do not fit the model built from its spec: {detail}"
-        ) from None
+        raise CheckpointError(f"{source}: the weights do not fit {target}: {detail}") from None
 
 
 def model_from_checkpoint(contents: Mapping[str, Any], source: str = "checkpoint") -> nn.Module:
