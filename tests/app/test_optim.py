@@ -10,8 +10,8 @@ from ckconv.app.optim import (
     build_optimizer,
     build_scheduler,
     cosine_warmup_factor,
-    warmup_steps,
     optimizer_groups,
+    warmup_steps,
 )
 from ckconv.models import CCNN
 from ckconv.nn import CKConv, GaussianMask

@@ -57,7 +57,7 @@ def test_read_psv_and_errors(tmp_path):
         read_psv(bad)
     hdr = tmp_path / "hdr.psv"
     hdr.write_text("a|b|c\n1|2|3\n")
-    with pytest.raises(ValueError, match=r"hdr\.psv: header"):
+    with pytest.raises(ValueError, match=r"hdr\.psv:1: header"):
         read_psv(hdr)
 
 
@@ -126,5 +126,5 @@ def test_char_ptb(tmp_path):
     test = CharPTB(root, "test", seq_len=5, stride=3)
     assert test.vocab == train.vocab and test[1][0].tolist() == test.tokens[3:8].tolist()
     (root / "ptb" / "ptb.char.valid.txt").write_text("ab c\n")
-    with pytest.raises(ValueError, match=r"ptb\.char\.valid\.txt: expected single characters"):
+    with pytest.raises(ValueError, match=r"ptb\.char\.valid\.txt:1: expected single characters"):
         CharPTB(root, "val")

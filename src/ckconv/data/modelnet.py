@@ -18,6 +18,7 @@ official test split; only "train" and "test" exist here.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -56,69 +57,85 @@ def read_off(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     Accepts the fused header of some ModelNet files (``OFF490 518 0``), ``#`` comments, and
     polygons (fan-triangulated); extra values after a face's indices (colours) are ignored.
+    Problems raise :class:`~ckconv.data.DataFileError` naming the file and line.
     """
     path = Path(path)
-    text = read_text(path, "OFF")
-    lines = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
-    lines = [ln for ln in lines if ln]
-    if not lines or not lines[0].startswith("OFF"):
-        raise DataFileError(path, "missing 'OFF' header")
-    rest = lines[0][3:].strip()
-    pos = 1
-    if not rest:
-        if len(lines) < 2:
-            raise DataFileError(path, "truncated OFF file (no counts line)")
-        rest = lines[1]
-        pos = 2
-    try:
-        counts = [int(v) for v in rest.split()]
-    except ValueError:
-        raise DataFileError(path, f"bad counts line {rest!r}") from None
-    if len(counts) < 2 or counts[0] < 0 or counts[1] < 0:
-        raise DataFileError(
-            path, f"counts line must be 'n_vertices n_faces [n_edges]', got {rest!r}"
-        )
-    nv, nf = counts[0], counts[1]
+    numbered = [(i, ln.split("#", 1)[0].strip()) for i, ln in enumerate(
+        read_text(path, "OFF").splitlines(), start=1)]  # fmt: skip
+    lines = [(i, ln) for i, ln in numbered if ln]
+    if not lines or not lines[0][1].startswith("OFF"):
+        raise DataFileError(path, "missing 'OFF' header", lines[0][0] if lines else None)
+    nv, nf, pos = _off_counts(lines, path)
     if len(lines) < pos + nv + nf:
         raise DataFileError(
             path,
             f"truncated OFF file: header promises {nv} vertices and {nf} faces, "
             f"found {len(lines) - pos} lines",
         )
-    try:
-        verts = np.array(
-            [[float(v) for v in ln.split()[:3]] for ln in lines[pos : pos + nv]], dtype=np.float64
-        )
-    except ValueError:
-        raise DataFileError(path, "non-numeric vertex coordinate") from None
-    if nv and verts.shape != (nv, 3):
-        raise DataFileError(path, "every vertex needs 3 coordinates")
-    face_lines = lines[pos + nv : pos + nv + nf]
-    try:  # fast path: every face a triangle "3 i j k"
-        table = np.array([ln.split() for ln in face_lines], dtype=np.int64).reshape(nf, -1)
+    verts = np.array([_off_vertex(ln, path, i) for i, ln in lines[pos : pos + nv]])
+    faces = lines[pos + nv : pos + nv + nf]
+    try:  # fast path: every face a triangle "3 i j k" with indices in range
+        table = np.array([ln.split() for _, ln in faces], dtype=np.int64).reshape(nf, -1)
     except ValueError:
         table = None
     if table is not None and table.shape[1] == 4 and (table[:, 0] == 3).all():
-        tri = table[:, 1:]
-        if nf and (tri.min() < 0 or tri.max() >= nv):
-            bad = int(np.flatnonzero((tri < 0).any(axis=1) | (tri >= nv).any(axis=1))[0])
-            raise DataFileError(path, f"face {bad}: vertex index out of range 0..{nv - 1}")
-        return verts.reshape(nv, 3), tri.copy()
-    tris: list[tuple[int, int, int]] = []
-    for k, ln in enumerate(face_lines):
-        try:
-            vals = [int(v) for v in ln.split()]
-        except ValueError:
-            raise DataFileError(path, f"face {k}: non-integer entry in {ln[:40]!r}") from None
-        if not vals or vals[0] < 3 or len(vals) < 1 + vals[0]:
-            raise DataFileError(
-                path, f"face {k}: expected 'n i_1 ... i_n' with n >= 3, got {ln[:40]!r}"
-            )
-        idx = vals[1 : 1 + vals[0]]
-        if min(idx) < 0 or max(idx) >= nv:
-            raise DataFileError(path, f"face {k}: vertex index out of range 0..{nv - 1}")
-        tris.extend((idx[0], idx[j], idx[j + 1]) for j in range(1, len(idx) - 1))
+        if nf == 0 or (table[:, 1:].min() >= 0 and table[:, 1:].max() < nv):
+            return verts.reshape(nv, 3), table[:, 1:].copy()
+    tris = [t for i, ln in faces for t in _off_face(ln, nv, path, i)]  # names the bad line
     return verts.reshape(nv, 3), np.asarray(tris, dtype=np.int64).reshape(-1, 3)
+
+
+def _off_counts(lines: list[tuple[int, str]], path: Path) -> tuple[int, int, int]:
+    """Vertex and face counts of the header and the index of the first vertex line."""
+    lineno, rest = lines[0][0], lines[0][1][3:].strip()
+    pos = 1
+    if not rest:
+        if len(lines) < 2:
+            raise DataFileError(path, "truncated OFF file (no counts line)")
+        lineno, rest = lines[1]
+        pos = 2
+    try:
+        counts = [int(v) for v in rest.split()]
+    except ValueError:
+        raise DataFileError(path, f"bad counts line {rest!r}", lineno) from None
+    if len(counts) < 2 or counts[0] < 0 or counts[1] < 0:
+        raise DataFileError(
+            path, f"counts line must be 'n_vertices n_faces [n_edges]', got {rest!r}", lineno
+        )
+    return counts[0], counts[1], pos
+
+
+def _off_vertex(line: str, path: Path, lineno: int) -> list[float]:
+    values = line.split()[:3]
+    try:
+        vertex = [float(v) for v in values]
+    except ValueError:
+        raise DataFileError(
+            path, f"non-numeric vertex coordinate in {line[:40]!r}", lineno
+        ) from None
+    if len(vertex) != 3:
+        raise DataFileError(path, f"a vertex needs 3 coordinates, got {line[:40]!r}", lineno)
+    if not all(math.isfinite(v) for v in vertex):
+        raise DataFileError(path, f"non-finite vertex coordinate in {line[:40]!r}", lineno)
+    return vertex
+
+
+def _off_face(line: str, nv: int, path: Path, lineno: int) -> list[tuple[int, int, int]]:
+    """The triangles of one face line ``n i_1 ... i_n`` (a polygon is fan-triangulated)."""
+    try:
+        vals = [int(v) for v in line.split()]
+    except ValueError:
+        raise DataFileError(path, f"non-integer entry in face {line[:40]!r}", lineno) from None
+    if not vals or vals[0] < 3 or len(vals) < 1 + vals[0]:
+        raise DataFileError(
+            path, f"expected 'n i_1 ... i_n' with n >= 3, got {line[:40]!r}", lineno
+        )
+    idx = vals[1 : 1 + vals[0]]
+    if min(idx) < 0 or max(idx) >= nv:
+        raise DataFileError(
+            path, f"face {line[:40]!r}: vertex index out of range 0..{nv - 1}", lineno
+        )
+    return [(idx[0], idx[j], idx[j + 1]) for j in range(1, len(idx) - 1)]
 
 
 def sample_surface(
@@ -162,6 +179,8 @@ def read_resampled(path: PathLike, num_points: int | None = None) -> np.ndarray:
             rows.append([float(v) for v in fields])
         except ValueError:
             raise DataFileError(path, f"non-numeric value in {line[:40]!r}", lineno) from None
+        if not all(math.isfinite(v) for v in rows[-1]):
+            raise DataFileError(path, f"non-finite value in {line[:40]!r}", lineno)
         if num_points is not None and len(rows) == num_points:
             break
     if num_points is not None and len(rows) < num_points:

@@ -97,7 +97,9 @@ def read_psv(path: PathLike) -> np.ndarray:
     if header != PSV_COLUMNS:
         raise DataFileError(
             path,
-            f"header has {len(header)} columns {header[:3]}..., expected the 41 PhysioNet 2019 columns",
+            f"header has {len(header)} columns {header[:3]}..., expected the 41 PhysioNet 2019 "
+            "columns",
+            1,
         )
     rows = []
     for lineno, line in enumerate(lines[1:], start=2):
@@ -112,9 +114,20 @@ def read_psv(path: PathLike) -> np.ndarray:
             rows.append([float(v) for v in fields])
         except ValueError:
             raise DataFileError(path, f"non-numeric value in {line[:60]!r}", lineno) from None
+        _check_psv_row(rows[-1], path, lineno)
     if not rows:
         raise DataFileError(path, "no data rows")
     return np.asarray(rows, dtype=np.float64)
+
+
+def _check_psv_row(row: list[float], path: Path, lineno: int) -> None:
+    """No ``inf`` (NaN is a missing measurement) and a SepsisLabel of 0 or 1."""
+    bad = [PSV_COLUMNS[j] for j, v in enumerate(row) if math.isinf(v)]
+    if bad:
+        raise DataFileError(path, f"non-finite value in column {bad[0]}", lineno)
+    label = row[40]
+    if not math.isnan(label) and label not in (0.0, 1.0):
+        raise DataFileError(path, f"SepsisLabel must be 0 or 1, got {label:g}", lineno)
 
 
 def _process(table: np.ndarray, label_window: str, path: Path):

@@ -34,14 +34,14 @@ def read_ptb_chars(path: PathLike) -> list[str]:
     path = Path(path)
     text = read_text(path, "PTB text")
     tokens: list[str] = []
-    for line in text.splitlines():
+    for lineno, line in enumerate(text.splitlines(), start=1):
         symbols = line.split()
         if not symbols:
             continue
         if any(len(s) != 1 for s in symbols):
             bad = next(s for s in symbols if len(s) != 1)
             raise DataFileError(
-                path, f"expected single characters separated by spaces, got {bad!r}"
+                path, f"expected single characters separated by spaces, got {bad!r}", lineno
             )
         tokens.extend(symbols)
         tokens.append(EOS)
