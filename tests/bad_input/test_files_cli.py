@@ -912,3 +912,18 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr(cli, "_train", broken)
     with pytest.raises(ValueError, match="an internal bug"):
         cli.main(["train", "--config", "demo_digits"])
+
+
+def test_own_uea_problem_with_inf_through_the_cli(tmp_path, capsys):
+    """``task.name=uea``: the inf is refused naming file and line; task.nonfinite=zero reads it."""
+    from ckconv.app.cli import main
+
+    d = _problem(tmp_path, TRAIN2.replace("2,3,4:5", "2,inf,4:5") + TRAIN2.split("@data\n")[1] * 3,
+                 TRAIN2)  # fmt: skip
+    argv = ["train", "task.name=uea", f"task.path={d}", "--dry-run"]
+    err = _cli(capsys, *argv)
+    assert f"{d / 'P_TRAIN.ts'}:6: case holds a non-finite value (inf)" in err
+    code = main([*argv, "task.nonfinite=zero"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert out.out.startswith("ok: task uea")
