@@ -927,3 +927,13 @@ def test_own_uea_problem_with_inf_through_the_cli(tmp_path, capsys):
     out = capsys.readouterr()
     assert code == 0, out.err
     assert out.out.startswith("ok: task uea")
+
+
+@pytest.mark.parametrize("command", [["eval"], ["plot", "kernels"]])
+def test_lightning_checkpoint_of_another_project(tmp_path, capsys, command):
+    """A Lightning checkpoint without ckconv's config: one line naming the file."""
+    p = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "global_step": 3}, p)
+    err = _cli(capsys, *command, "--checkpoint", str(p), "--out", str(tmp_path)) \
+        if command[0] == "plot" else _cli(capsys, *command, "--checkpoint", str(p))  # fmt: skip
+    assert str(p) in err and "no ckconv config inside" in err

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ckconv.app.config import Config
+from ckconv.app.config import Config, ConfigError
 
 __all__ = ["DistEnv", "broadcast", "dist_env", "init_distributed", "seed_everything", "use_gpu"]
 
@@ -40,7 +40,7 @@ def dist_env() -> DistEnv:
         try:
             return int(env.get(name, default))
         except ValueError:
-            raise ValueError(f"environment variable {name}={env[name]!r} is not an int") from None
+            raise ConfigError(f"environment variable {name}={env[name]!r} is not an int") from None
 
     world = get("WORLD_SIZE", 1)
     return DistEnv(

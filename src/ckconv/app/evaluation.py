@@ -12,6 +12,7 @@ from torch import nn
 
 from ckconv.app.config import Config, ConfigError, config_from_dict, config_to_dict
 from ckconv.app.env import dist_env, init_distributed, seed_everything
+from ckconv.app.errors import CheckpointError
 from ckconv.app.quiet import expected_warnings_silenced
 from ckconv.app.resample import resample_input
 from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task
@@ -43,7 +44,9 @@ def load_model(
     ckpt = load_checkpoint(checkpoint)
     extra = ckpt.get(CHECKPOINT_KEY) or {}
     if "config" not in extra:
-        raise ValueError(f"{checkpoint}: no ckconv config inside (not written by `ckconv train`)")
+        raise CheckpointError(
+            f"{checkpoint}: no ckconv config inside (not written by `ckconv train`)"
+        )
     for key, _ in overrides or []:
         if not key.startswith(("task.", "trainer.")):
             raise ConfigError(f"{key}: only task.* and trainer.* keys can change after training")

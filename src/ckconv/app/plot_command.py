@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from ckconv._checks import InputError
 from ckconv.app.checkpoint import rebuild_model
 from ckconv.viz.kernels import (
     format_mask_table,
@@ -61,7 +62,7 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
     overrides = [] if args.data_root is None else [("task.root", args.data_root)]
     try:
         model = rebuild_model(args.checkpoint, overrides).model
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, InputError) as err:  # a bad checkpoint or data root
         print(f"ckconv plot kernels: {err}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else _default_out(Path(args.checkpoint))

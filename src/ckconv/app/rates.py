@@ -151,8 +151,8 @@ def unscaled_kernels(model: Any, rate: Fraction | float):
 
     layers = [m for m in model.modules() if isinstance(m, CKConv)]
     if not layers:
-        raise ValueError(
-            f"{type(model).__name__} has no continuous-kernel layers whose scaling could "
+        raise ConfigError(
+            f"--no-kernel-scaling: {type(model).__name__} has no continuous-kernel layers whose scaling could "
             "be switched off"
         )
 
@@ -490,7 +490,7 @@ def sweep_rates(
     if split not in ("train", "val", "test"):
         raise ValueError(f"--split must be train, val or test, got {split!r}")
     if dist_env().world_size > 1:
-        raise ValueError("ckconv sweep-rates runs in one process (not under torchrun)")
+        raise ConfigError("ckconv sweep-rates runs in one process (not under torchrun)")
     overrides = list(overrides or [])
     base = load_config(config, overrides)
     subs = [_subsample_of(r) for r in trains]
