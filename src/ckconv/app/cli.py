@@ -24,7 +24,7 @@ import json
 import sys
 import typing
 
-from ckconv._checks import InputError
+from ckconv._checks import ArgumentError, InputError
 from ckconv.app.config import (
     SECTION_DOCS,
     ConfigError,
@@ -313,9 +313,9 @@ def _sweep_rates(args: argparse.Namespace, extra: list[str]) -> int:
 def _user_error(message: str) -> int:
     """Report an error in what the user gave as one line on stderr; the exit code 2.
 
-    Only :class:`~ckconv._checks.InputError` (config, data file, checkpoint, download, argument
-    errors) and missing / unreadable paths come here: any other exception is a bug and keeps
-    its traceback.
+    Only :class:`~ckconv._checks.InputError` (config, data file, checkpoint, download errors),
+    :class:`~ckconv._checks.ArgumentError` and missing / unreadable paths come here: any other
+    exception is a bug and keeps its traceback.
     """
     line = " ".join(part.strip() for part in message.splitlines() if part.strip())
     print(f"ckconv: {line}", file=sys.stderr)
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     except ConfigError as err:
         return _user_error(f"config error: {err}")
-    except (InputError, FileNotFoundError, FileExistsError, IsADirectoryError,
+    except (InputError, ArgumentError, FileNotFoundError, FileExistsError, IsADirectoryError,
             PermissionError) as err:  # fmt: skip
         return _user_error(str(err))
     parser.print_help()
