@@ -72,7 +72,7 @@ def read_off(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
             f"truncated OFF file: header promises {nv} vertices and {nf} faces, "
             f"found {len(lines) - pos} lines",
         )
-    verts = np.array([_off_vertex(ln, path, i) for i, ln in lines[pos : pos + nv]])
+    verts = _off_vertices(lines[pos : pos + nv], path)
     faces = lines[pos + nv : pos + nv + nf]
     try:  # fast path: every face a triangle "3 i j k" with indices in range
         table = np.array([ln.split() for _, ln in faces], dtype=np.int64).reshape(nf, -1)
@@ -103,6 +103,17 @@ def _off_counts(lines: list[tuple[int, str]], path: Path) -> tuple[int, int, int
             path, f"counts line must be 'n_vertices n_faces [n_edges]', got {rest!r}", lineno
         )
     return counts[0], counts[1], pos
+
+
+def _off_vertices(lines: list[tuple[int, str]], path: Path) -> np.ndarray:
+    """``(V, 3)`` vertices; a bad line is looked for only when the fast parse fails."""
+    try:
+        verts = np.array([ln.split()[:3] for _, ln in lines], dtype=np.float64).reshape(-1, 3)
+        if len(verts) == len(lines) and np.isfinite(verts).all():
+            return verts
+    except ValueError:
+        pass
+    return np.array([_off_vertex(ln, path, i) for i, ln in lines])
 
 
 def _off_vertex(line: str, path: Path, lineno: int) -> list[float]:
