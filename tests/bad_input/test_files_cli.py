@@ -367,12 +367,17 @@ IDX_CASES = [
     (bytes([0, 0, 8, 3, 0, 0]), r"truncated IDX header"),
     (_idx((2, 2, 2), b"\x00" * 7), r"IDX body has 7 bytes.*needs 8 \(truncated file\)"),
     (_idx((2, 2, 2), b"\x00" * 9), r"IDX body has 9 bytes"),
-    (gzip.compress(_idx((2, 2, 2), b"\x00" * 8))[:-12], r"broken gzip stream"),
-    (gzip.compress(_idx((2, 2, 2), b"\x00" * 8))[:12] + b"\xff" * 40, r"broken gzip stream"),
+    (gzip.compress(_idx((2, 2, 2), b"\x00" * 8), mtime=0)[:-12], r"broken gzip stream"),
+    (
+        gzip.compress(_idx((2, 2, 2), b"\x00" * 8), mtime=0)[:12] + b"\xff" * 40,
+        r"broken gzip stream",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("raw", "match"), IDX_CASES)
+@pytest.mark.parametrize(
+    ("raw", "match"), IDX_CASES, ids=[f"idx{i}" for i in range(len(IDX_CASES))]
+)
 def test_idx_problems_name_the_file(tmp_path, raw, match):
     p = tmp_path / "train-images-idx3-ubyte.gz"
     p.write_bytes(raw)
@@ -710,6 +715,7 @@ def test_archive_member_escaping_is_refused(tmp_path):
         (b"garbage" * 20, r"not a loadable checkpoint"),
         (pickle.dumps({"state_dict": Path("x")}), r"not a loadable checkpoint"),
     ],
+    ids=["empty", "garbage", "code"],
 )
 def test_unreadable_checkpoint_files(tmp_path, content, match):
     p = tmp_path / "model.ckpt"
