@@ -295,12 +295,12 @@ def test_in_memory_datasets_through_the_python_api(tmp_path):
     """train(cfg, datasets=...) and evaluate(..., datasets=...) without files."""
     from torch.utils.data import TensorDataset
 
-    from ckconv.app import evaluate, load_config, train
+    from ckconv.app import default_config, evaluate, train
 
     g = torch.Generator().manual_seed(0)
     y = torch.arange(60) % 2
     x = torch.randn(60, 1, 16, generator=g) + y[:, None, None]
-    cfg = load_config(None, ["model.name=auto", *TINY, f"trainer.out_dir={tmp_path}"])
+    cfg = default_config([*TINY, f"trainer.out_dir={tmp_path}"])
     result = train(cfg, datasets={"train": TensorDataset(x[:40], y[:40]),
                                   "test": TensorDataset(x[40:], y[40:])})  # fmt: skip
     checkpoint = result.best_checkpoint

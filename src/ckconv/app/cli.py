@@ -143,8 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         "-c",
-        help="a YAML file or a shipped config name (ckconv configs); without it the defaults "
-        "and a model sized from the data (model.name=auto), e.g. "
+        help="a YAML file or a shipped config name (ckconv configs); without it a model sized "
+        "from the data (model.name=auto), lr 0.01, batch 16, 30 epochs, e.g. "
         "`ckconv train task.name=uea task.path=mydata/GunPoint`",
     )
     p.add_argument("--resume", metavar="RUN", help="continue the run folder (or checkpoint) RUN")
@@ -192,8 +192,12 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             raise ConfigError("--resume reads the run's own config.yaml; drop --config")
         result = train(resume=args.resume, overrides=overrides)
     else:
-        # without --config: the defaults, and a model chosen and sized from the task's data
-        cfg = load_config(args.config, extra if args.config else ["model.name=auto", *extra])
+        if args.config:
+            cfg = load_config(args.config, extra)
+        else:  # a model chosen and sized from the task's data, a schedule for small sets
+            from ckconv.app.tasks import default_config
+
+            cfg = default_config(extra)
         if args.print_config:
             print(dump_config(cfg), end="")
             return 0

@@ -150,8 +150,8 @@ def train(
     ``train``, held out stratified by class and seeded by ``cfg.seed``) of ``torch`` datasets
     whose items are ``(x, y)`` as the task table's (``x`` ``(C, *spatial)`` float, ``y`` an
     int64 class or float targets: classification or regression is read from them). ``task.name``
-    then only names the task; ``cfg=None`` uses the defaults with ``model.name: auto`` (a model
-    sized from the data). Evaluate such a checkpoint with
+    then only names the task; ``cfg=None`` is
+    :func:`ckconv.app.tasks.default_config` (a model sized from the data). Evaluate such a checkpoint with
     ``ckconv.app.evaluate(..., datasets=...)``.
     """
     env = dist_env()
@@ -162,7 +162,9 @@ def train(
     elif cfg is None:
         if datasets is None:
             raise ValueError("train() needs a config, datasets or a run to resume")
-        cfg = config_from_dict({"task": {"name": "datasets"}, "model": {"name": "auto"}})
+        from ckconv.app.tasks import default_config
+
+        cfg = default_config(["task.name=datasets"])
     init_distributed(cfg, env)
     prepared = prepare(cfg, env, datasets)
     cfg = prepared.cfg
