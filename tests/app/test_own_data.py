@@ -308,3 +308,21 @@ def test_in_memory_datasets_through_the_python_api(tmp_path):
                                            "test": TensorDataset(x[40:], y[40:])},
                      progress_bar=False)  # fmt: skip
     assert again["test/acc"] == pytest.approx(result.metrics["test/acc"])
+
+
+def test_task_causal_picks_a_causal_default_model_only(tmp_path, fabricate):
+    """task.causal=true: the default model is a CKCNN of causal convolutions; with a model named
+    in the config it is refused (it would be silently ignored)."""
+    from ckconv.app.config import ConfigError
+    from ckconv.app.prepare import prepare
+    from ckconv.app.tasks import default_config
+    from ckconv.nn import CKConv
+
+    folder = fabricate.ts(tmp_path / "Wave", "Wave", n_per_class=4, length=20)
+    prepared = prepare(default_config(["task.name=uea", f"task.path={folder}", "task.causal=true"]))
+    assert prepared.cfg.model.name == "ckcnn"
+    convs = [m for m in prepared.model.modules() if isinstance(m, CKConv)]
+    assert convs and all(m.causal for m in convs)
+    with pytest.raises(ConfigError, match=r"task\.causal: picks"):
+        prepare(default_config(["task.name=uea", f"task.path={folder}", "task.causal=true",
+                                "model.name=ccnn"]))  # fmt: skip

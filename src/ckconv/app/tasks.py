@@ -476,6 +476,12 @@ def resolve_config(cfg: Config, bundle: TaskBundle) -> Config:
     from pathlib import Path
 
     out = copy.deepcopy(cfg)
+    if bundle.causal and cfg.model.name != AUTO_MODEL:
+        raise ConfigError(
+            f"task.causal: picks the default model (model.name: auto); with model.name "
+            f"{cfg.model.name!r} set the model's own option (e.g. model.causal: true for ccnn) "
+            "and remove task.causal"
+        )
     if cfg.model.name == AUTO_MODEL:
         chosen = default_model(bundle)
         out.model = ModelConfig(
