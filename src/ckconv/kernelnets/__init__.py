@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ckconv.kernelnets.base import KernelNet
+from ckconv.kernelnets.hyena import HyenaFilter
 from ckconv.kernelnets.magnet import MAGNet
 from ckconv.kernelnets.mfn import FourierNet, GaborNet
 from ckconv.kernelnets.mlp import MLP
@@ -15,6 +16,7 @@ __all__ = [
     "SIREN",
     "FourierNet",
     "GaborNet",
+    "HyenaFilter",
     "KernelNet",
     "MAGNet",
     "RFFNet",
@@ -29,12 +31,13 @@ KERNEL_NETS: dict[str, type[KernelNet]] = {
     "fourier": FourierNet,
     "rff": RFFNet,
     "mlp": MLP,
+    "hyena": HyenaFilter,
 }
 
 
 def build_kernel_net(name: str, in_dims: int, out_channels: int, **kwargs) -> KernelNet:
     """Build a kernel network by name (``"siren"``, ``"magnet"``, ``"gabor"``, ``"fourier"``,
-    ``"rff"``, ``"mlp"``; case-insensitive), passing ``kwargs`` to its constructor.
+    ``"rff"``, ``"mlp"``, ``"hyena"``; case-insensitive), passing ``kwargs`` to its constructor.
 
     Examples:
         >>> net = build_kernel_net("magnet", 1, 16, hidden=32, omega_0=100.0)
