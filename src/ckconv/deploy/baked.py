@@ -277,6 +277,8 @@ class BakedConv(FixedKernelConv):
             dtype=ref.dtype,
         )
         baked.set_kernel_(weight)
+        if conv.mixer is None and baked.mixer is not None:
+            baked.register_parameter("mixer", None)  # depthwise without mixer (Hyena's filters)
         with torch.no_grad():
             if conv.mixer is not None:
                 baked.mixer.copy_(conv.mixer)

@@ -172,6 +172,7 @@ class StreamingConv(FixedKernelConv):
         or a causal :class:`~ckconv.deploy.BakedConv` (its baked kernel; ``rate`` unused)."""
         from ckconv.deploy.baked import BakedConv
         from ckconv.nn import CKConv, ContinuousConv
+        from ckconv.nn.hyena import ShortConv
 
         if isinstance(conv, ContinuousConv) and not isinstance(conv, CKConv):
             raise TypeError(
@@ -186,13 +187,16 @@ class StreamingConv(FixedKernelConv):
                 )
             with torch.no_grad():
                 weight = conv.kernel(rate)
-        elif isinstance(conv, BakedConv):
+        elif isinstance(conv, (BakedConv, ShortConv)):
             if not conv.causal:
-                raise ValueError("streaming needs a causal convolution; this BakedConv is centred")
-            weight = conv.weight
+                raise ValueError(
+                    f"streaming needs a causal convolution; this {type(conv).__name__} is centred"
+                )
+            weight = conv.weight.detach()
         else:
             raise TypeError(
-                f"conv must be a causal CKConv/FlexConv or BakedConv, got {type(conv).__name__}"
+                "conv must be a causal CKConv/FlexConv, BakedConv or ShortConv, got "
+                f"{type(conv).__name__}"
             )
         sc = cls(
             conv.in_channels,
@@ -206,6 +210,8 @@ class StreamingConv(FixedKernelConv):
             dtype=weight.dtype,
         )
         sc.set_kernel_(weight)
+        if conv.mixer is None and sc.mixer is not None:
+            sc.register_parameter("mixer", None)  # depthwise without mixer (Hyena's filters)
         with torch.no_grad():
             if conv.mixer is not None:
                 sc.mixer.copy_(conv.mixer)
@@ -375,10 +381,14 @@ class _StreamingHead(nn.Module):
 
 
 def _per_step_types() -> tuple[type, ...]:
-    from ckconv.models import CCNN, CKCNN, CCNNBlock, CKCNNBlock
+    from ckconv.models import CCNN, CKCNN, CCNNBlock, CKCNNBlock, HyenaBlock, HyenaNet
     from ckconv.models.common import ChannelLayerNorm, PointwiseLinear, Stem
+    from ckconv.nn import Hyena
 
     return (
+        Hyena,
+        HyenaNet,
+        HyenaBlock,
         CKCNN,
         CCNN,
         CKCNNBlock,
@@ -405,7 +415,7 @@ def _plan(model: nn.Module, trusted: tuple[type, ...]) -> tuple[list[str], list[
     """Names of the conv layers and heads to replace; raise on anything that mixes time."""
     from ckconv.deploy.baked import BakedConv
     from ckconv.models.common import Head
-    from ckconv.nn import CKConv, ContinuousConv
+    from ckconv.nn import CKConv, ContinuousConv, ShortConv
     from ckconv.nn.base import walk
 
     per_step = _per_step_types()
@@ -415,9 +425,9 @@ def _plan(model: nn.Module, trusted: tuple[type, ...]) -> tuple[list[str], list[
     def where(name: str) -> str:
         return f"at {name!r}" if name else "(the model itself)"
 
-    stops = (ContinuousConv, BakedConv, Head, nn.modules.batchnorm._BatchNorm)
+    stops = (ContinuousConv, BakedConv, ShortConv, Head, nn.modules.batchnorm._BatchNorm)
     for name, mod in walk(model, stops):
-        if isinstance(mod, (CKConv, BakedConv)):
+        if isinstance(mod, (CKConv, BakedConv, ShortConv)):
             if mod.data_dim != 1 or not mod.causal:
                 raise ValueError(
                     f"stream() needs causal 1D convolutions; the {type(mod).__name__} {where(name)} "

@@ -34,6 +34,7 @@ from ckconv.functional.fft_engine import (
     kernel_spectrum,
     spectrum_conv,
 )
+from ckconv.functional.hyena import depthwise_ckconv, hyena, hyena_recurrence
 from ckconv.functional.irregular import density_weights, irregular_ckconv
 from ckconv.functional.masks import crop_counts, cropped_gaussian_mask, gaussian_mask, mask_extent
 from ckconv.functional.neighbors import (
@@ -69,6 +70,7 @@ __all__ = [
     "cropped_gaussian_mask",
     "crossover_for",
     "density_weights",
+    "depthwise_ckconv",
     "direct_conv",
     "farthest_point_sampling",
     "fft_conv",
@@ -78,6 +80,8 @@ __all__ = [
     "gaussian_mask",
     "good_fft_size",
     "grid_to_points",
+    "hyena",
+    "hyena_recurrence",
     "irregular_ckconv",
     "kernel_axes",
     "kernel_density",

@@ -1,0 +1,153 @@
+"""The Hyena operator (Poli et al. 2023) as functions: a data-controlled gate around long
+continuous kernel convolutions.
+
+:func:`hyena_recurrence` is the operator's core, shared with :class:`ckconv.nn.Hyena`: the
+projected input is split into a value stream ``v`` and ``order`` gates ``x_1..x_N``, and
+``z_1 = v``, ``z_{n+1} = x_n * (h_n conv z_n)``.  :func:`hyena` is the functional twin of the
+module: the projections, the short depthwise convolution and long depthwise convolutions whose
+kernels are sampled from kernel networks (as :func:`~ckconv.functional.ckconv` samples them,
+with the CKConv eq. 5 scaling at another ``rate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ckconv.functional.ckconv import KernelNetLike, blur_kernel, kernel_axes, sample_kernel
+from ckconv.functional.conv import Method, conv, mix
+from ckconv.grids import RateLike, as_sizes, meshgrid, rate_scale
+
+__all__ = ["depthwise_ckconv", "hyena", "hyena_recurrence"]
+
+
+def hyena_recurrence(
+    u: torch.Tensor,
+    long_convs: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    *,
+    dropout: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The Hyena recurrence on the projected streams ``u`` ``(N, (order + 1) C, *spatial)``.
+
+    ``u`` splits along channels into ``v, x_1, ..., x_order`` (``C`` channels each); with
+    ``z = v``, every order applies ``z = x_n * long_convs[n](dropout(z))``; returns ``z``.
+
+    Shape:
+        - u: ``(N, (order + 1) C, *spatial)``
+        - Output: ``(N, C, *spatial)``
+    """
+    order = len(long_convs)
+    if order < 1:
+        raise ValueError("hyena needs at least one long convolution (order >= 1)")
+    if u.shape[1] % (order + 1) != 0:
+        raise ValueError(
+            f"the projected input has {u.shape[1]} channels, not a multiple of order + 1 = "
+            f"{order + 1}"
+        )
+    v, *gates = u.split(u.shape[1] // (order + 1), dim=1)
+    z = v
+    for gate, long_conv in zip(gates, long_convs):
+        z = gate * long_conv(z if dropout is None else dropout(z))
+    return z
+
+
+def depthwise_ckconv(
+    input: torch.Tensor,
+    kernel_net: KernelNetLike,
+    kernel_size: int | Sequence[int],
+    bias: torch.Tensor | None = None,
+    *,
+    causal: bool = False,
+    rate: RateLike | None = None,
+    blur: bool = False,
+    method: Method = "auto",
+) -> torch.Tensor:
+    """Depthwise continuous kernel convolution: one kernel per channel, no channel mixing.
+
+    ``kernel_net`` maps positions ``(..., D)`` to ``C`` values (one kernel per input channel);
+    the kernel is sampled as :func:`~ckconv.functional.ckconv` samples it (``rate``: CKConv
+    eq. 5) and convolved by :func:`~ckconv.functional.conv` with ``groups = C``.
+
+    Shape:
+        - Input: ``(N, C, *spatial)``
+        - Output: ``(N, C, *spatial)``
+    """
+    data_dim = input.dim() - 2
+    ks = as_sizes(kernel_size, data_dim, "kernel_size")
+    axes = kernel_axes(
+        ks,
+        causal=causal,
+        rate=rate,
+        input_size=input.shape[2:],
+        device=input.device,
+        dtype=input.dtype,
+    )
+    weight = sample_kernel(
+        kernel_net,
+        meshgrid(axes),
+        input.shape[1],
+        separable=True,
+        scale=rate_scale(rate, data_dim),
+    )
+    if blur:
+        weight = blur_kernel(weight, rate)
+    return conv(input, weight, bias, groups=input.shape[1], causal=causal, method=method)
+
+
+def hyena(
+    input: torch.Tensor,
+    in_weight: torch.Tensor,
+    short_weight: torch.Tensor,
+    kernel_nets: Sequence[KernelNetLike],
+    kernel_size: int | Sequence[int],
+    out_weight: torch.Tensor,
+    *,
+    in_bias: torch.Tensor | None = None,
+    short_bias: torch.Tensor | None = None,
+    long_biases: Sequence[torch.Tensor | None] | None = None,
+    out_bias: torch.Tensor | None = None,
+    causal: bool = False,
+    rate: RateLike | None = None,
+    blur: bool = False,
+    method: Method = "auto",
+) -> torch.Tensor:
+    """The Hyena operator (functional twin of :class:`ckconv.nn.Hyena`).
+
+    ``mix(input, in_weight)`` -> short depthwise conv (``short_weight``, explicit taps) ->
+    :func:`hyena_recurrence` with the long depthwise convolutions of ``kernel_nets`` (one per
+    order, sampled on ``kernel_size`` training taps) -> ``mix(., out_weight)``.
+
+    Args:
+        input: ``(N, C, *spatial)``.
+        in_weight: ``((order + 1) C, C)``; ``in_bias`` ``((order + 1) C,)``.
+        short_weight: ``((order + 1) C, 1, *S)`` the short filter; ``short_bias`` its bias.
+        kernel_nets: ``order`` kernel networks, each ``positions (..., D) -> (..., C)``.
+        kernel_size: training taps of the long kernels per dimension.
+        out_weight: ``(C, C)``; ``out_bias`` ``(C,)``.
+        long_biases: one bias ``(C,)`` (or None) per long convolution.
+        causal: 1D causal (short and long filters).
+        rate: sampling-rate ratio ``sr_input / sr_train`` of the long kernels (CKConv eq. 5);
+            the short filter is explicit and applied as is.
+        blur, method: as in :func:`~ckconv.functional.ckconv`.
+
+    Shape:
+        - Input: ``(N, C, *spatial)``
+        - Output: ``(N, C, *spatial)``
+    """
+    nets = list(kernel_nets)
+    biases = list(long_biases) if long_biases is not None else [None] * len(nets)
+    if len(biases) != len(nets):
+        raise ValueError(
+            f"long_biases has {len(biases)} entries for {len(nets)} kernel_nets (one per order)"
+        )
+    u = mix(input, in_weight, in_bias)
+    u = conv(u, short_weight, short_bias, groups=u.shape[1], causal=causal, method="direct")
+
+    def long_conv(net: KernelNetLike, bias: torch.Tensor | None):
+        return lambda z: depthwise_ckconv(
+            z, net, kernel_size, bias, causal=causal, rate=rate, blur=blur, method=method
+        )
+
+    z = hyena_recurrence(u, [long_conv(n, b) for n, b in zip(nets, biases)])
+    return mix(z, out_weight, out_bias)
