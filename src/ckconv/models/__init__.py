@@ -1,5 +1,5 @@
-"""The papers' networks (CKCNN, CCNN) and the discrete baselines they compare to; the model
-registry (build by name) and checkpoints that rebuild their model."""
+"""The papers' networks (CKCNN, CCNN), a Hyena network and the discrete baselines they compare
+to; the model registry (build by name) and checkpoints that rebuild their model."""
 
 from ckconv.models.baselines import RNN, TCN, ResNet
 from ckconv.models.ccnn import CCNN, CCNN_PRESETS, CCNNBlock
@@ -11,6 +11,7 @@ from ckconv.models.checkpoint import (
     save_checkpoint,
 )
 from ckconv.models.ckcnn import CKCNN, CKCNNBlock
+from ckconv.models.hyena import HYENA_PRESETS, HyenaBlock, HyenaNet
 from ckconv.models.point_ccnn import POINT_CCNN_PRESETS, PointCCNN, PointCCNNBlock
 from ckconv.models.registry import (
     MODEL_NAMES,
@@ -26,6 +27,7 @@ __all__ = [
     "CCNN",
     "CCNN_PRESETS",
     "CKCNN",
+    "HYENA_PRESETS",
     "MODELS",
     "MODEL_NAMES",
     "POINT_CCNN_PRESETS",
@@ -34,6 +36,8 @@ __all__ = [
     "CCNNBlock",
     "CKCNNBlock",
     "CheckpointError",
+    "HyenaBlock",
+    "HyenaNet",
     "InputKind",
     "ModelEntry",
     "ModelOptionError",

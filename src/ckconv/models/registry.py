@@ -29,6 +29,7 @@ from ckconv._checks import ArgumentValueError
 from ckconv.models.baselines import RNN, TCN, ResNet
 from ckconv.models.ccnn import CCNN, CCNN_PRESETS
 from ckconv.models.ckcnn import CKCNN
+from ckconv.models.hyena import HYENA_PRESETS, HyenaNet
 from ckconv.models.point_ccnn import POINT_CCNN_PRESETS, PointCCNN
 
 __all__ = [
@@ -153,6 +154,7 @@ MODELS: Mapping[str, ModelEntry] = MappingProxyType(
         for e in (
             ModelEntry("ccnn", CCNN, _GRIDS | {"tokens", "timestamps"}, CCNN_PRESETS),
             ModelEntry("ckcnn", CKCNN, _SEQUENCES | {"timestamps"}),
+            ModelEntry("hyena", HyenaNet, _GRIDS | {"tokens"}, HYENA_PRESETS),
             ModelEntry("tcn", TCN, _SEQUENCES),
             ModelEntry("gru", RNN, _SEQUENCES, fixed={"kind": "gru"}),
             ModelEntry("lstm", RNN, _SEQUENCES, fixed={"kind": "lstm"}),
