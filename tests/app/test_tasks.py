@@ -91,3 +91,13 @@ def test_only_sequence_tasks_take_the_subsample_option():
     takes = {n for n, t in TASKS.items() if "subsample" in t.options}
     assert {"smnist", "speech_raw", "character_trajectories", "digits"} <= takes
     assert not takes & {"cifar10", "digits2d", "stl10", "shapes", "lra_listops"}
+
+
+def test_a_token_task_with_a_vocab_option_gives_the_model_its_own_vocabulary():
+    """associative_recall's vocab_size option, not the table's default, sizes the embedding
+    and the classes (a model built with the default would fail on ids >= 20)."""
+    cfg = load_config(None, ["task.name=associative_recall", "task.vocab_size=30",
+                             "task.length=21", "task.num_train=8"])  # fmt: skip
+    bundle = build_task(cfg)
+    assert (bundle.vocab_size, bundle.out_channels) == (30, 15)
+    assert int(max(bundle.datasets["train"][i][0].max() for i in range(8))) >= 20

@@ -342,7 +342,10 @@ def build_task(cfg: Config, datasets: dict[str, Dataset] | None = None) -> TaskB
         # the kernels cover the longest training sequence, whatever the route
         length = _grid_length(datasets["train"], variable)
         spec = dataclasses.replace(spec, input_size=(max(length, spec.input_size[0]),))
-    vocab = info.vocab_size if spec.tokens and info is not None else None
+    # a dataset that knows its vocabulary (e.g. associative recall's vocab_size option) wins
+    own_vocab = getattr(datasets["train"], "vocab_size", None)
+    table_vocab = info.vocab_size if info is not None else None
+    vocab = (own_vocab if isinstance(own_vocab, int) else table_vocab) if spec.tokens else None
     if spec.tokens and vocab is None:
         raise ConfigError(f"task {name!r}: token inputs but the task has no vocab_size")
     kind = info.objective if info is not None else None

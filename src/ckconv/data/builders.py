@@ -121,6 +121,19 @@ def adding_task(
 
 
 @takes()
+def associative_recall_task(
+    root,
+    length: int = 256,
+    vocab_size: int = 20,
+    num_train: int = 10000,
+    num_eval: int = 1000,
+    seed: int = 0,
+) -> Splits:
+    n = {"train": num_train, "val": num_eval, "test": num_eval}
+    return _splits(lambda s: synthetic.AssociativeRecall(length, vocab_size, n[s], s, seed))
+
+
+@takes()
 def kernel_fitting_task(
     root, target: str = "sine_chirp", length: int = 1000, seed: int = 0
 ) -> Splits:

@@ -136,6 +136,18 @@ _TASKS = [
         objective="regression",
     ),
     TaskInfo(
+        "associative_recall",
+        "Hyena",
+        (256,),
+        10,
+        "generated (H3 / Hyena papers)",
+        builders.associative_recall_task,
+        builders.generated,
+        vocab_size=20,
+        notes="key-value pairs then a query key; the class of its value (options length, "
+        "vocab_size: half keys, half values)",
+    ),
+    TaskInfo(
         "kernel_fitting",
         CK,
         (1, 1000),

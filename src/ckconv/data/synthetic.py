@@ -1,5 +1,5 @@
-"""Generated tasks: copy memory, adding problem (CKConv appendix C) and the target functions of
-the kernel-fitting study (CKConv Sec. 4.2, Fig. 4).
+"""Generated tasks: copy memory, adding problem (CKConv appendix C), associative recall (H3 and
+Hyena papers) and the target functions of the kernel-fitting study (CKConv Sec. 4.2, Fig. 4).
 
 Samples are generated on access from a generator seeded by ``(seed, split, index)``, so a dataset
 of any length costs no memory, every access of an index returns the same sample, and the splits
@@ -22,9 +22,11 @@ __all__ = [
     "FITTING_TARGETS",
     "KERNEL_TARGETS",
     "AddingProblem",
+    "AssociativeRecall",
     "CopyMemory",
     "KernelFitting",
     "adding_problem_batch",
+    "associative_recall_batch",
     "copy_memory_batch",
     "kernel_fitting_target",
 ]
@@ -101,6 +103,53 @@ def adding_problem_batch(
     return torch.stack([values, marker], dim=1), target
 
 
+def associative_recall_batch(
+    batch_size: int, length: int, vocab_size: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of associative recall (the H3 and Hyena papers' synthetic task).
+
+    The vocabulary splits into ``K = vocab_size // 2`` key tokens (ids ``0..K-1``) and
+    ``V = vocab_size - K`` value tokens (ids ``K..vocab_size-1``).  Every sequence draws its own
+    random map key -> value, then ``(length - 1) // 2`` key-value pairs (keys uniform, each
+    followed by its value; a key may recur, always with the same value), and ends with a query
+    key taken from one of its pairs.  An even ``length`` starts with one filler value token.
+    The target is the query's value as a class ``0..V-1`` (value token id minus ``K``); chance
+    is ``1 / V``.
+
+    Shape:
+        - Output inputs: ``(batch_size, length)`` int64 token ids.
+        - Output targets: ``(batch_size,)`` int64 classes.
+
+    Examples:
+        >>> x, y = associative_recall_batch(2, 9, 6, torch.Generator().manual_seed(0))
+        >>> x.shape, y.shape, bool((x[:, -1] < 3).all())
+        (torch.Size([2, 9]), torch.Size([2]), True)
+    """
+    batch_size = _check_positive("batch_size", batch_size)
+    length = _check_positive("length", length)
+    vocab_size = _check_positive("vocab_size", vocab_size)
+    if length < 3:
+        raise ValueError(f"length must be at least 3 (a pair and a query), got {length}")
+    if vocab_size < 4:
+        raise ValueError(f"vocab_size must be at least 4 (2 keys and 2 values), got {vocab_size}")
+    n_keys = vocab_size // 2
+    n_values = vocab_size - n_keys
+    pairs = (length - 1) // 2
+    mapping = torch.randint(0, n_values, (batch_size, n_keys), generator=generator)
+    keys = torch.randint(0, n_keys, (batch_size, pairs), generator=generator)
+    values = mapping.gather(1, keys) + n_keys
+    asked = torch.randint(0, pairs, (batch_size, 1), generator=generator)
+    query = keys.gather(1, asked)
+    body = torch.stack([keys, values], dim=2).reshape(batch_size, 2 * pairs)
+    parts = [body, query]
+    if (length - 1) % 2:
+        filler = torch.randint(n_keys, vocab_size, (batch_size, 1), generator=generator)
+        parts.insert(0, filler)
+    x = torch.cat(parts, dim=1)
+    y = mapping.gather(1, query)[:, 0]
+    return x, y
+
+
 class _GeneratedTask(Dataset):
     def __init__(self, length: int, num_samples: int, split: str, seed: int) -> None:
         self.length = _check_positive("length", length)
@@ -161,6 +210,42 @@ class AddingProblem(_GeneratedTask):
     def __getitem__(self, index: int):
         x, y = adding_problem_batch(1, self.length, self._gen(index))
         return x[0], y[0]
+
+
+class AssociativeRecall(_GeneratedTask):
+    """Associative recall (H3 and Hyena papers) as a dataset of ``num_samples`` sequences.
+
+    Items are ``(x, y)`` with ``x`` ``(length,)`` int64 token ids in ``[0, vocab_size)`` and
+    ``y`` the class of the query's value (``0 .. num_classes - 1``); see
+    :func:`associative_recall_batch`.
+
+    Examples:
+        >>> ds = AssociativeRecall(65, vocab_size=20, num_samples=4)
+        >>> x, y = ds[0]
+        >>> x.shape, ds.vocab_size, ds.num_classes
+        (torch.Size([65]), 20, 10)
+    """
+
+    def __init__(
+        self,
+        length: int,
+        vocab_size: int = 20,
+        num_samples: int = 10000,
+        split: str = "train",
+        seed: int = 0,
+    ):
+        super().__init__(length, num_samples, split, seed)
+        # checks length and vocab_size (its own generator: the global RNG stays untouched)
+        associative_recall_batch(1, self.length, vocab_size, torch.Generator())
+        self.vocab_size = int(vocab_size)
+        self.num_classes = self.vocab_size - self.vocab_size // 2
+
+    def __getitem__(self, index: int):
+        x, y = associative_recall_batch(1, self.length, self.vocab_size, self._gen(index))
+        return x[0], y[0]
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, vocab_size={self.vocab_size}"
 
 
 #: Names of the 1D target functions :func:`kernel_fitting_target` can generate.
