@@ -209,9 +209,11 @@ def _build(name, tmp_path):
 # channel, timestamps, points.
 BUILD_FAST = ["ckcnn_seq_digits", "demo_digits", "ckcnn_copy_memory_100",
               "ccnn_4_140_lra_listops", "ckcnn_japanese_vowels_drop30",
-              "ckcnn_japanese_vowels_drop30_timestamps", "point_ccnn_shapes"]  # fmt: skip
+              "ckcnn_japanese_vowels_drop30_timestamps", "point_ccnn_shapes",
+              "hyena_associative_recall"]  # fmt: skip
 _OFFLINE = {"digits", "digits2d", "copy_memory", "adding_problem", "japanese_vowels",
-            "basic_motions", "shapes", "shapes_voxel", "lra_listops"}  # fmt: skip
+            "basic_motions", "shapes", "shapes_voxel", "lra_listops",
+            "associative_recall"}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", BUILD_FAST)
