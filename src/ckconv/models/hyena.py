@@ -198,6 +198,23 @@ class HyenaNet(nn.Module):
         self.out_norm = make_norm(norm, hidden_channels, data_dim, **factory)
         self.head = Head(hidden_channels, out_channels, head, **factory)
 
+    @classmethod
+    def preset(
+        cls,
+        name: str,
+        in_channels: int,
+        out_channels: int,
+        data_dim: int = 1,
+        *,
+        input_size: int | Sequence[int],
+        **overrides: Any,
+    ) -> HyenaNet:
+        """Build a :data:`HYENA_PRESETS` size (``"hyena_2_64"``, ``"hyena_4_128"``)."""
+        if name not in HYENA_PRESETS:
+            raise ValueError(f"unknown Hyena preset {name!r}; choose from {sorted(HYENA_PRESETS)}")
+        kwargs = {**HYENA_PRESETS[name], **overrides}
+        return cls(in_channels, out_channels, data_dim, input_size=input_size, **kwargs)
+
     def forward(
         self, x: torch.Tensor, *, rate: RateLike | None = None, blur: bool = False
     ) -> torch.Tensor:
