@@ -8,7 +8,8 @@ import math
 import torch
 from torch import nn
 
-from ckconv.kernelnets.base import KernelNet, check_int, check_positive
+from ckconv._checks import int_at_least, open_unit, positive_number
+from ckconv.kernelnets.base import KernelNet
 
 __all__ = ["HyenaFilter"]
 
@@ -87,17 +88,15 @@ class HyenaFilter(KernelNet):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(in_dims, out_channels)
-        self.hidden = check_int("hidden", hidden, 1)
-        self.layers = check_int("layers", layers, 2)
-        self.omega_0 = check_positive("omega_0", omega_0)
+        self.hidden = int_at_least("hidden", hidden, 1)
+        self.layers = int_at_least("layers", layers, 2)
+        self.omega_0 = positive_number("omega_0", omega_0)
         self.bias = bool(bias)
-        self.n_freqs = check_int("n_freqs", n_freqs, 0)
+        self.n_freqs = int_at_least("n_freqs", n_freqs, 0)
         self.causal = bool(causal)
-        self.fast_decay = check_positive("fast_decay", fast_decay)
-        self.slow_decay = check_positive("slow_decay", slow_decay)
-        if not (isinstance(target, (int, float)) and 0.0 < target < 1.0):
-            raise ValueError(f"target must be a number in (0, 1), got {target!r}")
-        self.target = float(target)
+        self.fast_decay = positive_number("fast_decay", fast_decay)
+        self.slow_decay = positive_number("slow_decay", slow_decay)
+        self.target = open_unit("target", target)
         if not (isinstance(shift, (int, float)) and math.isfinite(shift)):
             raise ValueError(f"shift must be a finite number, got {shift!r}")
         self.shift = float(shift)

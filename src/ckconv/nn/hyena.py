@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ckconv._checks import choice, positive_int
+from ckconv._checks import choice, positive_int, unit_interval
 from ckconv.functional.ckconv import blur_kernel
 from ckconv.functional.conv import Method, conv, mix
 from ckconv.functional.hyena import hyena_recurrence
@@ -272,8 +272,7 @@ class Hyena(nn.Module):
         choice("data_dim", data_dim, (1, 2, 3))
         if causal and data_dim != 1:
             raise ValueError(f"causal=True needs data_dim=1, got data_dim={data_dim}")
-        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        unit_interval("dropout", dropout)
         self.data_dim = data_dim
         self.causal = bool(causal)
         factory = {"device": device, "dtype": dtype}
