@@ -297,6 +297,7 @@ def test_block_boundaries(monkeypatch, batch):
     g = torch.Generator().manual_seed(5)
     for block_bytes in (1, 8 * 64, 1 << 20):
         monkeypatch.setattr(fft_engine, "_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(fft_engine, "_MIN_BLOCK_ROWS", 1)
         monkeypatch.setattr(fft_engine, "_FREQ_BLOCK_BYTES", max(1, block_bytes // 4))
         for c_in, c_out, groups in ((5, 5, 5), (3, 6, 3), (4, 6, 2)):
             x = torch.randn(batch, c_in, 19, generator=g, dtype=torch.float64)

@@ -111,6 +111,11 @@ DEFAULT_MEMORY_BUDGET = 32 << 20
 # (8, 140, 16000) 281/205/181/177/183.  Smaller blocks pay per-call overhead, larger ones
 # fall out of cache.
 _BLOCK_BYTES = 1 << 20
+# ... but never fewer rows than this: every transform call pays a fixed cost (MKL commits a
+# descriptor per call), measured per row of rfft + irfft at n = 32768 (1 thread, CPU time):
+# 8 rows 182 us, 16 rows 141 us, 32 rows 121 us, 64 rows 131 us; n = 8192: 36 / 26 / 23 / 22 us
+# (bench_tuning.py rows).  Above 32 KiB rows the 1 MiB blocks were call-bound.
+_MIN_BLOCK_ROWS = 32
 # Frequencies per contraction block of the dense path.
 _FREQ_BLOCK_BYTES = 1 << 21
 
@@ -413,21 +418,14 @@ def placed_spectrum(weight: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
     return spec.view(plan.groups, plan.cog, plan.cig, *plan.freq)
 
 
-def _kernel_grad_into(
-    corr: torch.Tensor, dst: torch.Tensor, plan: FFTPlan, work: torch.Tensor | None = None
-) -> None:
+def _kernel_grad_into(corr: torch.Tensor, dst: torch.Tensor, plan: FFTPlan) -> None:
     """Weight gradient from a batch-summed cross-spectrum.
 
     ``corr`` ``(m, *freq)`` holds ``sum_b X conj(Y)``; its inverse transform is the gradient
     of the circularly placed kernel, read back at the placement indices into ``dst``
     ``(m, *K)`` (taps that reach no output get zero).
     """
-    m = corr.shape[0]
-    if work is None:
-        r = torch.fft.irfftn(corr, s=plan.n, dim=_dims(plan))
-    else:
-        r = work[:m]
-        torch.fft.irfftn(corr, s=plan.n, dim=_dims(plan), out=r)
+    r = torch.fft.irfftn(corr, s=plan.n, dim=_dims(plan))
     sub = dst
     if plan.kept != plan.kernel:
         dst.zero_()
@@ -437,11 +435,11 @@ def _kernel_grad_into(
 
 
 def _rows_per_block(plan: FFTPlan, itemsize: int, rows: int) -> int:
-    """Rows per block: a block's padded buffer is at most ``_BLOCK_BYTES``, and for small
-    problems at most ~1/32 of the rows (but >= 16), so the scratch buffers stay a small
-    fraction of the data."""
+    """Rows per block: a block's padded buffer is ``_BLOCK_BYTES`` but at least
+    ``_MIN_BLOCK_ROWS`` rows, and for small problems at most ~1/32 of the rows (but >= 16), so
+    the scratch buffers stay a small fraction of the data."""
     per_row = math.prod(plan.n) * itemsize
-    cap = max(1, _BLOCK_BYTES // per_row)
+    cap = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // per_row)
     return max(1, min(rows, cap, max(16, rows // 32)))
 
 
@@ -493,13 +491,6 @@ class _Buffers:
             self._real[name] = buf
         return buf[:m]
 
-    def real(self, name: str, m: int) -> torch.Tensor:
-        buf = self._real.get(name)
-        if buf is None or buf.shape[0] < m:
-            buf = torch.empty(m, *self.plan.n, dtype=self.dtype, device=self.device)
-            self._real[name] = buf
-        return buf[:m]
-
     def spec(self, name: str, m: int) -> torch.Tensor:
         buf = self._spec.get(name)
         if buf is None or buf.shape[0] < m:
@@ -517,10 +508,12 @@ def _forward_transform(
     m = nb * ng
     pad = buf.padded("in", m)
     pad.view(nb, ng, *plan.n)[_crop(plan.spatial)].copy_(src)
+    # No ``out=``: torch's MKL transforms compute into a new tensor and copy it into ``out``
+    # (one more pass over the spectrum); a fresh block-sized result is recycled by malloc.
+    spec = torch.fft.rfftn(pad, dim=_dims(plan))
     if out is None:
-        out = buf.spec("fwd", m)
-    torch.fft.rfftn(pad, dim=_dims(plan), out=out)
-    return out
+        return spec
+    return out.copy_(spec)
 
 
 def _inverse_transform(
@@ -531,8 +524,7 @@ def _inverse_transform(
 ) -> None:
     """irfftn of ``spec`` ``(m, *freq)``, cropped to ``L`` and written (plus bias) into ``dst``."""
     plan = buf.plan
-    full = buf.real("out", spec.shape[0])
-    torch.fft.irfftn(spec, s=plan.n, dim=_dims(plan), out=full)
+    full = torch.fft.irfftn(spec, s=plan.n, dim=_dims(plan))  # no out=: see _forward_transform
     cropped = full.view(dst.shape[: -plan.data_dim] + plan.n)[_crop(plan.spatial)]
     if bias is None:
         dst.copy_(cropped)
@@ -574,17 +566,20 @@ class _DepthwiseKernel:
         self.w = _cropped_kernel(weight, plan)[:, 0].reshape(plan.groups, plan.cog, *plan.kept)
         self.buf = _Buffers(plan, rows * plan.cog, dtype, device)
 
-    def get(self, g0: int, g1: int) -> torch.Tensor:
+    def get(self, g0: int, g1: int, adjoint: bool = False) -> torch.Tensor:
+        """The (conjugated) spectrum the forward pass multiplies by, or with ``adjoint`` its
+        conjugate (the backward pass's), without a separate conjugation pass when it comes
+        from the weight (a multiply by a lazily conjugated view costs ~3x a plain one)."""
         plan = self.plan
         if not self.from_weight:
             assert self.full is not None
-            return self.full[g0:g1]
+            return self.full[g0:g1].conj() if adjoint else self.full[g0:g1]
         m = (g1 - g0) * plan.cog
         pad = self.buf.padded("kernel", m)
         _place_taps(pad, self.w[g0:g1].reshape(m, *plan.kept), plan)
-        dst = self.buf.spec("kernel", m)
-        torch.fft.rfftn(pad, dim=_dims(plan), out=dst)
-        dst.conj_physical_()
+        dst = torch.fft.rfftn(pad, dim=_dims(plan))
+        if not adjoint:
+            dst.conj_physical_()
         return dst.view(g1 - g0, plan.cog, *plan.freq)
 
 
@@ -652,7 +647,7 @@ def _dw_backward(
     buf = _Buffers(plan, rows_in * cog, dtype, device)
     for g0, g1, chunks in _schedule(batch, G, rows_in):
         ng = g1 - g0
-        kb = kern.get(g0, g1) if need_input else None
+        kb = kern.get(g0, g1, adjoint=True) if need_input else None
         acc = None
         if need_weight:
             acc = buf.spec("acc", ng * cog).view(ng, cog, *plan.freq)
@@ -667,7 +662,7 @@ def _dw_backward(
                     xs = saved[b0:b1, g0:g1]
                 else:
                     assert x is not None
-                    xs = _forward_transform(buf, x[b0:b1, g0:g1], buf.spec("x", m))
+                    xs = _forward_transform(buf, x[b0:b1, g0:g1])
                 xs = xs.view(nb, ng, 1, *plan.freq)
                 if nb == 1:
                     acc.addcmul_(xs[0], ys[0].conj())
@@ -677,7 +672,7 @@ def _dw_backward(
                     acc.add_(prod.sum(0))
             if grad_x is not None:
                 assert kb is not None
-                ys.mul_(kb.conj())
+                ys.mul_(kb)
                 if cog == 1:
                     gx = ys.view(m, *plan.freq)
                 else:
@@ -690,7 +685,6 @@ def _dw_backward(
                 acc.view(ng * cog, *plan.freq),
                 grad_w[g0 * cog : g1 * cog, 0],
                 plan,
-                buf.real("out", ng * cog),
             )
     if grad_x is not None:
         grad_x = grad_x.view(batch, plan.in_channels, *plan.spatial)
