@@ -20,6 +20,19 @@ other processes hits all candidates alike.  Candidates (see ``baselines.py``):
 * ``direct`` -- ``F.conv{1,2}d`` depthwise (skipped when it would take more than a few
   seconds: global kernels make it quadratic);
 * ``floor`` -- ``irfft(rfft(u))``: one forward and one inverse transform of the bare input.
+* ``limit`` (1D tables) -- the physical limit of the depthwise convolution on this CPU: the
+  in-cache cost of one ``rfft`` + ``irfft`` per row at the engine's FFT size, timed warm on a
+  16-row block (the faster of ``out=`` buffers and fresh results, picked in warm-up) and
+  repeated ``ceil(B C / 16)`` times, so it runs interleaved with the candidates; forward +
+  backward needs two transforms more per row with a saved spectrum, so its limit is twice
+  that (``limit x2``).  ``ratio to limit`` columns are the median per-round
+  ``candidate time / limit time`` (< 1.3 forward and < 1.6 forward+backward are the targets).
+
+Allocator: ``--malloc tuned`` sets glibc's ``M_MMAP_THRESHOLD`` to 1 GiB and
+``M_TRIM_THRESHOLD`` to 2 GiB (the same as starting Python with ``MALLOC_MMAP_THRESHOLD_`` /
+``MALLOC_TRIM_THRESHOLD_`` in the environment), so large tensors come from recycled heap
+memory instead of fresh pages (page faults); the default leaves glibc's settings.  The
+header says which one ran: the textbook formula's large temporaries depend on it most.
 
 Threads: on a machine shared with other busy processes, use ``--threads 1 --clock cpu``.
 PyTorch's multi-threaded ops meet at a barrier that waits a whole scheduler slice whenever
@@ -69,6 +82,7 @@ from baselines import (
     textbook_nd,
 )
 from ckconv.functional import conv
+from ckconv.functional.fft_engine import make_plan
 
 
 @dataclass
@@ -107,8 +121,10 @@ def run_table(
     input_bytes: int,
     rounds: int,
     memory: bool,
+    limit: tuple[Callable[[], None], str] | None = None,
 ) -> Result:
-    """Check, time (forward, forward+backward) and measure one set of candidates."""
+    """Check, time (forward, forward+backward) and measure one set of candidates; with a
+    ``limit`` (see :func:`transform_limit`) it runs interleaved with them too."""
     outputs: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for c in candidates:
@@ -128,9 +144,20 @@ def run_table(
 
         return run
 
-    fwd = interleaved({c.name: no_grad(c.forward) for c in candidates}, rounds)
+    fwd_fns: dict[str, Callable[[], object]] = {c.name: no_grad(c.forward) for c in candidates}
     with_bwd = [c for c in candidates if c.backward]
-    fwdbwd = interleaved({c.name: _fwd_bwd(c, grad) for c in with_bwd}, rounds)
+    fb_fns: dict[str, Callable[[], object]] = {c.name: _fwd_bwd(c, grad) for c in with_bwd}
+    if limit is not None:
+        limit_fn = limit[0]
+
+        def limit_x2() -> None:
+            limit_fn()
+            limit_fn()
+
+        fwd_fns["limit"] = limit_fn
+        fb_fns["limit"] = limit_x2
+    fwd = interleaved(fwd_fns, rounds)
+    fwdbwd = interleaved(fb_fns, rounds)
     peak: dict[str, float] = {}
     if memory:
         for c in with_bwd:
@@ -141,9 +168,16 @@ def run_table(
                 t.grad = None
 
     print(f"\n{title}")
+    if limit is not None:
+        print(
+            f"  limit: {fmt_ms(median(fwd['limit'])).strip()} ms forward "
+            f"({limit[1]}), {fmt_ms(median(fwdbwd['limit'])).strip()} ms forward+backward "
+            "(twice that)"
+        )
+    lim = "  /limit fwd, fwd+bwd" if limit is not None else ""
     print(
         f"  {'candidate':<16}{'fwd ms':>9}{'x ' + ref:>14}{'fwd+bwd ms':>12}{'x ' + ref:>14}"
-        f"{'peak (x in)':>13}{'max rel err':>13}"
+        f"{'peak (x in)':>13}{'max rel err':>13}{lim}"
     )
     for c in candidates:
         f_ms = fmt_ms(median(fwd[c.name]))
@@ -155,8 +189,43 @@ def run_table(
             b_ms, b_r = "-", "-"
         pk = f"{peak[c.name]:.1f}" if c.name in peak else "-"
         err = f"{errors[c.name]:.1e}" if c.name in errors else "-"
-        print(f"  {c.name:<16}{f_ms:>9}{f_r:>14}{b_ms:>12}{b_r:>14}{pk:>13}{err:>13}")
+        to_lim = ""
+        if limit is not None:
+            lf = f"{ratio(fwd, c.name, 'limit'):.2f}"
+            lb = f"{ratio(fwdbwd, c.name, 'limit'):.2f}" if c.name in fwdbwd else "-"
+            to_lim = f"{lf:>11}{lb:>8}"
+        print(f"  {c.name:<16}{f_ms:>9}{f_r:>14}{b_ms:>12}{b_r:>14}{pk:>13}{err:>13}{to_lim}")
     return Result(fwd, fwdbwd, peak, errors)
+
+
+def transform_limit(rows: int, n: int) -> tuple[Callable[[], None], str]:
+    """The physical limit of ``rows`` row convolutions at FFT size ``n`` (see the module
+    docstring): a function that runs ``ceil(rows / 16)`` warm ``rfft`` + ``irfft`` pairs on
+    one 16-row block, and how its transforms were called."""
+    block = torch.randn(16, n)
+    spec = torch.empty(16, n // 2 + 1, dtype=torch.complex64)
+    out = torch.empty(16, n)
+    reps = -(-rows // 16)
+
+    def with_out() -> None:
+        torch.fft.rfft(block, out=spec)
+        torch.fft.irfft(spec, n=n, out=out)
+
+    def fresh() -> None:
+        torch.fft.irfft(torch.fft.rfft(block), n=n)
+
+    best = {}
+    for name, f in (("out= buffers", with_out), ("fresh results", fresh)):
+        times = interleaved({name: f}, 5)[name]
+        best[name] = (median(times), f)
+    name = min(best, key=lambda k: best[k][0])
+    f = best[name][1]
+
+    def run() -> None:
+        for _ in range(reps):
+            f()
+
+    return run, f"16-row block at n={n}, {name}, x{reps}"
 
 
 def _leaf(t: torch.Tensor) -> torch.Tensor:
@@ -199,7 +268,16 @@ def table_1d(B: int, C: int, L: int, rounds: int, memory: bool, direct_budget: f
     title = f"1D depthwise, global kernel: (B, C, L) = ({B}, {C}, {L})"
     if not _direct_ok(B * C * L * L, direct_budget):
         title += f"   [direct skipped: {B * C * L * L / 1e9:.0f} GMAC]"
-    return run_table(title, cands, "textbook", u.numel() * u.element_size(), rounds, memory)
+    n = make_plan((L,), (L,), causal=True).n[0]  # the causal engine's FFT size
+    return run_table(
+        title,
+        cands,
+        "textbook",
+        u.numel() * u.element_size(),
+        rounds,
+        memory,
+        limit=transform_limit(B * C, n),
+    )
 
 
 def table_odd(B: int, C: int, L: int, rounds: int) -> dict[str, float]:
@@ -251,16 +329,41 @@ def table_2d(B: int, C: int, S: int, rounds: int, memory: bool, direct_budget: f
     return run_table(title, cands, "unblocked", u.numel() * u.element_size(), rounds, memory)
 
 
+def set_malloc(mode: str) -> str:
+    """Apply ``--malloc`` and describe the allocator in use."""
+    env = [k for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") if k in os.environ]
+    if mode == "tuned":
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameter numbers (malloc.h)
+        if not (
+            libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 2**31 - 1)
+        ):
+            return "glibc malloc, mallopt failed (default thresholds)"
+        return "glibc malloc, mmap threshold 1 GiB, trim threshold 2 GiB (--malloc tuned)"
+    if env:
+        return f"glibc malloc with {', '.join(env)} from the environment"
+    return "glibc malloc, default thresholds (blocks >= 32 MiB are fresh pages every call)"
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer shapes and rounds (~1 min)")
     add_timing_args(p)
     p.add_argument("--no-memory", action="store_true", help="skip the profiler memory runs")
     p.add_argument(
+        "--malloc",
+        choices=["default", "tuned"],
+        default="default",
+        help="tuned: glibc mmap/trim thresholds raised (see the module docstring)",
+    )
+    p.add_argument(
         "--only", default="1d,odd,2d,layer", help="comma list of sections: 1d,odd,2d,layer"
     )
     args = p.parse_args(argv)
     threads = apply_timing_args(args)
+    allocator = set_malloc(args.malloc)
     sections = set(args.only.split(","))
     rounds = args.rounds or (3 if args.quick else 7)
     memory = not args.no_memory
@@ -274,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(
         f"torch {torch.__version__}, {threads} thread(s), {args.clock} clock, float32, "
-        f"{rounds} rounds; "
+        f"{rounds} rounds, allocator: {allocator}; "
         "ratios = median over rounds of (reference time / candidate time), > 1 is faster"
     )
 
@@ -288,7 +391,21 @@ def main(argv: list[str] | None = None) -> None:
         )
         for B, C, L in shapes:
             r = table_1d(B, C, L, rounds, memory, direct_budget)
-            if L >= 4096:
+            if B > 1 and L >= 4096:
+                f = ratio(r.fwd, "ckconv causal", "limit")
+                fb = ratio(r.fwdbwd, "ckconv causal", "limit")
+                summary.append((f"fwd / limit ({B},{C},{L})", f"{f:.2f}x (<= 1.3)", f <= 1.3))
+                summary.append(
+                    (f"fwd+bwd / limit x2 ({B},{C},{L})", f"{fb:.2f}x (<= 1.6)", fb <= 1.6)
+                )
+            if B == 1:
+                f = ratio(r.fwd, "textbook", "ckconv causal")
+                fb = ratio(r.fwdbwd, "textbook", "ckconv causal")
+                summary.append((f"fwd vs textbook ({B},{C},{L})", f"{f:.2f}x (>= 1)", f >= 1.0))
+                summary.append(
+                    (f"fwd+bwd vs textbook ({B},{C},{L})", f"{fb:.2f}x (>= 1)", fb >= 1.0)
+                )
+            elif L >= 4096:
                 f = ratio(r.fwd, "textbook", "ckconv causal")
                 fb = ratio(r.fwdbwd, "textbook", "ckconv causal")
                 summary.append((f"fwd vs textbook ({B},{C},{L})", f"{f:.2f}x (>= 2.5)", f >= 2.5))
