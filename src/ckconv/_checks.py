@@ -2,7 +2,8 @@
 
 Each check names the user's argument (``name`` is what the caller of the public API typed,
 e.g. ``mask_init_sigma`` rather than the inner module's ``init_sigma``), shows the value and
-says what is expected.  Dependency-free so every layer of the package may use it.
+says what is expected.  It imports only the standard library and torch, so every layer of the
+package may use it.
 
 The errors are typed: :class:`ArgumentValueError` (a ``ValueError``) and
 :class:`ArgumentTypeError` (a ``TypeError``) both derive from :class:`ArgumentError` and carry
@@ -18,6 +19,8 @@ import warnings
 from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
+import torch
+
 __all__ = [
     "PADDING_MODES",
     "WEIGHTINGS",
@@ -26,12 +29,16 @@ __all__ = [
     "ArgumentValueError",
     "InputError",
     "Weighting",
+    "bool_mask",
     "choice",
+    "finite_tensor",
+    "grid_input",
     "int_at_least",
     "open_unit",
     "padding_modes",
     "positive_int",
     "positive_number",
+    "tensor",
     "unit_interval",
     "weighting",
 ]
@@ -190,3 +197,73 @@ def padding_modes(name: str, value: Any, data_dim: int, *, causal: bool = False)
             name,
         )
     return modes
+
+
+# -- tensors -------------------------------------------------------------------------------
+def _shape(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
+def tensor(name: str, value: Any, *, dims: int | None = None, floating: bool = False) -> Any:
+    """``value`` if it is a tensor (with ``dims`` dimensions, floating point if asked), else
+    TypeError (not a tensor, wrong dtype kind) or ValueError (wrong number of dimensions)."""
+    if not isinstance(value, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor, got {_shape(value)}", name)
+    if floating and not value.is_floating_point():
+        raise ArgumentTypeError(f"{name} must be floating point, got {_shape(value)}", name)
+    if dims is not None and value.dim() != dims:
+        raise ArgumentValueError(f"{name} must have {dims} dimensions, got {_shape(value)}", name)
+    return value
+
+
+def grid_input(name: str, value: Any, *, owner: str, channels: int, data_dim: int) -> Any:
+    """A model's or layer's input on a grid: a floating tensor ``(N, channels, *data_dim
+    sizes)``.  The message names the input, its shape and the expected layout, so a wrong input
+    fails here instead of inside a normalisation or a matmul."""
+    tensor(name, value)
+    spatial = {1: "L", 2: "H, W", 3: "D, H, W"}.get(data_dim, f"*{data_dim} sizes")
+    want = f"(N, {channels}, {spatial})"
+    if value.dim() != data_dim + 2:
+        raise ArgumentValueError(
+            f"{owner} expects {name} of shape {want} ({data_dim} spatial dimension"
+            f"{'s' if data_dim > 1 else ''}), got shape {tuple(value.shape)}",
+            name,
+        )
+    if value.shape[1] != channels:
+        raise ArgumentValueError(
+            f"{owner} expects {name} of shape {want} with {channels} channel"
+            f"{'s' if channels > 1 else ''} in dimension 1, got shape {tuple(value.shape)}",
+            name,
+        )
+    if not value.is_floating_point():
+        raise ArgumentTypeError(f"{owner} expects a floating-point {name}, got {value.dtype}", name)
+    return value
+
+
+def finite_tensor(name: str, value: torch.Tensor, *, where: torch.Tensor | None = None) -> None:
+    """ValueError if ``value`` holds NaN or inf (only at ``where`` if given).  Skipped under
+    ``torch.compile`` (a data-dependent check)."""
+    if torch.compiler.is_compiling():
+        return
+    check = value if where is None else value[where]
+    bad = ~torch.isfinite(check)
+    if bool(bad.any()):
+        count = int(bad.sum())
+        raise ArgumentValueError(
+            f"{name} contains {count} NaN or inf value{'s' if count > 1 else ''}; "
+            "non-finite values cannot be convolved (set missing values to 0 and mask them)",
+            name,
+        )
+
+
+def bool_mask(name: str, value: Any, shape: tuple[int, ...]) -> Any:
+    """``value`` if it is a bool tensor of ``shape`` (e.g. observed samples ``(B, N)``)."""
+    if not isinstance(value, torch.Tensor) or value.dtype != torch.bool:
+        raise ArgumentTypeError(
+            f"{name} must be a bool tensor of shape {shape}, got {_shape(value)}", name
+        )
+    if tuple(value.shape) != tuple(shape):
+        raise ArgumentValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}", name)
+    return value

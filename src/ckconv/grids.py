@@ -26,6 +26,8 @@ from fractions import Fraction
 
 import torch
 
+from ckconv._checks import ArgumentTypeError, ArgumentValueError
+
 __all__ = [
     "as_rates",
     "as_sizes",
@@ -63,14 +65,20 @@ def as_sizes(size: int | Sequence[int], data_dim: int, name: str = "size") -> tu
 
 
 def _parse_rate(r: float | int | Fraction | str, name: str) -> float:
+    if isinstance(r, bool) or (isinstance(r, torch.Tensor) and r.dtype == torch.bool):
+        raise ArgumentTypeError(
+            f"{name} must be a positive number or fraction like '1/2', got {r!r} (a bool is not "
+            "a rate)",
+            name,
+        )
     try:
         value = float(Fraction(r)) if isinstance(r, str) else float(r)
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise ValueError(
-            f"{name} must be a positive number or fraction like '1/2', got {r!r}"
+    except (ValueError, ZeroDivisionError, TypeError, OverflowError):
+        raise ArgumentValueError(
+            f"{name} must be a positive number or fraction like '1/2', got {r!r}", name
         ) from None
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {r!r}")
+        raise ArgumentValueError(f"{name} must be a positive finite number, got {r!r}", name)
     return value
 
 
@@ -82,11 +90,21 @@ def as_rates(rate: RateLike | None, data_dim: int, name: str = "rate") -> tuple[
     """
     if rate is None:
         return (1.0,) * data_dim
-    if isinstance(rate, (int, float, Fraction, str)):
+    if isinstance(rate, (int, float, Fraction, str)) or getattr(rate, "ndim", None) == 0:
         return (_parse_rate(rate, name),) * data_dim
-    rates = tuple(_parse_rate(r, name) for r in rate)
+    try:
+        entries = list(rate)
+    except TypeError:
+        raise ArgumentTypeError(
+            f"{name} must be a number, a fraction string like '1/2' or one per dimension, got "
+            f"{type(rate).__name__} {rate!r}",
+            name,
+        ) from None
+    rates = tuple(_parse_rate(r, name) for r in entries)
     if len(rates) != data_dim:
-        raise ValueError(f"{name} must have {data_dim} entries (one per dimension), got {rate!r}")
+        raise ArgumentValueError(
+            f"{name} must have {data_dim} entries (one per dimension), got {rate!r}", name
+        )
     return rates
 
 

@@ -235,3 +235,17 @@ def test_task_weighting_is_a_deprecated_name_of_model_weighting():
     # it overrides the model's (shipped configs say model.weighting: none)
     model = build_model_from_config(_config(task, {"weighting": "none"}), bundle)
     assert {m.weighting for m in model.modules() if hasattr(m, "weighting")} == {"density"}
+
+
+def test_model_errors_name_the_config_key_from_the_errors_argument_field():
+    # the model refuses the value in a typed error (ckconv.ArgumentError.argument): a model
+    # argument becomes model.<argument>; no message text is parsed
+    bundle = build_task(_config({"name": "japanese_vowels"}))
+    with pytest.raises(ConfigError, match=r"^model\.dropout: dropout must be a number in \[0, 1\)"):
+        build_model_from_config(_config({"name": "japanese_vowels"}, {"dropout": 1.5}), bundle)
+    with pytest.raises(
+        ConfigError, match=r"^model\.kernel_omega_0: kernel_omega_0: omega_0 must be a finite"
+    ):
+        build_model_from_config(
+            _config({"name": "japanese_vowels"}, {"kernel_omega_0": -1.0}), bundle
+        )

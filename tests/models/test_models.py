@@ -219,5 +219,7 @@ def test_ckcnn_parameter_counts_match_ckconv_table_8(
 def test_ckcnn_without_stem_checks_the_input_channels():
     model = CKCNN(3, 5, input_size=20, hidden_channels=4)
     assert model(torch.randn(2, 3, 20)).shape == (2, 5)
-    with pytest.raises(ValueError, match=r"expected input \(N, 3, \*spatial\)"):
+    with pytest.raises(
+        ValueError, match=r"CKCNN expects input of shape \(N, 3, L\) with 3 channels"
+    ):
         model(torch.randn(2, 4, 20))

@@ -327,9 +327,9 @@ def test_init_gain_keeps_output_scale():
 def test_bad_inputs_name_the_argument():
     layer = PointConv(3, 4, num_neighbors=4)
     pos = torch.rand(2, 10, 3)
-    with pytest.raises(ValueError, match="expects 3 input channels"):
+    with pytest.raises(ValueError, match=r"expects input \(B, 3, N\) with 3 channels"):
         layer(torch.randn(2, 5, 10), pos)
-    with pytest.raises(ValueError, match="pos must be a tensor \\(B, N, 3\\)"):
+    with pytest.raises(ValueError, match=r"pos must be \(B, N, 3\) \(data_dim=3\)"):
         layer(torch.randn(2, 3, 10), pos[..., :2])
     with pytest.raises(ValueError, match="disagree on B or N"):
         layer(torch.randn(2, 3, 9), pos)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ckconv._checks import ArgumentValueError, finite_tensor, open_unit, tensor
 from ckconv.functional.conv import Method, PaddingMode, circular_axes, conv, mix
 from ckconv.functional.masks import crop_counts, gaussian_mask
 from ckconv.grids import (
@@ -109,6 +110,10 @@ def kernel_axes(
             tap per relative offset (:func:`ckconv.grids.circular_axis_positions`).
         crop: optional maximum offset from the anchor per dimension (mask crop).
         padding_mode: ``"zeros"`` or ``"circular"`` per axis.
+
+    A ``rate`` so low that a kernel of several training samples keeps a single tap is refused
+    (the kernel would be that one tap times ``1 / rate``): a kernel of ``K >= 2`` samples needs
+    ``rate >= 1 / (K - 1)`` causal, ``rate >= 1 / (K - 1 - (K - 1) // 2)`` centred.
     """
     data_dim = len(kernel_size)
     rates = as_rates(rate, data_dim)
@@ -121,6 +126,14 @@ def kernel_axes(
             pos = circular_axis_positions(k, rate=r, period=period, device=device, dtype=dtype)
         else:
             pos = axis_positions(k, causal=causal, rate=r, device=device, dtype=dtype)
+            if k > 1 and pos.shape[0] < 2:
+                reach = k - 1 if causal else k - 1 - (k - 1) // 2
+                raise ArgumentValueError(
+                    f"rate={rate!r} leaves the kernel of {k} training samples with a single tap"
+                    f"{f' in dimension {d}' if data_dim > 1 else ''} (it would act as one tap "
+                    f"times {1 / r:g}); this kernel needs rate >= 1/{reach} = {1 / reach:g}",
+                    "rate",
+                )
             limit = None if input_size is None else input_size[d] - 1
         if crop is not None:
             limit = crop[d] if limit is None else min(limit, crop[d])
@@ -200,17 +213,32 @@ def apply_kernel(
     return mix(y, mixer, bias)
 
 
+def _data_dim(input: torch.Tensor, kernel_size: int | Sequence[int]) -> int:
+    """Spatial dimensions of a functional call: ``len(kernel_size)``, or the input's for an int
+    ``kernel_size`` (1 to 3)."""
+    tensor("input", input, floating=True)
+    if not isinstance(kernel_size, int):
+        return len(kernel_size)
+    if not 3 <= input.dim() <= 5:
+        raise ArgumentValueError(
+            f"input must have shape (N, C, *spatial) with 1 to 3 spatial dimensions, got shape "
+            f"{tuple(input.shape)}",
+            "input",
+        )
+    return input.dim() - 2
+
+
 def _check_input(input: torch.Tensor, data_dim: int) -> None:
-    if not isinstance(input, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    tensor("input", input, floating=True)
     if input.dim() != data_dim + 2:
-        raise ValueError(
+        raise ArgumentValueError(
             f"input must have shape (N, C, *spatial) with {data_dim} spatial dimension(s), "
-            f"got shape {tuple(input.shape)}"
+            f"got shape {tuple(input.shape)}",
+            "input",
         )
     if any(s == 0 for s in input.shape):
-        raise ValueError(
-            f"input must be non-empty in every dimension, got shape {tuple(input.shape)}"
+        raise ArgumentValueError(
+            f"input must be non-empty in every dimension, got shape {tuple(input.shape)}", "input"
         )
 
 
@@ -250,7 +278,7 @@ def ckconv(
         - Input: ``(N, C_in, *spatial)``
         - Output: ``(N, C_out, *spatial)``
     """
-    data_dim = input.dim() - 2 if isinstance(kernel_size, int) else len(kernel_size)
+    data_dim = _data_dim(input, kernel_size)
     _check_input(input, data_dim)
     ks = as_sizes(kernel_size, data_dim, "kernel_size")
     axes = kernel_axes(
@@ -331,14 +359,19 @@ def flexconv(
         - Input: ``(N, C_in, *spatial)``
         - Output: ``(N, C_out, *spatial)``
     """
-    data_dim = input.dim() - 2 if isinstance(kernel_size, int) else len(kernel_size)
+    data_dim = _data_dim(input, kernel_size)
     _check_input(input, data_dim)
     ks = as_sizes(kernel_size, data_dim, "kernel_size")
-    if mask_sigma.shape != (data_dim,) or mask_mu.shape != (data_dim,):
-        raise ValueError(
-            f"mask_mu and mask_sigma must have shape ({data_dim},), got "
-            f"{tuple(mask_mu.shape)} and {tuple(mask_sigma.shape)}"
-        )
+    open_unit("mask_threshold", mask_threshold)
+    for name, value in (("mask_mu", mask_mu), ("mask_sigma", mask_sigma)):
+        tensor(name, value, floating=True)
+        if value.shape != (data_dim,):
+            raise ArgumentValueError(
+                f"{name} must have shape ({data_dim},) (one per spatial dimension), got "
+                f"{tuple(value.shape)}",
+                name,
+            )
+    finite_tensor("mask_sigma", mask_sigma.detach())
     axes = flexconv_axes(
         ks,
         mask_sigma,

@@ -21,7 +21,15 @@ from typing import Literal
 
 import torch
 
-from ckconv._checks import choice
+from ckconv._checks import (
+    ArgumentValueError,
+    bool_mask,
+    choice,
+    finite_tensor,
+    open_unit,
+    positive_int,
+    tensor,
+)
 from ckconv._checks import weighting as check_weighting
 from ckconv.functional.conv import mix
 from ckconv.functional.masks import crop_counts, gaussian_mask
@@ -36,17 +44,32 @@ _EPS = 1e-6
 def density_weights(times: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Local sample spacing (in training samples) of every observed sample.
 
-    The mean of the gaps to the previous and next observed samples (one side at the ends; 1 for
-    a lone sample).  On the training grid every weight is 1; on a grid subsampled by ``n`` every
-    weight is ``n``, which reproduces the ``sr_train / sr_test`` scaling of CKConv eq. 5.
+    The mean of the gaps to the previous and next observed samples in time (one side at the
+    ends; 1 for a lone sample).  On the training grid every weight is 1; on a grid subsampled by
+    ``n`` every weight is ``n``, which reproduces the ``sr_train / sr_test`` scaling of CKConv
+    eq. 5.
+
+    Times need not be sorted: the samples are put in time order first and the weights returned
+    in the input's order, so any permutation of the samples gets the same weights.  Samples at
+    the same time share the spacing of that time (each gets its share; together they weigh what
+    one sample there would).
 
     Shape:
-        - times: ``(B, N)``, non-decreasing along ``N`` over the observed samples
+        - times: ``(B, N)``, any order
         - mask: ``(B, N)`` bool, ``True`` where observed
         - Output: ``(B, N)`` (0 where not observed)
     """
     if mask is None:
         mask = torch.ones_like(times, dtype=torch.bool)
+    # time order, unobserved samples last (stable: equal times keep their order)
+    key = torch.where(mask, times, torch.full_like(times, float("inf")))
+    order = torch.sort(key, dim=-1, stable=True).indices
+    w_sorted = _sorted_spacing(times.gather(-1, order), mask.gather(-1, order))
+    return torch.empty_like(w_sorted).scatter_(-1, order, w_sorted)
+
+
+def _sorted_spacing(times: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """:func:`density_weights` of samples already in time order."""
     inf = torch.full_like(times, float("inf"))
     prev_incl = torch.cummax(torch.where(mask, times, -inf), dim=-1).values
     next_incl = torch.cummin(torch.where(mask, times, inf).flip(-1), dim=-1).values.flip(-1)
@@ -63,37 +86,43 @@ def density_weights(times: torch.Tensor, mask: torch.Tensor | None = None) -> to
 
 
 def _check(input, times, mask, output_times, output_mask):
+    tensor("input", input, floating=True)
     if input.dim() != 3:
-        raise ValueError(
-            f"input must have shape (B, C, N) for timestamps, got {tuple(input.shape)}"
+        raise ArgumentValueError(
+            f"input must have shape (B, C, N) for timestamps, got {tuple(input.shape)}", "input"
         )
     b, _, n = input.shape
     if n == 0 or b == 0:
-        raise ValueError(f"input must be non-empty, got shape {tuple(input.shape)}")
-    if times.shape != (b, n):
-        raise ValueError(f"times must have shape (B, N) = {(b, n)}, got {tuple(times.shape)}")
-    if not times.is_floating_point():
-        raise TypeError(f"times must be floating point, got {times.dtype}")
-    if mask is not None and (mask.shape != (b, n) or mask.dtype != torch.bool):
-        raise ValueError(
-            f"mask must be a bool tensor of shape {(b, n)}, got {mask.dtype} {tuple(mask.shape)}"
+        raise ArgumentValueError(
+            f"input must be non-empty, got shape {tuple(input.shape)}", "input"
         )
-    if output_times is not None and (output_times.dim() != 2 or output_times.shape[0] != b):
-        raise ValueError(f"output_times must have shape (B, M), got {tuple(output_times.shape)}")
-    if (
-        output_mask is not None
-        and output_times is not None
-        and output_mask.shape != output_times.shape
-    ):
-        raise ValueError("output_mask must have the shape of output_times")
-    if not torch.compiler.is_compiling():
-        check = times if mask is None else torch.where(mask, times, torch.zeros_like(times))
-        if not bool(torch.isfinite(check).all()):
-            raise ValueError("times contain NaN or inf at observed samples")
-        if not bool(torch.isfinite(input).all()):
-            raise ValueError(
-                "input contains NaN or inf values (set missing values to 0 and mask them)"
+    tensor("times", times, floating=True)
+    if times.shape != (b, n):
+        raise ArgumentValueError(
+            f"times must have shape (B, N) = {(b, n)} (one time per sample of input), got "
+            f"{tuple(times.shape)}",
+            "times",
+        )
+    if mask is not None:
+        bool_mask("mask", mask, (b, n))
+    if output_times is not None:
+        tensor("output_times", output_times, floating=True)
+        if output_times.dim() != 2 or output_times.shape[0] != b:
+            raise ArgumentValueError(
+                f"output_times must have shape (B, M) with B={b}, got {tuple(output_times.shape)}",
+                "output_times",
             )
+    if output_mask is not None:
+        if output_times is None:
+            raise ArgumentValueError(
+                "output_mask given without output_times; mask marks the input's samples",
+                "output_mask",
+            )
+        bool_mask("output_mask", output_mask, tuple(output_times.shape))
+    finite_tensor("times", times, where=mask)
+    finite_tensor("input", input)
+    if output_times is not None:
+        finite_tensor("output_times", output_times, where=output_mask)
 
 
 def irregular_ckconv(
@@ -141,6 +170,10 @@ def irregular_ckconv(
     """
     _check(input, times, mask, output_times, output_mask)
     choice("out_of_domain", out_of_domain, ("mask", "error"))
+    positive_int("kernel_size", kernel_size)
+    open_unit("mask_threshold", mask_threshold)
+    if mask_sigma is not None:
+        finite_tensor("mask_sigma", mask_sigma.detach())
     weighting = check_weighting(weighting, ("none", "density"))
     if (mask_mu is None) != (mask_sigma is None):
         raise ValueError("pass both mask_mu and mask_sigma (a Gaussian mask) or neither")

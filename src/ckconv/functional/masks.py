@@ -91,10 +91,16 @@ def crop_counts(
     """Taps to keep per dimension: offsets ``0..n`` (causal) or ``-n..n`` (centred).
 
     Returns ``n`` per dimension (causal: ``ceil(w/step)``; centred: ``floor(w/step)``);
-    the caller clips it to the taps the grid has.
+    the caller clips it to the taps the grid has.  A NaN or infinite ``sigma`` has no crop
+    (ValueError).
     """
     out = []
     for step, sigma in zip(steps, sigmas):
+        if not math.isfinite(float(sigma)):
+            raise ValueError(
+                f"mask_sigma must be finite, got {float(sigma)} (a FlexConv whose mask width "
+                "became NaN/inf, e.g. after a diverged step, has no crop; reset or reload it)"
+            )
         ratio = mask_extent(abs(float(sigma)), threshold) / step
         n = math.ceil(ratio - _ROUND_EPS) if causal else math.floor(ratio + _ROUND_EPS)
         out.append(max(n, 0))

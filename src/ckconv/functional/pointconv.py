@@ -37,7 +37,7 @@ from typing import Literal
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ckconv._checks import Weighting, positive_int
+from ckconv._checks import Weighting, finite_tensor, open_unit, positive_int
 from ckconv._checks import weighting as check_weighting
 from ckconv.functional.masks import cropped_gaussian_mask
 from ckconv.functional.neighbors import Neighbors, gather_neighbors
@@ -279,6 +279,8 @@ def point_flexconv(
     Returns:
         ``(B, C_out, M)``.
     """
+    open_unit("mask_threshold", mask_threshold)
+    finite_tensor("mask_sigma", mask_sigma.detach())
     weight = pair_weight * cropped_gaussian_mask(offsets, mask_mu, mask_sigma, mask_threshold)
     return point_conv(
         input,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from ckconv._checks import choice
+from ckconv._checks import choice, grid_input, positive_int
 from ckconv.models.common import Head, HeadKind, Stem, check_rate_unsupported, make_norm
 
 __all__ = ["RNN", "TCN", "ResNet"]
@@ -60,7 +60,9 @@ class TCN(nn.Module):
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        self.stem = Stem(in_channels, hidden_channels, vocab_size=vocab_size, **factory)
+        self.stem = Stem(
+            in_channels, hidden_channels, vocab_size=vocab_size, owner="TCN", **factory
+        )
         self.blocks = nn.Sequential(
             *(
                 _TemporalBlock(
@@ -121,11 +123,8 @@ class RNN(nn.Module):
         if self.embedding is not None:
             seq = self.embedding(x)
         else:
-            if x.dim() != 3:
-                raise ValueError(
-                    f"{self.kind.upper()} expects input (N, C, L), got {tuple(x.shape)}"
-                )
-            seq = x.transpose(1, 2)
+            owner, channels = self.kind.upper(), self.rnn.input_size
+            seq = grid_input("input", x, owner=owner, channels=channels, data_dim=1).transpose(1, 2)
         out, _ = self.rnn(seq)
         return self.head(out.transpose(1, 2))
 
@@ -154,6 +153,8 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         choice("data_dim", data_dim, (1, 2, 3))
+        self.in_channels = positive_int("in_channels", in_channels)
+        self.data_dim = data_dim
         factory = {"device": device, "dtype": dtype}
         conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[data_dim - 1]
         pad = kernel_size // 2
@@ -192,6 +193,8 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor, *, rate=None) -> torch.Tensor:
         check_rate_unsupported(self, rate)
+        owner = f"ResNet(data_dim={self.data_dim})"
+        grid_input("input", x, owner=owner, channels=self.in_channels, data_dim=self.data_dim)
         h = self.stem(x)
         for block in self.blocks:
             h = torch.relu(h + block(h))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ckconv._checks import (
+    ArgumentError,
     ArgumentTypeError,
     ArgumentValueError,
     choice,
@@ -43,12 +44,18 @@ def kernel_net_factory(
 
     ``learn_omega_0`` (the models' ``kernel_learn_omega_0``): SIREN kernels learn one
     ``omega_0`` per layer (:class:`~ckconv.kernelnets.SIREN`); other kernel nets refuse it.
+
+    The kernel net is built once here, so a bad size or prior fails at the model's
+    construction with the model's argument names (``kernel_hidden``, ``kernel_layers``,
+    ``kernel_omega_0``, ``kernel_net``) instead of the kernel net's own.
     """
     from ckconv.kernelnets import build_kernel_net
 
     kwargs: dict[str, Any] = {"hidden": hidden, "layers": layers}
     if omega_0 is not None:
         kwargs["omega_0"] = omega_0
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"kernel_net must be a kernel net name, got {name!r}", "kernel_net")
     if not isinstance(learn_omega_0, bool):
         raise ArgumentTypeError(
             f"kernel_learn_omega_0 must be a bool, got {learn_omega_0!r}", "kernel_learn_omega_0"
@@ -67,7 +74,26 @@ def kernel_net_factory(
     def make(in_dims: int, out_channels: int) -> nn.Module:
         return build_kernel_net(name, in_dims, out_channels, **kwargs)
 
+    try:
+        # a trial build; the models' random draws stay as they were
+        with torch.random.fork_rng(devices=[]):
+            make(1, 1)
+    except ArgumentError as err:
+        own = _MODEL_KERNEL_ARGS.get(err.argument)
+        if own is None:
+            raise
+        raise type(err)(f"{own}: {err}", own) from None
+    except ValueError as err:  # an unknown kernel net name
+        raise ArgumentValueError(f"kernel_net: {err}", "kernel_net") from None
     return make
+
+
+#: the models' names of the kernel-net arguments
+_MODEL_KERNEL_ARGS = {
+    "hidden": "kernel_hidden",
+    "layers": "kernel_layers",
+    "omega_0": "kernel_omega_0",
+}
 
 
 class CCNNBlock(nn.Module):
@@ -218,7 +244,14 @@ class CCNN(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
         self.causal = causal
-        self.stem = Stem(in_channels, hidden_channels, vocab_size=vocab_size, **factory)
+        self.stem = Stem(
+            in_channels,
+            hidden_channels,
+            vocab_size=vocab_size,
+            data_dim=data_dim,
+            owner=f"CCNN(data_dim={data_dim})",
+            **factory,
+        )
         self.stem_norm = make_norm(norm, hidden_channels, data_dim, **factory)
         net = kernel_net_factory(
             kernel_net,

@@ -157,7 +157,12 @@ class CKCNN(nn.Module):
             learn_omega_0=kernel_learn_omega_0,
         )
         self.stem = Stem(
-            in_channels, hidden_channels, vocab_size=vocab_size, project=stem, **factory
+            in_channels,
+            hidden_channels,
+            vocab_size=vocab_size,
+            project=stem,
+            owner="CKCNN",
+            **factory,
         )
         self.blocks = nn.ModuleList(
             CKCNNBlock(

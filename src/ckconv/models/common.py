@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ckconv._checks import choice, positive_int
+from ckconv._checks import ArgumentTypeError, choice, grid_input, positive_int
 from ckconv.functional.conv import mix
 from ckconv.grids import as_rates
 
@@ -97,8 +97,9 @@ class Stem(nn.Module):
     Token ids are never fed as one float channel (a reference-code fault): with
     ``vocab_size`` set, input ``(N, L)`` int64 ids become ``(N, C, L)`` embeddings.
     ``project=False`` passes real-valued inputs through unchanged (``C_out = C_in``; the CKCNN
-    of the CKConv paper feeds its inputs straight into the first block), checking only their
-    dtype and channel count.
+    of the CKConv paper feeds its inputs straight into the first block).  Real-valued inputs
+    are checked here, before the first layer: ``(N, in_channels, *data_dim sizes)`` floating
+    point, the message naming ``input``, its shape and ``owner`` (the model's class name).
 
     Shape:
         - Input: ``(N, C_in, *spatial)`` float, or ``(N, L)`` int64 with ``vocab_size``
@@ -112,12 +113,16 @@ class Stem(nn.Module):
         *,
         vocab_size: int | None = None,
         project: bool = True,
+        data_dim: int = 1,
+        owner: str = "model",
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
-        self.in_channels = in_channels
+        self.in_channels = in_channels if vocab_size else positive_int("in_channels", in_channels)
+        self.data_dim = data_dim
+        self.owner = owner
         if vocab_size is not None:
             positive_int("vocab_size", vocab_size)
             self.embedding: nn.Module = nn.Embedding(
@@ -145,18 +150,19 @@ class Stem(nn.Module):
                     f"[{int(input.min())}, {int(input.max())}]"
                 )
             return self.embedding(input).transpose(1, 2)
-        if not input.is_floating_point():
-            raise TypeError(
-                f"expected a floating-point input (N, C, *spatial), got {input.dtype}; build the "
-                "model with vocab_size=... for token ids"
+        if isinstance(input, torch.Tensor) and not input.is_floating_point():
+            raise ArgumentTypeError(
+                f"{self.owner} expects a floating-point input (N, C, *spatial), got {input.dtype}; "
+                "build the model with vocab_size=... for token ids",
+                "input",
             )
-        if isinstance(self.embedding, nn.Identity) and (
-            input.dim() < 2 or input.shape[1] != self.in_channels
-        ):
-            raise ValueError(
-                f"expected input (N, {self.in_channels}, *spatial), got {tuple(input.shape)}"
-            )
+        self.check(input)
         return self.embedding(input)
+
+    def check(self, input: torch.Tensor, name: str = "input") -> None:
+        """Refuse a real-valued ``input`` that is not ``(N, in_channels, *data_dim sizes)``
+        floating point (the model's first check, before any layer)."""
+        grid_input(name, input, owner=self.owner, channels=self.in_channels, data_dim=self.data_dim)
 
 
 class Head(nn.Module):

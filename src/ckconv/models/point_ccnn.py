@@ -18,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ckconv._checks import ArgumentValueError, choice, positive_int, unit_interval
+from ckconv._checks import (
+    ArgumentValueError,
+    bool_mask,
+    choice,
+    finite_tensor,
+    positive_int,
+    tensor,
+    unit_interval,
+)
 from ckconv.functional.neighbors import Backend, Neighbors
 from ckconv.functional.pointconv import Weighting
 from ckconv.models.ccnn import kernel_net_factory
@@ -249,7 +257,7 @@ class PointCCNN(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
         self.position_channels = bool(position_channels)
-        self.stem = Stem(in_channels, hidden_channels, **factory)
+        self.stem = Stem(in_channels, hidden_channels, owner="PointCCNN", **factory)
         self.stem_norm = _make_norm(norm, hidden_channels, **factory)
         net = kernel_net_factory(
             kernel_net,
@@ -314,22 +322,24 @@ class PointCCNN(nn.Module):
         *,
         pos: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 3:
-            raise ValueError(
-                f"PointCCNN expects features (B, C, N), got "
-                f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
-            )
+        self.stem.check(x, "x")  # (B, C_in, N) floating features, before any layer
         if pos is None:
             if not self.position_channels:
-                raise ValueError("pos (B, N, D) is required: the model has position_channels=False")
+                raise ArgumentValueError(
+                    "pos (B, N, D) is required: the model has position_channels=False", "pos"
+                )
             pos = x[:, : self.data_dim].transpose(1, 2)
-        if mask is not None and (
-            mask.dtype != torch.bool or mask.shape != (x.shape[0], x.shape[2])
-        ):
-            raise ValueError(
-                f"mask must be a bool tensor (B, N) = {(x.shape[0], x.shape[2])}, got "
-                f"{mask.dtype} {tuple(mask.shape)}"
+        if mask is not None:
+            bool_mask("mask", mask, (x.shape[0], x.shape[2]))
+        finite_tensor("x", x.transpose(1, 2), where=mask)
+        tensor("pos", pos, dims=3, floating=True)
+        if pos.shape != (x.shape[0], x.shape[2], self.data_dim):
+            raise ArgumentValueError(
+                f"pos must be (B, N, {self.data_dim}) = {(x.shape[0], x.shape[2], self.data_dim)}"
+                f" for x of shape {tuple(x.shape)}, got {tuple(pos.shape)}",
+                "pos",
             )
+        finite_tensor("pos", pos, where=mask)
         nb, density = self.neighbors(pos, mask)
         h = F.gelu(_apply_norm(self.stem_norm, self.stem(x), mask))
         for block in self.blocks:

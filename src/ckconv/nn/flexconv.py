@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from ckconv._checks import open_unit, positive_number
+from ckconv._checks import ArgumentValueError, choice, open_unit, positive_number
 from ckconv.functional.conv import Method, PaddingMode
-from ckconv.grids import RateLike
+from ckconv.grids import RateLike, grid_step
 from ckconv.nn.base import KernelNetArg
-from ckconv.nn.ckconv import CKConv, KernelSizeArg
+from ckconv.nn.ckconv import CKConv, KernelSizeArg, resolve_kernel_size
 from ckconv.nn.gaussian_mask import GaussianMask
 
-__all__ = ["FlexConv", "GaussianMask"]
+__all__ = ["FlexConv", "GaussianMask", "min_init_sigma"]
+
+
+def min_init_sigma(kernel_size: Sequence[int], threshold: float, causal: bool) -> float:
+    """The narrowest initial mask whose crop keeps the centre tap's neighbours in every
+    dimension: ``step / sqrt(-2 ln threshold)`` for the coarsest grid step ``2 / (K - 1)``.
+
+    Below it a centred FlexConv's initial crop is its centre tap alone, where a kernel net of
+    relative positions has no shape to learn and the default MAGNet outputs exactly 0
+    (``sin(0)``), so the CCNN re-weighting cannot scale it.  A causal crop always keeps the
+    present and one past tap (0 for causal kernels).
+    """
+    if causal:
+        return 0.0
+    step = max(grid_step(k) for k in kernel_size)
+    return step / math.sqrt(-2.0 * math.log(threshold))
 
 
 class FlexConv(CKConv):
@@ -35,7 +51,9 @@ class FlexConv(CKConv):
             the mask crop and the one-period crop both apply).
         kernel_net: default a :class:`~ckconv.kernelnets.MAGNet` (32 hidden, 3 hidden layers) whose
             Gabor centres are initialised within ``1.667 * mask_init_sigma`` of the mask centre.
-        mask_init_sigma: initial mask width (0.075 as in the papers).
+        mask_init_sigma: initial mask width (0.075 as in the papers); raised to
+            :func:`min_init_sigma` where the kernel grid is so coarse that the initial crop
+            would keep the centre tap alone (centred kernels under about 14 samples).
         mask_threshold: crop threshold ``tau`` (0.1).
 
     The CCNN re-weighting uses ``|Omega|`` = the number of kernel samples inside the crop at
@@ -74,11 +92,23 @@ class FlexConv(CKConv):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
+        choice("data_dim", data_dim, (1, 2, 3))
+        ks = resolve_kernel_size(kernel_size, input_size, data_dim, causal)
+        if min(ks) < 2:
+            raise ArgumentValueError(
+                f"FlexConv needs at least 2 kernel samples per dimension, got kernel_size="
+                f"{kernel_size!r} (input_size={input_size!r}): a one-sample kernel sits at offset "
+                "0, which the mask cannot crop and where the default MAGNet is 0; use CKConv or a "
+                "pointwise linear layer",
+                "kernel_size",
+            )
+        threshold = open_unit("mask_threshold", mask_threshold)
+        init_sigma = positive_number("mask_init_sigma", mask_init_sigma)
         mask = GaussianMask(
             data_dim,
             causal=causal,
-            init_sigma=positive_number("mask_init_sigma", mask_init_sigma),
-            threshold=open_unit("mask_threshold", mask_threshold),
+            init_sigma=max(init_sigma, min_init_sigma(ks, threshold, causal)),
+            threshold=threshold,
             device=device,
             dtype=dtype,
         )

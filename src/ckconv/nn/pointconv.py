@@ -14,7 +14,17 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ckconv._checks import choice, open_unit, positive_int, positive_number
+from ckconv._checks import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    bool_mask,
+    choice,
+    finite_tensor,
+    open_unit,
+    positive_int,
+    positive_number,
+    tensor,
+)
 from ckconv.functional.neighbors import Backend, Neighbors, knn, radius_search
 from ckconv.functional.pointconv import (
     Weighting,
@@ -268,43 +278,58 @@ class PointConv(ContinuousConv):
         return kernel_density(pos, neighbors, self.density_bandwidth.to(pos.dtype))
 
     def _check_forward(self, input, pos, mask, query_pos, query_mask) -> None:
-        if not isinstance(input, torch.Tensor) or input.dim() != 3:
-            raise ValueError(
-                f"input must be a tensor (B, C_in={self.in_channels}, N), got "
-                f"{tuple(input.shape) if isinstance(input, torch.Tensor) else type(input).__name__}"
-            )
+        """Every forward argument, named as the caller passed it (``mask``, ``query_mask``),
+        before any neighbour search: shapes, dtypes, bool masks and finite values (a NaN
+        position would silently be nobody's neighbour)."""
+        name = type(self).__name__
+        tensor("input", input, dims=3)
         if input.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{type(self).__name__} expects {self.in_channels} input channels, got input of "
-                f"shape {tuple(input.shape)}"
+            raise ArgumentValueError(
+                f"{name} expects input (B, {self.in_channels}, N) with {self.in_channels} "
+                f"channels, got shape {tuple(input.shape)}",
+                "input",
             )
-        if not isinstance(pos, torch.Tensor) or pos.dim() != 3 or pos.shape[-1] != self.data_dim:
-            raise ValueError(
-                f"pos must be a tensor (B, N, {self.data_dim}), got "
-                f"{tuple(pos.shape) if isinstance(pos, torch.Tensor) else type(pos).__name__}"
+        tensor("pos", pos, dims=3, floating=True)
+        if pos.shape[-1] != self.data_dim:
+            raise ArgumentValueError(
+                f"pos must be (B, N, {self.data_dim}) (data_dim={self.data_dim}), got "
+                f"{tuple(pos.shape)}",
+                "pos",
             )
         if pos.shape[:2] != (input.shape[0], input.shape[2]):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"input (B, C, N) and pos (B, N, D) disagree on B or N: {tuple(input.shape)} vs "
-                f"{tuple(pos.shape)}"
+                f"{tuple(pos.shape)}",
+                "pos",
             )
-        if query_pos is not None and (
-            query_pos.dim() != 3
-            or query_pos.shape[0] != pos.shape[0]
-            or query_pos.shape[2] != self.data_dim
-        ):
-            raise ValueError(
-                f"query_pos must be (B={pos.shape[0]}, M, {self.data_dim}), got "
-                f"{tuple(query_pos.shape)}"
-            )
-        if query_mask is not None and query_pos is None:
-            raise ValueError("query_mask given without query_pos; pass mask for the support points")
+        if mask is not None:
+            bool_mask("mask", mask, tuple(pos.shape[:2]))
+        if query_pos is not None:
+            tensor("query_pos", query_pos, dims=3, floating=True)
+            if query_pos.shape[0] != pos.shape[0] or query_pos.shape[2] != self.data_dim:
+                raise ArgumentValueError(
+                    f"query_pos must be (B={pos.shape[0]}, M, {self.data_dim}), got "
+                    f"{tuple(query_pos.shape)}",
+                    "query_pos",
+                )
+        if query_mask is not None:
+            if query_pos is None:
+                raise ArgumentValueError(
+                    "query_mask given without query_pos; pass mask for the support points",
+                    "query_mask",
+                )
+            bool_mask("query_mask", query_mask, tuple(query_pos.shape[:2]))
         dtype = self._kernel_dtype()
         if input.dtype != dtype or pos.dtype != dtype:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"input ({input.dtype}) and pos ({pos.dtype}) must match the layer's parameter "
-                f"dtype {dtype}; convert one of them (e.g. layer.to(torch.float64))"
+                f"dtype {dtype}; convert one of them (e.g. layer.to(torch.float64))",
+                "input" if input.dtype != dtype else "pos",
             )
+        finite_tensor("pos", pos, where=mask)
+        finite_tensor("input", input.transpose(1, 2), where=mask)
+        if query_pos is not None:
+            finite_tensor("query_pos", query_pos, where=query_mask)
 
     def forward(
         self,
