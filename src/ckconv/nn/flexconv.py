@@ -9,7 +9,13 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ckconv._checks import ArgumentValueError, choice, open_unit, positive_number
+from ckconv._checks import (
+    ArgumentValueError,
+    choice,
+    open_unit,
+    padding_modes,
+    positive_number,
+)
 from ckconv.functional.conv import Method, PaddingMode
 from ckconv.grids import RateLike, grid_step
 from ckconv.nn.base import KernelNetArg
@@ -93,7 +99,9 @@ class FlexConv(CKConv):
         dtype: torch.dtype | None = None,
     ) -> None:
         choice("data_dim", data_dim, (1, 2, 3))
-        ks = resolve_kernel_size(kernel_size, input_size, data_dim, causal)
+        modes = padding_modes("padding_mode", padding_mode, data_dim, causal=causal)
+        circular = tuple(m == "circular" for m in modes)
+        ks = resolve_kernel_size(kernel_size, input_size, data_dim, causal, circular)
         if min(ks) < 2:
             raise ArgumentValueError(
                 f"FlexConv needs at least 2 kernel samples per dimension, got kernel_size="
