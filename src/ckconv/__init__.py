@@ -1,7 +1,7 @@
 """ckconv: continuous kernel convolutions for PyTorch."""
 
 from ckconv import deploy, functional, grids, kernelnets, models, nn
-from ckconv._checks import ArgumentError, ArgumentTypeError, ArgumentValueError
+from ckconv._checks import ArgumentError, ArgumentTypeError, ArgumentValueError, InputError
 
 __version__ = "0.1.0"
 
@@ -9,6 +9,7 @@ __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
     "ArgumentValueError",
+    "InputError",
     "__version__",
     "deploy",
     "functional",
