@@ -61,7 +61,7 @@ class TCN(nn.Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.stem = Stem(
-            in_channels, hidden_channels, vocab_size=vocab_size, owner="TCN", **factory
+            in_channels, hidden_channels, vocab_size=vocab_size, data_dim=1, owner="TCN", **factory
         )
         self.blocks = nn.Sequential(
             *(

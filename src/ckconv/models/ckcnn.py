@@ -161,6 +161,7 @@ class CKCNN(nn.Module):
             hidden_channels,
             vocab_size=vocab_size,
             project=stem,
+            data_dim=1,
             owner="CKCNN",
             **factory,
         )

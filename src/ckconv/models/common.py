@@ -113,7 +113,7 @@ class Stem(nn.Module):
         *,
         vocab_size: int | None = None,
         project: bool = True,
-        data_dim: int = 1,
+        data_dim: int | None = None,
         owner: str = "model",
         device=None,
         dtype=None,
@@ -162,7 +162,10 @@ class Stem(nn.Module):
     def check(self, input: torch.Tensor, name: str = "input") -> None:
         """Refuse a real-valued ``input`` that is not ``(N, in_channels, *data_dim sizes)``
         floating point (the model's first check, before any layer)."""
-        grid_input(name, input, owner=self.owner, channels=self.in_channels, data_dim=self.data_dim)
+        data_dim = self.data_dim
+        if data_dim is None:  # any grid: 1 to 3 spatial dimensions
+            data_dim = min(max(input.dim() - 2, 1), 3) if isinstance(input, torch.Tensor) else 1
+        grid_input(name, input, owner=self.owner, channels=self.in_channels, data_dim=data_dim)
 
 
 class Head(nn.Module):

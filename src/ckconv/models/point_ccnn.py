@@ -257,7 +257,7 @@ class PointCCNN(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
         self.position_channels = bool(position_channels)
-        self.stem = Stem(in_channels, hidden_channels, owner="PointCCNN", **factory)
+        self.stem = Stem(in_channels, hidden_channels, data_dim=1, owner="PointCCNN", **factory)
         self.stem_norm = _make_norm(norm, hidden_channels, **factory)
         net = kernel_net_factory(
             kernel_net,
