@@ -62,10 +62,10 @@ def test_rate_lists_accept_fractions_and_decimals():
         ("1,", "comma-separated"),
         ("1,0", "positive"),
         ("-1/2", "positive"),
-        ("1/0", "'1/0' is not a sampling rate"),
-        ("half", "'half' is not a sampling rate"),
-        ("nan", "not a sampling rate"),
-        ("inf", "not a sampling rate"),
+        ("1/0", "got '1/0'"),
+        ("half", "got 'half'"),
+        ("nan", "got 'nan'"),
+        ("inf", "got 'inf'"),
         ("1,1/2,0.5", "listed twice"),
     ],
 )
@@ -78,18 +78,22 @@ def test_bad_rate_lists_fail_naming_the_value(text, fragment):
 def test_the_cli_reports_bad_rates_and_conflicting_options(checkpoint, capsys):
     code = main(["eval", "--checkpoint", str(checkpoint), "--sampling-rates", "1,zero"])
     assert code == 2
-    assert "--sampling-rates: 'zero' is not a sampling rate" in capsys.readouterr().err
+    assert "--sampling-rates must be a positive number or fraction like '1/2', got 'zero'" in (
+        capsys.readouterr().err
+    )
     code = main(["eval", "--checkpoint", str(checkpoint), "--rate", "2", "--sampling-rates", "1"])
     assert code == 2
     assert "either --rate or --sampling-rates" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["eval", "--checkpoint", str(checkpoint), "--rate", "0"])
     assert exit_info.value.code == 2
-    assert "argument --rate: sampling rates must be positive, got '0'" in capsys.readouterr().err
+    assert "argument --rate: must be a positive finite number, got '0'" in capsys.readouterr().err
     code = main(["sweep-rates", "--config", "demo_digits", "--train-rates", "1",
                  "--test-rates", "1,3/0"])  # fmt: skip
     assert code == 2
-    assert "--test-rates: '3/0'" in capsys.readouterr().err
+    assert "--test-rates must be a positive number or fraction like '1/2', got '3/0'" in (
+        capsys.readouterr().err
+    )
 
 
 # ----------------------------------------------------------------------------- resampling

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
@@ -41,7 +42,39 @@ __all__ = [
     "atomic_torch_save",
     "load_checkpoint",
     "rebuild_model",
+    "resolve_checkpoint",
 ]
+
+
+def resolve_checkpoint(
+    path: str | os.PathLike,
+    *,
+    prefer: Literal["best", "last"] = "best",
+    name: str = "--checkpoint",
+) -> Path:
+    """The checkpoint file a command argument names: a file as given, or for a run folder
+    (``<out_dir>/<name>/<version>/``) its ``checkpoints/best.ckpt`` (``prefer="best"``: what
+    ``eval``, ``plot`` and ``export`` read, ``last.ckpt`` when the run has no best yet) or its
+    ``checkpoints/last.ckpt`` (``prefer="last"``: where ``train --resume`` continues).
+
+    A path that does not exist is returned as given (reading it raises the one-line error);
+    a folder without those files raises FileNotFoundError naming ``name`` and the folder.
+    """
+    from ckconv.app.run_dir import RunPaths
+
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    run = RunPaths(path)
+    order = (run.best, run.last) if prefer == "best" else (run.last,)
+    for candidate in order:
+        if candidate.is_file():
+            return candidate
+    wanted = " or ".join(f"checkpoints/{c.name}" for c in order)
+    raise FileNotFoundError(
+        f"{name}: the folder {str(path)!r} has no {wanted} (give a .ckpt file or a run folder "
+        "written by ckconv train)"
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -68,7 +101,8 @@ def rebuild_model(
     """The model of any checkpoint ckconv writes: from its model spec (torch and
     ``ckconv.models`` only), else, for ``ckconv train`` checkpoints written before they stored
     one, from the run config and the task's data (``overrides`` may change ``task.*`` keys,
-    e.g. the data root)."""
+    e.g. the data root). ``path`` may be a run folder (:func:`resolve_checkpoint`)."""
+    path = resolve_checkpoint(path)
     contents = read_checkpoint(path)
     spec = ModelSpec.of(contents, str(path))
     if spec is not None:

@@ -62,7 +62,7 @@ def _rate_arg(text: str) -> float:
     try:
         return float(parse_rate(text, "--rate"))
     except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err).removeprefix("--rate: ")) from None
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--rate ")) from None
 
 
 def _add_eval(sub) -> None:
@@ -222,9 +222,11 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:
+    from ckconv.app.metrics import format_metric
+
     for key in sorted(metrics):
         if key.startswith(("val/", "test/")):
-            print(f"{key}: {metrics[key]:.4f}")
+            print(f"{key}: {format_metric(key, metrics[key])}")
 
 
 def _eval(args: argparse.Namespace, extra: list[str]) -> int:

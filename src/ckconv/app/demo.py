@@ -34,6 +34,7 @@ def run_demo(
 ) -> dict[str, float]:
     """Train, evaluate at 8x8, 16x16 and 4x4, draw; returns ``{"8x8": acc, ...}``."""
     from ckconv.app.evaluation import evaluate, load_model
+    from ckconv.app.metrics import format_metric
     from ckconv.app.plots import plot_kernels
     from ckconv.app.training import train
 
@@ -63,7 +64,7 @@ def run_demo(
     print("test accuracy of the same trained CCNN (trained at 8x8 only):")
     for label, acc in accuracies.items():
         note = "training resolution" if label == "8x8" else "zero-shot"
-        print(f"  {label:>5}: {100 * acc:6.2f} %   ({note})")
+        print(f"  {label:>5}: {format_metric('test/acc', acc):>8}   ({note})")
     print(f"\npictures: {result.run_dir / 'curves.png'}, {result.run_dir / 'kernels.png'}, "
           f"{result.run_dir / 'kernels_16x16.png'}")  # fmt: skip
     print(f"run folder: {result.run_dir}")

@@ -18,7 +18,7 @@ from ckconv.app.resample import resample_input
 from ckconv.app.tasks import TaskBundle, build_model_from_config, build_task
 from ckconv.app.trainer import make_trainer, scalar_metrics
 
-__all__ = ["evaluate", "evaluate_model", "load_model"]
+__all__ = ["check_rate_applies", "evaluate", "evaluate_model", "load_model"]
 
 _SPLITS = ("train", "val", "test")
 
@@ -33,14 +33,17 @@ def load_model(
     ``overrides`` may change the stored config's ``task.*`` / ``trainer.*`` keys (e.g. the data
     root on another machine). Returns the model with its weights (eval mode), the config and the
     task bundle. ``datasets`` replace the task's (a run trained with ``train(cfg, datasets=...)``
-    has no files to read again). The model comes from the checkpoint's model spec; checkpoints written before
-    they stored one are rebuilt from the config and the task's input sizes.
+    has no files to read again). The model comes from the checkpoint's model spec; checkpoints
+    written before they stored one are rebuilt from the config and the task's input sizes.
+    ``checkpoint`` may be a run folder (its best checkpoint,
+    :func:`ckconv.app.checkpoint.resolve_checkpoint`).
     """
-    from ckconv.app.checkpoint import load_checkpoint
+    from ckconv.app.checkpoint import load_checkpoint, resolve_checkpoint
     from ckconv.app.config import apply_overrides
     from ckconv.app.module import CHECKPOINT_KEY
     from ckconv.models.checkpoint import ModelSpec, load_weights, model_from_checkpoint
 
+    checkpoint = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(checkpoint)
     extra = ckpt.get(CHECKPOINT_KEY) or {}
     if "config" not in extra:
@@ -84,10 +87,34 @@ def evaluate(
     if split not in _SPLITS:
         raise ValueError(f"--split must be train, val or test, got {split!r}")
     model, cfg, bundle = load_model(checkpoint, overrides, datasets)
+    check_rate_applies(cfg, bundle, rate)
     init_distributed(cfg, dist_env())
     input_rate = rate if resample else None
     return evaluate_model(model, cfg, bundle, split=split, rate=rate, input_rate=input_rate,
                           batch_size=batch_size, progress_bar=progress_bar, blur=blur)  # fmt: skip
+
+
+def check_rate_applies(cfg: Config, bundle: TaskBundle, rate: Any, name: str = "--rate") -> None:
+    """Refuse a sampling rate other than 1 for a model that has none: a point-cloud model's
+    positions are its input, so another density is another number of points per cloud (the
+    task option ``num_points``, when the task has it), not a rate."""
+    from ckconv.data.registry import TASKS
+    from ckconv.models import model_entry
+
+    if rate is None or float(rate) == 1.0 or not model_entry(cfg.model.name).takes("points"):
+        return
+    info = TASKS.get(bundle.name)
+    points = (cfg.task.options or {}).get("num_points")
+    hint = (
+        f"; to evaluate at another point density, set the points per cloud instead, e.g. "
+        f"task.num_points={2 * points if isinstance(points, int) else 2048}"
+        + (f" (trained with {points})" if isinstance(points, int) else "")
+        if info is not None and "num_points" in info.options
+        else ""
+    )
+    raise ConfigError(
+        f"{name}: {cfg.model.name} is a point-cloud model and takes no sampling rate{hint}"
+    )
 
 
 def _resampled(bundle: TaskBundle, split: str, input_rate: float | None):
@@ -122,7 +149,7 @@ def evaluate_model(
     ``rate`` (``sr_eval / sr_train``) is passed to the model; the split's inputs are resampled by
     ``input_rate`` first (None or 1: as stored). The two differ when the stored data is not at the
     training rate (``ckconv sweep-rates`` evaluates every model on the native-rate data).
-    Metrics are named ``test/<metric>`` whatever the split.
+    Metrics are named after the split they were measured on (``val/acc`` for ``split="val"``).
     """
     from ckconv.app.datamodule import TaskDataModule
     from ckconv.app.module import TaskModule
@@ -147,6 +174,11 @@ def evaluate_model(
         trainer = make_trainer(cfg, env, callbacks=[], loggers=False, root=Path.cwd())
         rows = trainer.test(module, datamodule=dm, verbose=False)
     out: dict[str, float] = {}
-    for row in rows:
-        out.update(scalar_metrics(row))
+    for row in rows:  # Lightning's test loop logs test/<metric>: named after the real split
+        out.update({_split_key(k, split): v for k, v in scalar_metrics(row).items()})
     return out
+
+
+def _split_key(key: str, split: str) -> str:
+    stage, sep, name = key.partition("/")
+    return f"{split}/{name}" if sep and stage == "test" else key

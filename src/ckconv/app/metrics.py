@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ckconv.app.config import ConfigError
 
-__all__ = ["METRICS", "Metric", "metric_of"]
+__all__ = ["METRICS", "Metric", "format_metric", "metric_of"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,18 @@ class Metric:
         return "max" if self.higher_is_better else "min"
 
     def format(self, value: float) -> str:
+        """The number as every command prints it: fractions as percentages (two decimals, the
+        unit left to the caller), other values to four decimals."""
         return f"{100 * value:.2f}" if self.fraction else f"{value:.4f}"
+
+
+def format_metric(key: str, value: float) -> str:
+    """``"val/acc", 0.7621`` -> ``"76.21 %"``; a loss -> ``"0.4123"``; keys of no known metric
+    to four decimals as well. JSON output keeps the raw values."""
+    metric = METRICS.get(key.rsplit("/", 1)[-1])
+    if metric is None:
+        return f"{value:.4f}"
+    return metric.format(value) + (" %" if metric.fraction else "")
 
 
 #: Every metric the app logs, by name (``loss_epoch``: Lightning's per-epoch training loss).

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ckconv._checks import InputError
-from ckconv.app.checkpoint import rebuild_model
+from ckconv.app.checkpoint import rebuild_model, resolve_checkpoint
 from ckconv.viz.kernels import (
     format_mask_table,
     mask_sizes,
@@ -36,7 +36,11 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
             "2D: tiles) and of its FlexConv mask sizes per layer."
         ),
     )
-    parser.add_argument("--checkpoint", required=True, help="a .ckpt written by ckconv train")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .ckpt written by ckconv train, or a run folder (its best checkpoint)",
+    )
     parser.add_argument(
         "--out",
         default=None,
@@ -61,11 +65,12 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     overrides = [] if args.data_root is None else [("task.root", args.data_root)]
     try:
-        model = rebuild_model(args.checkpoint, overrides).model
+        checkpoint = resolve_checkpoint(args.checkpoint)
+        model = rebuild_model(checkpoint, overrides).model
     except (FileNotFoundError, InputError) as err:  # a bad checkpoint or data root
         print(f"ckconv plot kernels: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else _default_out(Path(args.checkpoint))
+    out = Path(args.out) if args.out else _default_out(checkpoint)
     try:
         fig = plot_kernels(
             model,
@@ -73,7 +78,7 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
             max_channels=args.max_channels,
             max_tiles=args.max_tiles,
             rate=args.rate,
-            title=f"learned kernels of {Path(args.checkpoint).name}"
+            title=f"learned kernels of {checkpoint.name}"
             + ("" if args.rate is None else f" at {args.rate:g}x the training resolution"),
         )
     except ValueError as err:  # a model without continuous convolutions (a baseline)

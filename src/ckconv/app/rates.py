@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ckconv.app.config import ConfigError
-from ckconv.app.metrics import metric_of
+from ckconv.app.metrics import format_metric, metric_of
 
 __all__ = [
     "RateSweep",
@@ -50,17 +50,18 @@ __all__ = [
 
 
 def parse_rate(text: str | float | Fraction, name: str = "rate") -> Fraction:
-    """``"1/2"``, ``"0.25"``, ``"2"`` (or a number) -> a positive :class:`~fractions.Fraction`."""
-    try:
-        value = Fraction(text.strip()) if isinstance(text, str) else Fraction(text)
-    except (ValueError, ZeroDivisionError, TypeError, OverflowError):
-        raise ValueError(
-            f"{name}: {text!r} is not a sampling rate; write a positive number or fraction "
-            "such as 1, 1/2, 0.25 or 2"
-        ) from None
-    if value <= 0:
-        raise ValueError(f"{name}: sampling rates must be positive, got {text!r}")
-    return value.limit_denominator(1_000_000)
+    """``"1/2"``, ``"0.25"``, ``"2"`` (or a number) -> a positive :class:`~fractions.Fraction`.
+
+    What a rate may be is :func:`ckconv.grids.as_rates`'s rule (the one the models apply to
+    their ``rate`` argument), so ``--rate``, ``--sampling-rates``, the sweep's rates and
+    ``ckconv export --rate`` accept the same values; the fraction keeps ``1/3`` exact for labels.
+    """
+    from ckconv.grids import as_rates
+
+    if isinstance(text, str):
+        text = text.strip()
+    as_rates(text, 1, name)  # ValueError naming ``name`` and the value
+    return Fraction(text).limit_denominator(1_000_000)
 
 
 def parse_rates(text: str, name: str = "--sampling-rates") -> list[Fraction]:
@@ -97,13 +98,15 @@ def _input_size(bundle: Any, split: str, input_rate: float | None) -> tuple[int,
     from ckconv.app.resample import resample_input
 
     x = bundle.datasets[split][0][0]
-    if isinstance(x, (tuple, list)):
-        raise ConfigError(
-            f"task {bundle.name!r}: inputs with sample times cannot be resampled to a rate "
-            "(their times already say where each sample is)"
-        )
     if input_rate is not None and float(input_rate) != 1.0:
-        x = resample_input(x, float(input_rate), bundle.spec.tokens)
+        try:
+            x = resample_input(x, float(input_rate), bundle.spec.tokens)
+        except ValueError as err:
+            raise ConfigError(
+                f"cannot evaluate task {bundle.name!r} at rate {rate_label(input_rate)}: {err}"
+            ) from None
+    if isinstance(x, (tuple, list)):  # timestamped (values, times, mask): observed samples
+        x = x[0]
     return tuple(int(s) for s in x.shape[1:]) if x.dim() > 1 else (int(x.shape[0]),)
 
 
@@ -246,19 +249,23 @@ def rate_table(
     The model is loaded once; for each rate the split's inputs are resampled to it (unless
     ``resample`` is False: the data already is at that rate) and the model is told the rate.
     """
+    from ckconv.app.checkpoint import resolve_checkpoint
     from ckconv.app.env import dist_env, init_distributed
-    from ckconv.app.evaluation import evaluate_model, load_model
+    from ckconv.app.evaluation import check_rate_applies, evaluate_model, load_model
 
+    checkpoint = resolve_checkpoint(checkpoint)
     parsed = [parse_rate(r, "rates") for r in rates]
     if not parsed:
         raise ValueError("rates: give at least one sampling rate")
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
     model, cfg, bundle = load_model(checkpoint, overrides)
+    for r in parsed:
+        check_rate_applies(cfg, bundle, r, "--sampling-rates")
     if bundle.spec.tokens and resample and any(r != 1 for r in parsed):
         raise ConfigError(f"task {bundle.name!r} has token inputs, which cannot be resampled")
     init_distributed(cfg, dist_env())
-    metric = f"test/{bundle.objective.metric}"
+    metric = f"{split}/{bundle.objective.metric}"
     sizes, rows = [], []
     for r in parsed:
         input_rate = float(r) if resample else None
@@ -316,16 +323,20 @@ def plot_rate_table(table: RateTable, path: str | os.PathLike) -> Path:
 
 def write_rate_table(table: RateTable, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
     """Write ``rates_<split>_<checkpoint>.csv/.json/.png`` to ``out_dir`` (default: the
-    checkpoint's run folder); returns the paths by kind."""
+    checkpoint's run folder); returns the paths by kind. Earlier tables are kept: a rerun
+    writes ``rates_<split>_<checkpoint>-2.*`` (then ``-3`` ...)."""
     ckpt = Path(table.checkpoint)
     folder = Path(out_dir) if out_dir is not None else _default_out_dir(ckpt)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"rates_{table.split}_{ckpt.stem}{'' if table.kernel_scaling else '_unscaled'}"
-    paths = {
-        "csv": stem.with_suffix(".csv"),
-        "json": stem.with_suffix(".json"),
-        "png": stem.with_suffix(".png"),
-    }
+    base = f"rates_{table.split}_{ckpt.stem}{'' if table.kernel_scaling else '_unscaled'}"
+    kinds = ("csv", "json", "png")
+    for i in range(1, 10_000):
+        stem = folder / (base if i == 1 else f"{base}-{i}")
+        paths = {kind: stem.with_name(f"{stem.name}.{kind}") for kind in kinds}
+        if not any(p.exists() for p in paths.values()):
+            break
+    else:
+        raise FileExistsError(f"{folder}: 10000 rate tables named {base}-*; pass --out")
     _write_text(paths["csv"], table.to_csv())
     _write_text(paths["json"], json.dumps(table.to_dict(), indent=2) + "\n")
     plot_rate_table(table, paths["png"])
@@ -457,7 +468,9 @@ def _measure(sweep: RateSweep, r: Fraction, cfg, native_data, **evaluation) -> N
     sweep.values.append(row)
     sweep.runs.append(str(result.run_dir))
     sweep.checkpoints.append(str(ckpt))
-    cells = ", ".join(f"{rate_label(t)}: {v:.4f}" for t, v in zip(sweep.test_rates, row))
+    cells = ", ".join(
+        f"{rate_label(t)}: {format_metric(sweep.metric, v)}" for t, v in zip(sweep.test_rates, row)
+    )
     print(f"sweep-rates: trained at {rate_label(r)}, {sweep.metric} at test rates {cells}")
 
 
@@ -507,7 +520,7 @@ def sweep_rates(
     ]  # fmt: skip
     for cfg in cfgs:  # sizes that cannot work fail here, before any training
         prepare(cfg)
-    sweep = RateSweep(str(config), native.name, base.model.name, f"test/{native.objective.metric}",
+    sweep = RateSweep(str(config), native.name, base.model.name, f"{split}/{native.objective.metric}",
                       trains, tests, [], train_sizes, test_sizes, folder=str(folder))  # fmt: skip
     native_data = [(k, 1) for k in keys]
     for r, cfg, size in zip(trains, cfgs, train_sizes):

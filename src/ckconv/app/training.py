@@ -37,15 +37,12 @@ class RunResult:
 
 
 def _resolve_resume(resume: str | os.PathLike) -> tuple[Path, Path]:
-    path = Path(resume)
-    if path.is_dir():
-        ckpt = RunPaths(path).last
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"--resume: {str(path)!r} has no checkpoints/last.ckpt")
-        return path, ckpt
-    if path.is_file():
-        return path.parent.parent, path
-    raise FileNotFoundError(f"--resume: no run folder or checkpoint at {str(path)!r}")
+    from ckconv.app.checkpoint import resolve_checkpoint
+
+    ckpt = resolve_checkpoint(resume, prefer="last", name="--resume")
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"--resume: no run folder or checkpoint at {str(ckpt)!r}")
+    return ckpt.parent.parent, ckpt
 
 
 def _resumed(resume, overrides) -> tuple[Config, Path, Path, int]:
