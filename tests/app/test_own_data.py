@@ -264,7 +264,9 @@ def test_point_folder_trains_evaluates_and_exports(tmp_path, capsys, fabricate):
     assert "model point_ccnn" in log and "val split: held out" in log
     metrics = _eval(capsys, checkpoint)
     assert metrics["test/acc"] == pytest.approx(_accuracy(checkpoint))
-    _export_and_plot(tmp_path, capsys, checkpoint, "--input-size", "32", "--static-batch")
+    _export_and_plot(
+        tmp_path, capsys, checkpoint, "--input-size", "32", "--static-batch", "--raw-inputs"
+    )  # point clouds: normalised per cloud, not per channel
 
 
 def test_point_readers_agree_across_formats(tmp_path, fabricate):

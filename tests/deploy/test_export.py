@@ -229,7 +229,7 @@ def test_export_of_a_train_checkpoint_from_before_model_specs(tmp_path: Path, ca
         load_checkpoint(tmp_path / "old.ckpt")
     out = tmp_path / "old.pt2"
     code = main_export(["--checkpoint", str(tmp_path / "old.ckpt"), "--format", "pt2",
-                        "--out", str(out)])  # fmt: skip
+                        "--out", str(out), "--raw-inputs"])  # fmt: skip
     text = capsys.readouterr().out
     assert code == 0, text
     channels, size = bundle.spec.in_channels, tuple(bundle.spec.input_size)

@@ -4,20 +4,42 @@ then check that the artefact reproduces the model.
 The model comes from the checkpoint (:func:`ckconv.app.checkpoint.rebuild_model`: the model spec
 it stores, or for older ``ckconv train`` checkpoints the run config); baking and exporting are
 :mod:`ckconv.deploy`'s.
+
+What cannot mislead:
+
+* The input preprocessing of the training data (the standardisation of the image tasks,
+  :func:`ckconv.app.preprocess.input_affine`) is part of the artefact, which therefore takes
+  inputs in the data's own units. A task whose preprocessing cannot be described is refused
+  unless ``--raw-inputs`` says the artefact is to take inputs as the model does.
+* ``--input-size`` alone sets the rate (``input size / training size``); with ``--rate`` the two
+  are checked against each other.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import sys
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from ckconv.app.checkpoint import rebuild_model
-from ckconv.deploy import bake, continuous_layers, example_input, export_onnx, export_pt2
+from ckconv.app.checkpoint import rebuild_model, resolve_checkpoint
+from ckconv.app.config import ConfigError
+from ckconv.app.preprocess import InputAffine
+from ckconv.app.quiet import expected_warnings_silenced
+from ckconv.deploy import (
+    ChannelAffine,
+    bake,
+    continuous_layers,
+    example_input,
+    export_onnx,
+    export_pt2,
+)
 
 __all__ = ["main_export"]
 
@@ -27,12 +49,16 @@ def _parser() -> argparse.ArgumentParser:
         prog="ckconv export",
         description=(
             "Bake a trained model for one input size and export it as a torch.export program "
-            "(.pt2) or an ONNX file; the artefact is loaded back and compared with the model."
+            "(.pt2) or an ONNX file; the artefact is loaded back and compared with the model. "
+            "The input preprocessing of the training data (e.g. the standardisation of image "
+            "tasks) is included: the artefact takes inputs in the data's own units."
         ),
         allow_abbrev=False,
     )
     p.add_argument(
-        "--checkpoint", required=True, help="a `ckconv train` checkpoint or a model file"
+        "--checkpoint",
+        required=True,
+        help="a `ckconv train` checkpoint, a run folder (its best checkpoint) or a model file",
     )
     p.add_argument("--format", required=True, choices=["onnx", "pt2"])
     p.add_argument("--out", required=True, help="output file (.onnx / .pt2)")
@@ -41,14 +67,26 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         default=None,
-        help="spatial size to bake for, one int per dimension (default: the training size)",
+        help="spatial size to bake for, one int per dimension (default: the training size); "
+        "alone it sets the rate to input size / training size",
     )
-    p.add_argument("--rate", default=None, help="sampling-rate ratio sr_input/sr_train to bake at")
+    p.add_argument(
+        "--rate",
+        default=None,
+        help="sampling-rate ratio sr_input/sr_train to bake at (e.g. 2, 1/2); with --input-size "
+        "the two must agree (default: from --input-size, else 1)",
+    )
     p.add_argument("--blur", action="store_true", help="blur kernels sampled finer than training")
     p.add_argument("--method", default="auto", choices=["auto", "direct", "fft"])
     p.add_argument("--batch-size", type=int, default=2, help="example batch size (default 2)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch size")
     p.add_argument("--in-channels", type=int, default=None, help="override the input channels")
+    p.add_argument(
+        "--raw-inputs",
+        action="store_true",
+        help="leave the training data's preprocessing out: the artefact takes inputs exactly "
+        "as the model does (already preprocessed)",
+    )
     p.add_argument("--no-check", action="store_true", help="skip reloading and comparing")
     return p
 
@@ -65,42 +103,135 @@ def _run_artefact(fmt: str, path: Path, x: torch.Tensor) -> torch.Tensor | None:
     return torch.from_numpy(out)
 
 
+def _preprocessing(checkpoint: Path, raw_inputs: bool) -> InputAffine | None:
+    """The training data's input preprocessing (None: the artefact takes model inputs)."""
+    from ckconv.app.checkpoint import load_checkpoint
+    from ckconv.app.module import CHECKPOINT_KEY
+    from ckconv.app.preprocess import input_affine
+
+    if raw_inputs:
+        return None
+    if "config" not in (load_checkpoint(checkpoint).get(CHECKPOINT_KEY) or {}):
+        return None  # a model file: no training task, no preprocessing known to ckconv
+    from ckconv.app.evaluation import load_model
+
+    try:
+        _, cfg, bundle = load_model(checkpoint)
+    except ConfigError as err:
+        raise ValueError(
+            f"cannot read the training data's input preprocessing ({err}); pass --raw-inputs "
+            "to export the model alone (the artefact then takes preprocessed inputs)"
+        ) from None
+    if bundle.spec.tokens:
+        return None
+    affine = input_affine(bundle.datasets["train"])
+    if affine is None:
+        kind = type(bundle.datasets["train"]).__name__
+        raise ValueError(
+            f"ckconv export cannot tell how task {cfg.task.name!r} ({kind}) preprocesses its "
+            "inputs, so it cannot put that into the artefact; pass --raw-inputs to export the "
+            "model alone (the artefact then takes inputs preprocessed as in training)"
+        )
+    return affine
+
+
+def _expected_sizes(train: tuple[int, ...], rate: Fraction) -> list[set[int]]:
+    """Per dimension, the sizes inputs of ``train`` samples have at ``rate``: ``round`` (the
+    resampling of ``ckconv eval --rate``) or ``ceil`` (``seq[::n]`` keeps the first sample)."""
+    return [{max(1, round(t * rate)), max(1, math.ceil(t * rate))} for t in train]
+
+
+def _size_and_rate(args: argparse.Namespace, train: tuple[int, ...] | None):
+    """The input size to bake for and the rate (None: the training rate)."""
+    from ckconv.app.rates import parse_rate, rate_label
+
+    rate = None if args.rate is None else parse_rate(args.rate, "--rate")
+    if args.input_size is None:
+        if train is None:
+            raise ValueError(
+                "no input size recorded; pass --input-size (one int per dimension; for a "
+                "point-cloud model the points per cloud)"
+            )
+        if rate is None or rate == 1:
+            return train, None
+        size = tuple(max(1, round(t * rate)) for t in train)
+        print(f"input size {size} from --rate {rate_label(rate)} (trained at {train})")
+        return size, rate
+    size = tuple(args.input_size)
+    if train is None:
+        return size, rate
+    if len(size) != len(train):
+        raise ValueError(
+            f"--input-size: {len(size)} number(s) {list(size)} for a model trained on "
+            f"{len(train)}-D inputs of size {list(train)}"
+        )
+    if rate is None:
+        ratios = [Fraction(s, t) for s, t in zip(size, train)]
+        derived = ratios[0] if len(set(ratios)) == 1 else tuple(ratios)
+        if derived == 1:
+            return size, None
+        shown = rate_label(derived) if isinstance(derived, Fraction) else (
+            "(" + ", ".join(rate_label(r) for r in derived) + ")"
+        )  # fmt: skip
+        print(f"rate {shown} from --input-size {list(size)} (trained at {list(train)})")
+        return size, derived
+    expected = _expected_sizes(train, rate)
+    if any(s not in e for s, e in zip(size, expected)):
+        want = [sorted(e) for e in expected]
+        raise ValueError(
+            f"--input-size {list(size)} does not match --rate {rate_label(rate)}: inputs of "
+            f"{list(train)} samples at that rate have {want} samples; give one of the two"
+        )
+    return size, rate
+
+
+def _model_rate(rate: Any) -> Any:
+    if rate is None:
+        return None
+    return tuple(float(r) for r in rate) if isinstance(rate, tuple) else float(rate)
+
+
 def main_export(argv: list[str] | None = None) -> int:
-    """``ckconv export --checkpoint FILE --format onnx|pt2 --out PATH [--input-size ...]``.
+    """``ckconv export --checkpoint FILE|RUN --format onnx|pt2 --out PATH [--input-size ...]``.
 
     Returns 0 on success, 1 when the exported artefact does not reproduce the model, 2 on
     bad arguments or files.
     """
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        rebuilt = rebuild_model(args.checkpoint)
+        checkpoint = resolve_checkpoint(args.checkpoint)
+        rebuilt = rebuild_model(checkpoint)
         model = rebuilt.model
-        size = args.input_size or rebuilt.input_size
-        if size is None:
-            raise ValueError(
-                f"{args.checkpoint}: no input size recorded; pass --input-size (one int per "
-                "dimension)"
-            )
-        size = (size,) if isinstance(size, int) else tuple(size)
-        rate: Any = args.rate
-        if rate is not None:
-            rate = float(rate) if "/" not in rate else rate
+        size, rate = _size_and_rate(args, rebuilt.input_size)
+        rate = _model_rate(rate)
+        pre = _preprocessing(checkpoint, args.raw_inputs)
         example = example_input(model, size, args.batch_size, in_channels=args.in_channels)
-        exported = (
+        exported: nn.Module = (
             bake(model, size, rate=rate, blur=args.blur, method=args.method)
             if continuous_layers(model)
             else model
         )
+        if pre is not None:
+            affine = ChannelAffine(pre.scale, pre.shift).to(example.device)
+            exported = nn.Sequential(affine, exported).eval()
+            example = example / affine.scale.reshape(1, -1, *(1,) * (example.dim() - 2))
         out = Path(args.out)
-        if args.format == "pt2":
-            export_pt2(exported, out, example, dynamic_batch=not args.static_batch)
-        else:
-            export_onnx(exported, out, example, dynamic_batch=not args.static_batch)
+        with expected_warnings_silenced():
+            if args.format == "pt2":
+                export_pt2(exported, out, example, dynamic_batch=not args.static_batch)
+            else:
+                export_onnx(exported, out, example, dynamic_batch=not args.static_batch)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
         print(f"ckconv export: {err}", file=sys.stderr)
         return 2
+    inputs = (
+        "inputs as the model takes them"
+        if pre is None
+        else f"inputs in {pre.units}, preprocessing included"
+    )
     print(
-        f"wrote {out} ({args.format}, input {tuple(example.shape)}, {out.stat().st_size:,} bytes)"
+        f"wrote {out} ({args.format}, input {tuple(example.shape)}, {inputs}, "
+        f"{out.stat().st_size:,} bytes)"
     )
     if args.no_check:
         return 0
@@ -108,7 +239,8 @@ def main_export(argv: list[str] | None = None) -> int:
         kwargs = {} if rate is None else {"rate": rate}
         if args.blur:
             kwargs["blur"] = True
-        expected = model(example, **kwargs)
+        x = example if pre is None else exported[0](example)
+        expected = model(x, **kwargs)
         got = _run_artefact(args.format, out, example)
     if got is None:
         print("not checked: onnxruntime is not installed (pip install onnxruntime)")

@@ -1,4 +1,5 @@
-"""Lightning's warnings and log lines that do not apply to runs built by this app, silenced."""
+"""Third-party warnings and log lines that tell the user nothing they can act on, silenced at the
+source: Lightning's that do not apply to runs built by this app, and the ONNX exporter's."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ _EXPECTED_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\).*",
 )
 
+# Loggers whose warnings are about other packages' operators: the ONNX exporter lists every
+# torchvision operator it could register when torchvision is not installed.
+_QUIET_LOGGERS = ("torch.onnx._internal.exporter._registration",)
+
 
 class _DropAdvert(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
@@ -37,6 +42,10 @@ def expected_warnings_silenced(quiet: bool = False):
             added.append((handler, flt))
     if quiet:
         lightning_log.setLevel(logging.WARNING)
+    others = [logging.getLogger(name) for name in _QUIET_LOGGERS]
+    levels = [log.level for log in others]
+    for log in others:
+        log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             for pattern in _EXPECTED_WARNINGS:
@@ -44,5 +53,7 @@ def expected_warnings_silenced(quiet: bool = False):
             yield
     finally:
         lightning_log.setLevel(level)
+        for log, old in zip(others, levels):
+            log.setLevel(old)
         for handler, flt in added:
             handler.removeFilter(flt)

@@ -23,7 +23,43 @@ from torch import nn
 
 from ckconv.deploy.baking import continuous_layers
 
-__all__ = ["example_input", "export_onnx", "export_pt2"]
+__all__ = ["ChannelAffine", "example_input", "export_onnx", "export_pt2"]
+
+
+class ChannelAffine(nn.Module):
+    """``x * scale[c] + shift[c]`` per channel: a model's input preprocessing (e.g. the
+    standardisation of its training data), put in front of an exported model so the artefact
+    takes inputs in the data's own units.
+
+    Shape:
+        - Input: ``(N, C, *spatial)``
+        - Output: same shape
+
+    Examples:
+        >>> import torch
+        >>> pre = ChannelAffine([1 / 16], [-0.5])    # 0..16 pixel values -> [-0.5, 0.5]
+        >>> pre(torch.full((1, 1, 2), 16.0))
+        tensor([[[0.5000, 0.5000]]])
+    """
+
+    def __init__(self, scale: Sequence[float], shift: Sequence[float]) -> None:
+        super().__init__()
+        scale_t = torch.as_tensor(scale, dtype=torch.float32).reshape(-1)
+        shift_t = torch.as_tensor(shift, dtype=torch.float32).reshape(-1)
+        if scale_t.shape != shift_t.shape or scale_t.numel() == 0:
+            raise ValueError(
+                f"scale and shift need one value per channel each, got {tuple(scale_t.shape)} "
+                f"and {tuple(shift_t.shape)}"
+            )
+        self.register_buffer("scale", scale_t)
+        self.register_buffer("shift", shift_t)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        return x * self.scale.reshape(view).to(x.dtype) + self.shift.reshape(view).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.scale.numel()}"
 
 
 # -- inputs -------------------------------------------------------------------------------
@@ -84,6 +120,24 @@ def _check_exportable(model: nn.Module) -> None:
         )
 
 
+def _point_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The continuous convolutions of ``model`` that are not on a grid (point convolutions)."""
+    from ckconv.nn import CKConv, continuous_convs
+
+    return [(n, m) for n, m in continuous_convs(model) if not isinstance(m, CKConv)]
+
+
+def _check_dynamic_batch(model: nn.Module, dynamic_batch: bool) -> None:
+    points = _point_layers(model)
+    if dynamic_batch and points:
+        raise ValueError(
+            f"{type(model).__name__} has point convolutions (e.g. "
+            f"{type(points[0][1]).__name__} at {points[0][0] or 'itself'!r}) that split their "
+            "work into chunks sized by the batch, which torch.export cannot keep dynamic; "
+            "export with a fixed batch (dynamic_batch=False, ckconv export --static-batch)"
+        )
+
+
 def _dynamic_shapes(example: torch.Tensor, dynamic_batch: bool) -> Any:
     if not dynamic_batch:
         return None
@@ -113,6 +167,7 @@ def export_pt2(
         dynamic_batch: export the batch dimension as dynamic.
     """
     _check_exportable(model)
+    _check_dynamic_batch(model, dynamic_batch)
     model = model.eval()
     program = torch.export.export(
         model, (example,), dynamic_shapes=_dynamic_shapes(example, dynamic_batch)
@@ -135,8 +190,20 @@ def export_onnx(
 
     Needs the optional packages ``onnx`` and ``onnxscript``; run the file with
     ``onnxruntime``.  The input is named ``"input"``, the output ``"output"``.
+
+    Point-cloud models are refused: their neighbour search orders candidates with a stable sort
+    (``aten.sort.stable``), which the ONNX exporter has no conversion for (measured with
+    torch 2.13 and onnxscript 0.7); export them with :func:`export_pt2`.
     """
     _check_exportable(model)
+    points = _point_layers(model)
+    if points:
+        raise ValueError(
+            f"ONNX export is not supported for {type(model).__name__}: the neighbour search of "
+            f"its point convolutions ({type(points[0][1]).__name__}) uses the operator "
+            "aten.sort.stable, which the ONNX exporter cannot convert; export to pt2 instead "
+            "(ckconv export --format pt2 --static-batch)"
+        )
     missing = [m for m in ("onnx", "onnxscript") if _find(m) is None]
     if missing:
         raise ImportError(
