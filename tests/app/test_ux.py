@@ -3,12 +3,15 @@ metrics carry the split they were measured on, accuracies print as percentages, 
 never overwritten, ``--rate`` and ``--sampling-rates`` read rates by the same rule, and a rate
 that a model cannot take is refused in one line."""
 
+import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from ckconv.app.callbacks import progress_bars_wanted
 from ckconv.app.cli import main
 from ckconv.app.config import load_config
 from ckconv.app.evaluation import load_model
@@ -140,7 +143,13 @@ def test_a_point_cloud_checkpoint_refuses_a_rate_in_one_line(tmp_path, capsys):
          "trainer.batch_size=8", "trainer.progress_bar=false", f"trainer.out_dir={tmp_path}"],
     )  # fmt: skip
     run = train(cfg).run_dir
-    capsys.readouterr()
+    # without a progress bar (and with stdout not a terminal) one line per epoch
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch ")]
+    assert len(lines) == 1 and re.fullmatch(
+        r"epoch 1/1  step 3  train/loss_epoch \d+\.\d{4}  val/acc \d+\.\d\d %  "
+        r"val/loss \d+\.\d{4}  \(\d+\.\d s\)",
+        lines[0],
+    ), lines
     for argv in (["--rate", "2"], ["--sampling-rates", "1,2"]):
         assert main(["eval", "--checkpoint", str(run), *argv]) == 2
         err = capsys.readouterr().err.strip()
@@ -149,3 +158,13 @@ def test_a_point_cloud_checkpoint_refuses_a_rate_in_one_line(tmp_path, capsys):
     # what the message proposes works: the same model on denser clouds
     assert main(["eval", "--checkpoint", str(run), "task.num_points=64", "--json"]) == 0
     assert 0.0 <= _json(capsys.readouterr().out)["test/acc"] <= 1.0
+
+
+def test_progress_bars_only_on_a_terminal():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert progress_bars_wanted(True, Terminal())
+    assert not progress_bars_wanted(True, io.StringIO())  # redirected to a file or a pipe
+    assert not progress_bars_wanted(False, Terminal())

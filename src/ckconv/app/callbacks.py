@@ -2,13 +2,65 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-__all__ = ["LastCheckpoint"]
+__all__ = ["EpochLines", "LastCheckpoint", "progress_bars_wanted"]
+
+
+def progress_bars_wanted(asked: bool, stream: Any = None) -> bool:
+    """Progress bars only when the config asks for them and stdout is a terminal: redirected to
+    a file, every redraw would become a line of the log."""
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return bool(asked) and bool(isatty and isatty())
+
+
+class EpochLines(Callback):
+    """One line per training epoch, with the validation metrics when it validated, for runs
+    without a progress bar: ``epoch 3/15  train/loss_epoch 0.5123  val/acc 76.21 %
+    val/loss 0.6123  (4.1 s)``. Accuracies print as percentages (:func:`format_metric`)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+        self._t0 = 0.0
+        self._validated = False
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    @staticmethod
+    def _metrics(trainer: L.Trainer, prefixes: tuple[str, ...]) -> str:
+        from ckconv.app.metrics import format_metric
+        from ckconv.app.trainer import scalar_metrics
+
+        metrics = scalar_metrics(trainer.callback_metrics)
+        keys = sorted(k for k in metrics if k.startswith(prefixes) and k != "train/loss")
+        return "  ".join(f"{k} {format_metric(k, metrics[k])}" for k in keys)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+        self._validated = False
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        self._validated = True  # (Lightning validates before the epoch's end: on its line)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        prefixes = ("train/", "val/") if self._validated else ("train/",)
+        seconds = time.perf_counter() - self._t0
+        self._print(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  "
+            f"step {trainer.global_step}  {self._metrics(trainer, prefixes)}  ({seconds:.1f} s)"
+        )
 
 
 class LastCheckpoint(Callback):

@@ -66,9 +66,26 @@ def _rate_arg(text: str) -> float:
 
 
 def _add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint", allow_abbrev=False)
-    p.add_argument("--checkpoint", required=True, help="a .ckpt written by ckconv train")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint",
+        description="Evaluate a checkpoint on a split, optionally at other sampling rates. "
+        "Accuracies print as percentages (--json: fractions). Config overrides (key=value, "
+        "task.* and trainer.* keys only) follow the options, e.g. task.root=/data/mnist or "
+        "task.path=mydata/GunPoint when the data moved.",
+        allow_abbrev=False,
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .ckpt written by ckconv train, or a run folder (its best checkpoint)",
+    )
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "val", "test"],
+        help="the split to measure; metrics are named after it (default: %(default)s)",
+    )
     p.add_argument(
         "--rate",
         type=_rate_arg,
@@ -118,7 +135,9 @@ def _add_sweep_rates(sub) -> None:
     p.add_argument("--config", "-c", required=True, help="a YAML file or a shipped config name")
     p.add_argument("--train-rates", required=True, metavar="R1,R2,...", help="e.g. 1,1/2,1/4")
     p.add_argument("--test-rates", required=True, metavar="R1,R2,...", help="e.g. 1,1/2,1/4,1/8")
-    p.add_argument("--out", default="runs", help="parent folder of the sweep (default: runs)")
+    p.add_argument(
+        "--out", default="runs", help="parent folder of the sweep (default: %(default)s)"
+    )
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--batch-size", type=int, default=None, help="evaluation batch size")
 
@@ -157,8 +176,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_sweep_rates(sub)
 
     p = sub.add_parser("demo", help="train a CCNN on scikit-learn digits (offline, a few minutes)")
-    p.add_argument("--out", default="runs", help="folder for the run (default: runs)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: 30)")
+    p.add_argument("--out", default="runs", help="folder for the run (default: %(default)s)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"training epochs (default: {_demo_epochs()}, from the demo_digits config)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
 
@@ -168,6 +192,8 @@ def _parser() -> argparse.ArgumentParser:
         "data", help="datasets: `ckconv data list`, `ckconv data synth-speech`", add_help=True
     )
     p.add_argument("action", choices=["list", "synth-speech"])
+    # the action's own options (and its --help) belong to the action's parser
+    p.add_argument("action_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
     # Subcommands that own their options (argparse in their modules): passed through whole.
     sub.add_parser(
@@ -177,8 +203,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "plot", help="pictures: `ckconv plot kernels --checkpoint ...`", add_help=False
     )
-    p.add_argument("what", choices=["kernels"])
+    p.add_argument("what", nargs="?", choices=["kernels"])
     return parser
+
+
+def _demo_epochs() -> int:
+    """The demo's training epochs, read from its config (the one place they are set)."""
+    from ckconv.app.config import CONFIG_DIR
+
+    return load_config(CONFIG_DIR / "demo_digits.yaml").trainer.max_epochs
 
 
 def _train(args: argparse.Namespace, extra: list[str]) -> int:
@@ -339,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "data":
             from ckconv.app.data_command import main_data_list, main_synth_speech
 
-            return (main_data_list if args.action == "list" else main_synth_speech)(extra)
+            action = main_data_list if args.action == "list" else main_synth_speech
+            return action([*args.action_args, *extra])
         if args.command == "fit-kernel":
             from ckconv.app.fit_kernel_command import main_fit_kernel
 
@@ -351,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plot":
             from ckconv.app.plot_command import main_plot_kernels
 
+            if args.what is None:  # `ckconv plot --help` (or nothing): what there is to plot
+                if not {"-h", "--help"} & set(extra):
+                    parser.error("plot: say what to plot: `ckconv plot kernels --checkpoint ...`")
+                return main_plot_kernels(["--help"])
             return main_plot_kernels(extra)
         if extra and args.command not in ("eval", "sweep-rates"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--blur", action="store_true", help="blur kernels sampled finer than training")
     p.add_argument("--method", default="auto", choices=["auto", "direct", "fft"])
-    p.add_argument("--batch-size", type=int, default=2, help="example batch size (default 2)")
+    p.add_argument("--batch-size", type=int, default=2, help="example batch size (default %(default)s)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch size")
     p.add_argument("--in-channels", type=int, default=None, help="override the input channels")
     p.add_argument(

@@ -82,8 +82,8 @@ def warmup_steps(cfg: OptimConfig, steps_per_epoch: int, total_steps: int) -> tu
         return asked, ""
     note = (
         f"optim.warmup_epochs={cfg.warmup_epochs:g} does not fit this run of "
-        f"{total_steps / steps_per_epoch:g} epoch(s) ({total_steps} optimiser steps): warm-up "
-        f"shortened to {cap / steps_per_epoch:g} epoch(s) ({cap} step(s), "
+        f"{total_steps / steps_per_epoch:.3g} epoch(s) ({total_steps} optimiser steps): warm-up "
+        f"shortened to {cap / steps_per_epoch:.3g} epoch(s) ({cap} step(s), "
         f"{MAX_WARMUP_SHARE:.0%} of the run)"
     )
     return cap, note

@@ -26,9 +26,7 @@ from ckconv.viz.kernels import (
 __all__ = ["main_plot_kernels"]
 
 
-def main_plot_kernels(argv: list[str] | None = None) -> int:
-    """``ckconv plot kernels``: draw the learned kernels of every layer of a checkpoint's model
-    and the FlexConv mask sizes; print the mask-size table."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ckconv plot kernels",
         description=(
@@ -47,18 +45,32 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
         help="folder for kernels.png and mask_sizes.png (default: the checkpoint's run folder)",
     )
     parser.add_argument("--data-root", default=None, help="the task's data folder on this machine")
-    parser.add_argument("--max-layers", type=int, default=12, help="layers drawn (default 12)")
     parser.add_argument(
-        "--max-channels", type=int, default=64, help="1D: channel rows per layer (default 64)"
+        "--max-layers", type=int, default=12, help="layers drawn (default %(default)s)"
     )
-    parser.add_argument("--max-tiles", type=int, default=8, help="2D/3D: tiles per layer")
+    parser.add_argument(
+        "--max-channels",
+        type=int,
+        default=64,
+        help="1D: channel rows per layer (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-tiles", type=int, default=8, help="2D/3D: tiles per layer (default %(default)s)"
+    )
     parser.add_argument(
         "--rate",
         type=float,
         default=None,
         help="sample the kernels at RATE x the training resolution (e.g. 2: the finer grid)",
     )
-    parser.add_argument("--dpi", type=int, default=110)
+    parser.add_argument("--dpi", type=int, default=110, help="resolution (default %(default)s)")
+    return parser
+
+
+def main_plot_kernels(argv: list[str] | None = None) -> int:
+    """``ckconv plot kernels``: draw the learned kernels of every layer of a checkpoint's model
+    and the FlexConv mask sizes; print the mask-size table."""
+    parser = _parser()
     args = parser.parse_args(argv)
     for name in ("max_layers", "max_channels", "max_tiles", "dpi"):
         if getattr(args, name) < 1:

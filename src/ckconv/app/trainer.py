@@ -17,6 +17,7 @@ def make_trainer(cfg: Config, env: DistEnv, *, callbacks: list, loggers: list | 
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from ckconv.app.callbacks import progress_bars_wanted
     from ckconv.app.checkpoint import AtomicCheckpointIO
 
     t = cfg.trainer
@@ -49,7 +50,7 @@ def make_trainer(cfg: Config, env: DistEnv, *, callbacks: list, loggers: list | 
         gradient_clip_val=cfg.optim.grad_clip or None,
         gradient_clip_algorithm=cfg.optim.grad_clip_algorithm if cfg.optim.grad_clip else None,
         deterministic=t.deterministic,
-        enable_progress_bar=t.progress_bar and env.is_zero,
+        enable_progress_bar=progress_bars_wanted(t.progress_bar) and env.is_zero,
         enable_model_summary=env.is_zero,
         num_sanity_val_steps=0,
         use_distributed_sampler=False,

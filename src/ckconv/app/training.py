@@ -106,7 +106,7 @@ def _callbacks(cfg: Config, prepared: Prepared, paths: RunPaths, keep_before: in
     """The best/last checkpoint callbacks (best first) and the loggers of a run."""
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
-    from ckconv.app.callbacks import LastCheckpoint
+    from ckconv.app.callbacks import EpochLines, LastCheckpoint, progress_bars_wanted
     from ckconv.app.csvlog import ResumableCSVLogger
 
     monitor, mode = _monitor(cfg, prepared)
@@ -124,6 +124,8 @@ def _callbacks(cfg: Config, prepared: Prepared, paths: RunPaths, keep_before: in
     loggers: list = [ResumableCSVLogger(paths.metrics, keep_before_step=keep_before)]
     if cfg.optim.scheduler != "none":
         callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if not progress_bars_wanted(cfg.trainer.progress_bar):
+        callbacks.append(EpochLines())
     if cfg.trainer.tensorboard:
         from lightning.pytorch.loggers import TensorBoardLogger
 
