@@ -46,8 +46,9 @@ def test_torchrun_two_processes_match_one_process(
                 "-m", "ckconv.app"]  # fmt: skip
     done = _train([*launcher, "train", "-c", "demo_digits", *args, "trainer.version=two"],
                   subprocess_env)  # fmt: skip
-    # rank 0 reports, the other rank is quiet
+    # rank 0 reports, the other rank is quiet; one line per epoch, no third-party warnings
     assert done.stdout.count("run folder:") == done.stdout.count("training in") == 1
+    assert done.stdout.count("\nepoch ") == 2 and "Warning" not in done.stderr, done.stderr
 
     one, two = run_folder(tmp_path, version="one"), run_folder(tmp_path, version="two")
     assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == ["one", "two"]
