@@ -182,13 +182,23 @@ def test_export_and_plot_rebuild_a_trained_model_without_its_task(tiny, tmp_path
     for module in (ckconv.app.tasks, ckconv.app.evaluation):
         monkeypatch.setattr(module, "build_task", unreachable)
     out = tmp_path / "model.pt2"
-    assert main(["export", "--checkpoint", str(last), "--format", "pt2", "--out", str(out)]) == 0
+    argv = ["export", "--checkpoint", str(last), "--format", "pt2", "--out", str(out)]
+    assert main([*argv, "--raw-inputs"]) == 0
     program = torch.export.load(out).module()
     model = core_load_checkpoint(last)
     spec = ModelSpec.of(load_checkpoint(last))
     x = torch.randn(3, spec.kwargs["in_channels"], spec.kwargs["input_size"])
     with torch.no_grad():
         torch.testing.assert_close(program(x), model(x), rtol=1e-4, atol=1e-5)
+    # the standardisation the checkpoint records goes in front, still without the data
+    assert main(argv) == 0
+    record = load_checkpoint(last)["ckconv"]["input_preprocessing"]
+    assert record["kind"] == "affine"
+    scale, shift = torch.tensor(record["scale"]), torch.tensor(record["shift"])
+    with torch.no_grad():
+        torch.testing.assert_close(torch.export.load(out).module()(x),
+                                   model(x * scale[:, None] + shift[:, None]),
+                                   rtol=1e-4, atol=1e-5)  # fmt: skip
     plots = tmp_path / "plots"
     assert main(["plot", "kernels", "--checkpoint", str(last), "--out", str(plots)]) == 0
     assert (plots / "kernels.png").read_bytes()[:4] == b"\x89PNG"

@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--blur", action="store_true", help="blur kernels sampled finer than training")
     p.add_argument("--method", default="auto", choices=["auto", "direct", "fft"])
-    p.add_argument("--batch-size", type=int, default=2, help="example batch size (default %(default)s)")
+    p.add_argument(
+        "--batch-size", type=int, default=2, help="example batch size (default %(default)s)"
+    )
     p.add_argument("--static-batch", action="store_true", help="fix the batch size")
     p.add_argument("--in-channels", type=int, default=None, help="override the input channels")
     p.add_argument(
@@ -104,35 +106,38 @@ def _run_artefact(fmt: str, path: Path, x: torch.Tensor) -> torch.Tensor | None:
 
 
 def _preprocessing(checkpoint: Path, raw_inputs: bool) -> InputAffine | None:
-    """The training data's input preprocessing (None: the artefact takes model inputs)."""
+    """The training data's input preprocessing (None: the artefact takes model inputs): as the
+    checkpoint records it, or for checkpoints from before they did, read off the task."""
     from ckconv.app.checkpoint import load_checkpoint
     from ckconv.app.module import CHECKPOINT_KEY
-    from ckconv.app.preprocess import input_affine
+    from ckconv.app.preprocess import preprocessing_record
 
     if raw_inputs:
         return None
-    if "config" not in (load_checkpoint(checkpoint).get(CHECKPOINT_KEY) or {}):
+    extra = load_checkpoint(checkpoint).get(CHECKPOINT_KEY) or {}
+    if "config" not in extra:
         return None  # a model file: no training task, no preprocessing known to ckconv
-    from ckconv.app.evaluation import load_model
+    record = extra.get("input_preprocessing")
+    if record is None:
+        from ckconv.app.evaluation import load_model
 
-    try:
-        _, cfg, bundle = load_model(checkpoint)
-    except ConfigError as err:
+        try:
+            _, _, bundle = load_model(checkpoint)
+        except ConfigError as err:
+            raise ValueError(
+                f"the checkpoint does not record its input preprocessing and the task's data "
+                f"cannot tell ({err}); pass --raw-inputs to export the model alone (the "
+                "artefact then takes preprocessed inputs)"
+            ) from None
+        record = preprocessing_record(bundle)
+    if record.get("kind") == "unknown":
+        name = (extra.get("config") or {}).get("task", {}).get("name")
         raise ValueError(
-            f"cannot read the training data's input preprocessing ({err}); pass --raw-inputs "
-            "to export the model alone (the artefact then takes preprocessed inputs)"
-        ) from None
-    if bundle.spec.tokens:
-        return None
-    affine = input_affine(bundle.datasets["train"])
-    if affine is None:
-        kind = type(bundle.datasets["train"]).__name__
-        raise ValueError(
-            f"ckconv export cannot tell how task {cfg.task.name!r} ({kind}) preprocesses its "
-            "inputs, so it cannot put that into the artefact; pass --raw-inputs to export the "
-            "model alone (the artefact then takes inputs preprocessed as in training)"
+            f"ckconv export cannot tell how task {name!r} ({record.get('dataset')}) preprocesses "
+            "its inputs, so it cannot put that into the artefact; pass --raw-inputs to export "
+            "the model alone (the artefact then takes inputs preprocessed as in training)"
         )
-    return affine
+    return InputAffine.from_record(record)
 
 
 def _expected_sizes(train: tuple[int, ...], rate: Fraction) -> list[set[int]]:

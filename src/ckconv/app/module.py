@@ -102,6 +102,9 @@ class TaskModule(L.LightningModule):
         config: the resolved run config as plain data, stored in checkpoints.
         model_spec: how to rebuild ``model`` (:func:`ckconv.app.tasks.model_spec`), stored in
             checkpoints; None stores none (such checkpoints rebuild through the config).
+        input_preprocessing: the task's input preprocessing
+            (:func:`ckconv.app.preprocess.preprocessing_record`), stored in checkpoints for
+            ``ckconv export``.
         eval_rate: sampling-rate ratio passed to the model in validation / test
             (``ckconv eval --rate``); None is the training rate. Timestamped batches count
             their times in samples of their own rate: the model gets ``times / eval_rate``
@@ -120,6 +123,7 @@ class TaskModule(L.LightningModule):
         total_steps: int = 1,
         config: dict[str, Any] | None = None,
         model_spec: ModelSpec | None = None,
+        input_preprocessing: dict[str, Any] | None = None,
         eval_rate: Any = None,
         eval_blur: bool = False,
     ) -> None:
@@ -131,6 +135,7 @@ class TaskModule(L.LightningModule):
         self.total_steps = int(total_steps)
         self.config = config or {}
         self.model_spec = model_spec
+        self.input_preprocessing = input_preprocessing
         self.eval_rate = eval_rate
         self.eval_blur = bool(eval_blur)
         self._pending_rng: dict[str, Any] | None = None
@@ -295,6 +300,8 @@ class TaskModule(L.LightningModule):
             "config": self.config,
             "processes": states,
         }
+        if self.input_preprocessing is not None:  # what `ckconv export` puts before the model
+            checkpoint[CHECKPOINT_KEY]["input_preprocessing"] = self.input_preprocessing
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         extra = checkpoint.get(CHECKPOINT_KEY)

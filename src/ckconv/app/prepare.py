@@ -12,6 +12,7 @@ from torch import nn
 from ckconv.app.config import Config, ConfigError, config_to_dict
 from ckconv.app.env import DistEnv, dist_env, seed_everything, use_gpu
 from ckconv.app.optim import warmup_steps
+from ckconv.app.preprocess import preprocessing_record
 from ckconv.app.tasks import (
     TaskBundle,
     build_model_from_config,
@@ -143,6 +144,7 @@ def prepare(
         total_steps=total,
         config=config_to_dict(cfg),
         model_spec=model_spec(cfg, bundle),
+        input_preprocessing=preprocessing_record(bundle),
     )
     _, warmup_note = warmup_steps(cfg.optim, steps_per_epoch, total)
     notes = tuple(f"{split} split: held out of the training data, {how}"

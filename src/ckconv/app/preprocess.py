@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["InputAffine", "input_affine"]
+__all__ = ["InputAffine", "input_affine", "preprocessing_record"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,26 @@ class InputAffine:
     scale: tuple[float, ...]
     shift: tuple[float, ...]
     units: str
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> InputAffine | None:
+        """The affine map of a :func:`preprocessing_record` (None for any other kind)."""
+        if record.get("kind") != "affine":
+            return None
+        return cls(tuple(record["scale"]), tuple(record["shift"]), str(record["units"]))
+
+
+def preprocessing_record(bundle: Any) -> dict[str, Any]:
+    """What a checkpoint records of its task's input preprocessing (plain data), so ``ckconv
+    export`` needs no data: ``{"kind": "affine", scale, shift, units}``, ``{"kind": "tokens"}``
+    (token ids, nothing to do) or ``{"kind": "unknown", "dataset": <type name>}``."""
+    if bundle.spec.tokens:
+        return {"kind": "tokens"}
+    affine = input_affine(bundle.datasets["train"])
+    if affine is None:
+        return {"kind": "unknown", "dataset": type(bundle.datasets["train"]).__name__}
+    return {"kind": "affine", "scale": list(affine.scale), "shift": list(affine.shift),
+            "units": affine.units}  # fmt: skip
 
 
 def _standardised(mean, std, channels: int, divisor: float, eps: float) -> tuple[tuple, tuple]:
