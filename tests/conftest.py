@@ -292,6 +292,7 @@ TASK_DATA = {
 GENERATED_SIZES = {
     "copy_memory": ["task.num_train=16", "task.num_eval=8"],
     "adding_problem": ["task.num_train=16", "task.num_eval=8"],
+    "associative_recall": ["task.num_train=16", "task.num_eval=8"],
     "shapes": ["task.train_size=16", "task.val_size=8", "task.test_size=8"],
     "shapes_voxel": ["task.train_size=16", "task.val_size=8", "task.test_size=8"],
 }
