@@ -290,4 +290,7 @@ def meshgrid(axes: Sequence[torch.Tensor]) -> torch.Tensor:
 
 def rate_scale(rate: RateLike | None, data_dim: int) -> float:
     """Kernel multiplier ``prod_d sr_train / sr_test`` that keeps responses equal (CKConv eq. 5)."""
-    return math.prod(1.0 / r for r in as_rates(rate, data_dim))
+    scale = 1.0
+    for r in as_rates(rate, data_dim):  # a loop, not a generator: torch.compile traces it
+        scale *= 1.0 / r
+    return scale

@@ -220,7 +220,7 @@ def test_state_dict_roundtrip_after_training_sigma_and_changing_buffers():
             2, 3, 1, kernel_size=kernel_size, causal=True, separable=True, kernel_net=TanhNet(1, 2)
         )
 
-    layer = make()
+    layer = make(kernel_size=40)
     opt = torch.optim.SGD(param_groups(layer, lr=0.1, mask_lr=1.0), lr=0.1)
     x = torch.randn(4, 2, 50)
     for _ in range(3):
@@ -228,8 +228,8 @@ def test_state_dict_roundtrip_after_training_sigma_and_changing_buffers():
         layer(x).sum().backward()
         opt.step()
     assert not torch.allclose(layer.kernel_mask.sigma, torch.tensor(0.075))
-    with torch.no_grad():  # the training grid is part of the model: a checkpoint carries it
-        layer.train_kernel_size.fill_(40)
+    # the training grid is part of the model: a checkpoint carries it into a layer built
+    # with another kernel_size
     fresh = _state_roundtrip(lambda: make(kernel_size=12), layer)
     assert fresh.kernel_size == (40,)
     torch.testing.assert_close(fresh(x), layer(x), rtol=0, atol=0)

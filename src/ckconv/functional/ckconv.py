@@ -304,6 +304,16 @@ def ckconv(
     )
 
 
+@torch.compiler.disable
+def _sigma_crop(
+    steps: list[float], sigma: torch.Tensor, threshold: float, causal: bool
+) -> tuple[int, ...]:
+    # The crop is a size read off the learned sigma: a data-dependent int, so under
+    # torch.compile it is the one graph break of a FlexConv (run eagerly here; the sizes it
+    # returns are guarded on, see docs/performance.md).
+    return crop_counts(steps, sigma.detach().abs().tolist(), threshold, causal=causal)
+
+
 def flexconv_axes(
     kernel_size: Sequence[int],
     sigma: torch.Tensor,
@@ -319,7 +329,7 @@ def flexconv_axes(
     """Kernel axes of a FlexConv: the grid at ``rate`` cropped where the mask is below threshold."""
     rates = as_rates(rate, len(kernel_size))
     steps = [grid_step(k) / r for k, r in zip(kernel_size, rates)]
-    crop = crop_counts(steps, sigma.detach().abs().tolist(), threshold, causal=causal)
+    crop = _sigma_crop(steps, sigma, threshold, causal)
     return kernel_axes(
         kernel_size,
         causal=causal,

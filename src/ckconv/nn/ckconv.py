@@ -16,7 +16,13 @@ from ckconv.functional.ckconv import apply_kernel, blur_kernel, flexconv_axes, k
 from ckconv.functional.conv import Method, PaddingMode
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
-from ckconv.nn.base import ContinuousConv, KernelNetArg, resolve_kernel_net
+from ckconv.nn.base import (
+    ContinuousConv,
+    KernelNetArg,
+    autocast_dtype,
+    conv_dtype,
+    resolve_kernel_net,
+)
 from ckconv.nn.gaussian_mask import GaussianMask
 
 __all__ = ["CKConv", "KernelNetArg", "resolve_kernel_net", "resolve_kernel_size"]
@@ -180,6 +186,10 @@ class CKConv(ContinuousConv):
         self.register_buffer(
             "train_kernel_size", torch.tensor(ks, dtype=torch.long, device=device), persistent=True
         )
+        # The same sizes as Python ints: forward reads these, never the buffer, so compiled
+        # graphs see static sizes (reading a tensor is a data-dependent value to torch.compile).
+        # _load_from_state_dict keeps them in step with the buffer.
+        self._kernel_size: tuple[int, ...] = ks
         self.reset_parameters()
 
     def _default_kernel_net(self, n_out: int, factory: dict[str, Any]) -> nn.Module:
@@ -190,7 +200,15 @@ class CKConv(ContinuousConv):
     @property
     def kernel_size(self) -> tuple[int, ...]:
         """Kernel samples per dimension at the training sampling rate."""
-        return tuple(int(k) for k in self.train_kernel_size.tolist())
+        return self._kernel_size
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        self._kernel_size = tuple(int(k) for k in self.train_kernel_size.tolist())
 
     # -- the kernel ---------------------------------------------------------------------
     def kernel_axes(
@@ -257,10 +275,11 @@ class CKConv(ContinuousConv):
                 f"shape {tuple(input.shape)}"
             )
         ref = self._reference_tensor()
-        if input.dtype != ref.dtype:
+        if input.dtype != ref.dtype and autocast_dtype(input.device) is None:
             raise TypeError(
                 f"input dtype {input.dtype} does not match the layer's parameter dtype "
-                f"{ref.dtype}; convert one of them (e.g. layer.to(torch.float64))"
+                f"{ref.dtype}; convert one of them (e.g. layer.to(torch.float64)) or run under "
+                "torch.autocast"
             )
 
     def forward(
@@ -307,14 +326,21 @@ class CKConv(ContinuousConv):
             return self._forward_times(input, times, mask, weighting, out_of_domain, rate)
         if mask is not None:
             raise ValueError("mask is for timestamped inputs: pass times=... as well")
-        weight = self.kernel(rate, input.shape[2:], dtype=input.dtype)
+        # Under autocast the convolution runs in the autocast dtype, as torch.nn.Conv*d does
+        # (the FFT engine transforms half inputs in float32); the kernel is generated in
+        # float32 either way (kernel_compute_dtype).
+        dtype = conv_dtype(input)
+        input = input.to(dtype)
+        weight = self.kernel(rate, input.shape[2:], dtype=dtype)
         if blur:
             weight = blur_kernel(weight, rate)
+        bias = None if self.bias is None else self.bias.to(dtype)
+        mixer = None if self.mixer is None else self.mixer.to(dtype)
         return apply_kernel(
             input,
             weight,
-            self.bias,
-            mixer=self.mixer,
+            bias,
+            mixer=mixer,
             causal=self.causal,
             method=self.method,
             padding_mode=self.padding_mode,
