@@ -31,14 +31,18 @@ def _make(kind: str):
     """A small instance of each layer / model kind and its inputs (fixed seed)."""
     torch.manual_seed(0)
     if kind == "ckconv":
-        return CKConv(3, 4, kernel_size="same", input_size=17, causal=True), (torch.randn(2, 3, 17),)
+        return CKConv(3, 4, kernel_size="same", input_size=17, causal=True), (
+            torch.randn(2, 3, 17),
+        )
     if kind == "ckconv2d":
         return CKConv(2, 3, data_dim=2, kernel_size=5), (torch.randn(2, 2, 9, 8),)
     if kind == "flexconv":
         layer = FlexConv(3, 4, kernel_size="same", input_size=40, separable=True, causal=True)
         return layer, (torch.randn(2, 3, 40),)
     if kind == "flexconv2d":
-        return FlexConv(3, 4, data_dim=2, kernel_size=17, separable=True), (torch.randn(2, 3, 12, 11),)
+        return FlexConv(3, 4, data_dim=2, kernel_size=17, separable=True), (
+            torch.randn(2, 3, 12, 11),
+        )
     if kind == "ccnn":
         model = CCNN(1, 5, input_size=24, hidden_channels=6, num_blocks=2, dropout=0.0)
         return model, (torch.randn(3, 1, 24),)
