@@ -35,7 +35,7 @@ from ckconv.functional.pointconv import (
     relative_positions,
 )
 from ckconv.grids import RateLike
-from ckconv.nn.base import ContinuousConv, KernelNetArg
+from ckconv.nn.base import ContinuousConv, KernelNetArg, autocast_dtype
 from ckconv.nn.gaussian_mask import GaussianMask
 
 __all__ = ["Locality", "PointConv", "PointFlexConv"]
@@ -342,6 +342,23 @@ class PointConv(ContinuousConv):
         neighbors: Neighbors | None = None,
         density: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        cast = autocast_dtype(input.device)
+        if cast is not None and input.dtype != torch.float64:
+            # Under autocast a point convolution runs in its parameters' dtype with autocast
+            # off: most of its work is the kernel net at every neighbour offset, whose phases
+            # need float32 (see ckconv.nn.base.kernel_compute_dtype); the output is rounded.
+            dtype = self._kernel_dtype()
+            with torch.autocast(input.device.type, enabled=False):
+                out = self.forward(
+                    input.to(dtype),
+                    pos.to(dtype),
+                    mask=mask,
+                    query_pos=None if query_pos is None else query_pos.to(dtype),
+                    query_mask=query_mask,
+                    neighbors=neighbors,
+                    density=None if density is None else density.to(dtype),
+                )
+            return out.to(cast)
         self._check_forward(input, pos, mask, query_pos, query_mask)
         same_points = query_pos is None
         if same_points:
