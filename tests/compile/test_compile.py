@@ -34,6 +34,12 @@ def _make(kind: str):
         return CKConv(3, 4, kernel_size="same", input_size=17, causal=True), (
             torch.randn(2, 3, 17),
         )
+    if kind == "ckconv_fft":  # 60 dense taps: method="auto" takes the FFT path
+        layer = CKConv(3, 4, kernel_size="same", input_size=60, causal=True)
+        return layer, (torch.randn(2, 3, 60),)
+    if kind == "flexconv2d_fft":  # a wide mask: 21 x 21 depthwise taps, the FFT path
+        layer = FlexConv(3, 4, data_dim=2, kernel_size=33, separable=True, mask_init_sigma=0.3)
+        return layer, (torch.randn(2, 3, 14, 13),)
     if kind == "ckconv2d":
         return CKConv(2, 3, data_dim=2, kernel_size=5), (torch.randn(2, 2, 9, 8),)
     if kind == "flexconv":
@@ -62,6 +68,8 @@ def _make(kind: str):
 
 KINDS = [
     "ckconv",
+    "ckconv_fft",
+    "flexconv2d_fft",
     "ckconv2d",
     "flexconv",
     "flexconv2d",
@@ -84,6 +92,19 @@ def _outputs_and_grads(module, inputs, call=None):
     return out.detach(), grads
 
 
+#: Kinds whose kernel grid does not depend on a learned value: no graph break at all.
+FIXED = {"ckconv", "ckconv_fft", "ckconv2d", "ckcnn", "pointconv", "pointflexconv", "pointccnn"}
+
+
+def _close(got, want, rtol, atol, what):
+    # atol relative to the tensor's scale: compiled FFT convolutions take the batched path,
+    # eager ones on the CPU the blocked engine (same maths, other float32 rounding)
+    scale = max(1.0, float(want.abs().max()))
+    torch.testing.assert_close(
+        got, want, rtol=rtol, atol=atol * scale, msg=lambda m: f"{what}: {m}"
+    )
+
+
 def _check_compiled_equals_eager(kind, backend, rtol, atol, fullgraph=False):
     model, inputs = _make(kind)
     model.train()
@@ -91,35 +112,33 @@ def _check_compiled_equals_eager(kind, backend, rtol, atol, fullgraph=False):
     compiled = torch.compile(model, backend=backend, fullgraph=fullgraph)
     out, grads = _outputs_and_grads(model, inputs, call=compiled)
     want_out, want_grads = _outputs_and_grads(reference, inputs)
-    torch.testing.assert_close(out, want_out, rtol=rtol, atol=atol)
+    _close(out, want_out, rtol, atol, "output")
     assert grads.keys() == want_grads.keys() and len(grads) > 0
     for name in grads:
-        torch.testing.assert_close(grads[name], want_grads[name], rtol=rtol, atol=atol, msg=name)
+        _close(grads[name], want_grads[name], rtol, atol, name)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_compile_eager_backend_gives_eager_outputs_and_gradients(kind):
-    _check_compiled_equals_eager(kind, "eager", rtol=1e-5, atol=1e-6)
+    # fixed-size kernels compile with fullgraph=True (it raises on any graph break)
+    _check_compiled_equals_eager(kind, "eager", rtol=1e-4, atol=1e-5, fullgraph=kind in FIXED)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_compile_inductor_gives_eager_outputs_and_gradients(kind):
     # inductor fuses and reorders float32 arithmetic: agreement to float32 rounding
-    _check_compiled_equals_eager(kind, "inductor", rtol=1e-4, atol=1e-5)
+    _check_compiled_equals_eager(kind, "inductor", rtol=1e-4, atol=1e-5, fullgraph=kind in FIXED)
 
 
-@pytest.mark.parametrize("kind", ["ckconv", "ckconv2d", "ckcnn", "pointconv", "pointccnn"])
-def test_fixed_size_kernels_compile_with_fullgraph(kind):
-    # layers whose kernel grid does not depend on a learned value have no graph break at all
-    _check_compiled_equals_eager(kind, "eager", rtol=1e-5, atol=1e-6, fullgraph=True)
-    model, inputs = _make(kind)
+def test_fixed_size_kernel_model_is_one_graph():
+    model, inputs = _make("ckconv_fft")
     explanation = torch._dynamo.explain(model)(*inputs)
     assert explanation.graph_break_count == 0
     assert explanation.graph_count == 1
 
 
-@pytest.mark.parametrize("kind", ["flexconv", "flexconv2d", "ccnn"])
+@pytest.mark.parametrize("kind", ["flexconv2d_fft", "ccnn"])
 def test_learned_crop_is_the_only_graph_break(kind):
     model, inputs = _make(kind)
     # default dynamo config: every break is the crop's read of sigma; dynamo unwinds the
@@ -130,7 +149,7 @@ def test_learned_crop_is_the_only_graph_break(kind):
     assert all("_sigma_crop" in str(r.reason) for r in explanation.break_reasons)
 
 
-@pytest.mark.parametrize("kind", ["flexconv", "flexconv2d"])
+@pytest.mark.parametrize("kind", ["flexconv"])
 def test_learned_crop_is_one_graph_break_with_nested_graph_breaks(kind):
     model, inputs = _make(kind)
     with torch._dynamo.config.patch(nested_graph_breaks=True):
@@ -138,9 +157,10 @@ def test_learned_crop_is_one_graph_break_with_nested_graph_breaks(kind):
         assert explanation.graph_break_count == 1
         assert explanation.graph_count == 2
         torch._dynamo.reset()
-        _check_compiled_equals_eager(kind, "eager", rtol=1e-5, atol=1e-6)
+        _check_compiled_equals_eager(kind, "eager", rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_compiled_ccnn_leaves_the_graph_once_per_flexconv(monkeypatch):
     # the crop read runs eagerly (outside the graph): count its calls in one compiled forward
     fck = importlib.import_module("ckconv.functional.ckconv")  # the module, not the function
@@ -158,9 +178,10 @@ def test_compiled_ccnn_leaves_the_graph_once_per_flexconv(monkeypatch):
     calls.clear()
     out = compiled(*inputs)
     assert len(calls) == len(model.blocks) == 2
-    torch.testing.assert_close(out, model(*inputs), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, model(*inputs), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_changing_crop_recompiles_once_then_runs_dynamic():
     # sigma moves during training: the crop size changes often; after one recompile per frame
     # dynamo treats the crop length as dynamic, so later sizes run without recompiling
@@ -175,7 +196,7 @@ def test_changing_crop_recompiles_once_then_runs_dynamic():
     for sigma in (0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4):
         with torch.no_grad():
             layer.kernel_mask.sigma.fill_(sigma)
-        torch.testing.assert_close(compiled(x), layer(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(compiled(x), layer(x), rtol=1e-4, atol=1e-5)
         sizes.append(layer.cropped_kernel_size()[0])
     assert len(set(sizes)) == 7  # every step had a new crop size
     graphs_after_first = counters["stats"]["unique_graphs"]
@@ -185,20 +206,22 @@ def test_changing_crop_recompiles_once_then_runs_dynamic():
     assert counters["stats"]["unique_graphs"] == graphs_after_first
 
 
-@pytest.mark.parametrize("kind", ["ckconv", "ckconv2d", "ckcnn"])
+@pytest.mark.parametrize("kind", ["ckconv_fft", "ckconv2d", "ckcnn"])
 def test_unbaked_ckconv_models_export(kind):
     model, inputs = _make(kind)
     model.eval()
     program = torch.export.export(model, inputs)
     with torch.no_grad():
         want = model(*inputs)
-        torch.testing.assert_close(program.module()(*inputs), want, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(program.module()(*inputs), want, rtol=1e-4, atol=1e-5)
         # the program is a function of the parameters: a changed parameter changes its output
         other = copy.deepcopy(model)
         for p in other.parameters():
             p.add_(0.1)
         program_other = torch.export.export(other, inputs)
-        torch.testing.assert_close(program_other.module()(*inputs), other(*inputs))
+        torch.testing.assert_close(
+            program_other.module()(*inputs), other(*inputs), rtol=1e-4, atol=1e-5
+        )
         assert not torch.allclose(program_other.module()(*inputs), want)
 
 
