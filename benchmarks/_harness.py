@@ -119,3 +119,28 @@ def apply_timing_args(args) -> int:
     threads = set_threads(args.threads)
     set_clock(args.clock)
     return threads
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for ``device``'s queued work (a no-op on the CPU): call around timed GPU code."""
+    device = torch.device(device)
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)
+
+
+def device_peak_bytes(fn: Callable[[], object], device: torch.device | str) -> int:
+    """Peak bytes allocated during ``fn()`` on ``device``: ``torch.cuda.max_memory_allocated``
+    above what was allocated before (CUDA), :func:`peak_bytes` (CPU)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return peak_bytes(fn)
+    if device.type != "cuda":
+        return -1  # no peak counter on this device kind
+    gc.collect()
+    synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    result = fn()
+    synchronize(device)
+    del result
+    return torch.cuda.max_memory_allocated(device) - before

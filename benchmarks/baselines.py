@@ -16,12 +16,17 @@ benchmark can check they agree before timing them:
 * ``direct``: ``F.conv{1,2,3}d`` with ``groups=C`` and the matching zero padding.
 * ``fft_floor``: ``irfft(rfft(u), n=L)``, the bare cost of one forward and one inverse
   transform of the input, with no padding and no multiply (a lower bound, not a convolution).
+* ``ReferenceCCNN``: a whole causal CCNN computed the way the reference CCNN code structures
+  it -- each block's kernel net evaluated on the full training grid, the Gaussian mask applied
+  afterwards (taps outside the crop zeroed), the ``textbook_causal`` FFT convolution and an
+  ``einsum`` mixer -- sharing a ``ckconv.models.CCNN``'s modules, so both give the same numbers.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def textbook_causal(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -101,3 +106,43 @@ def fft_floor(u: torch.Tensor) -> torch.Tensor:
     d = u.dim() - 2
     dims = tuple(range(-d, 0))
     return torch.fft.irfftn(torch.fft.rfftn(u, dim=dims), s=u.shape[2:], dim=dims)
+
+
+def reference_flexconv(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A causal separable ``ckconv.nn.FlexConv`` computed reference-style (see the module
+    docstring): full-grid kernel net, mask afterwards, ``textbook_causal``, ``einsum`` mixer."""
+    L = x.shape[-1]
+    K = conv.kernel_size[0]
+    grid = torch.linspace(-1.0, 1.0, K, dtype=x.dtype, device=x.device).unsqueeze(-1)
+    values = conv.kernel_net(grid) * conv.kernel_mask(grid).unsqueeze(-1)  # (K, C)
+    # the crop: the same taps ckconv keeps (the reference crops where the mask is below its
+    # threshold); the last tap is the current sample
+    kept = conv.kernel_axes(input_size=(L,), device=x.device, dtype=x.dtype)[0].shape[0]
+    tap = torch.arange(K, device=x.device)
+    w = values.t() * (tap >= K - kept)  # (C, K)
+    h = torch.zeros(w.shape[0], L, dtype=x.dtype, device=x.device)
+    n = min(K, L)
+    h[:, :n] = w.flip(-1)[:, :n]  # convolution kernel: tap i is the sample i steps back
+    y = textbook_causal(x, h)
+    y = torch.einsum("oc,bcl->bol", conv.mixer, y)
+    return y if conv.bias is None else y + conv.bias.view(1, -1, 1)
+
+
+class ReferenceCCNN(nn.Module):
+    """``ckconv.models.CCNN`` (causal, 1D, no timestamps) run with :func:`reference_flexconv`
+    in every block; the wrapped model's modules (and so its parameters) are used as they are."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        if not getattr(model, "causal", False) or model.data_dim != 1:
+            raise ValueError("ReferenceCCNN reproduces causal 1D CCNNs")
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        h = F.gelu(m.stem_norm(m.stem(x)))
+        for block in m.blocks:
+            y = F.gelu(reference_flexconv(block.conv, block.norm(h)))
+            y = F.gelu(block.linear(block.dropout(y)))
+            h = block.shortcut(h) + y
+        return m.head(m.out_norm(h), None)
