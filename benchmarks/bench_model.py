@@ -109,8 +109,11 @@ def check_agree(model, reference, x) -> float:
     return diff
 
 
-def run(tasks, batch, sigmas, rounds, device, hidden=140, blocks=4, autocast_dtype=None):
-    """Rows ``(task, sigma, ms ckconv, ms reference, ratio, peak ckconv, peak reference)``."""
+def run(
+    tasks, batch, sigmas, rounds, device, hidden=140, blocks=4, autocast_dtype=None, report=None
+):
+    """Rows ``(task, sigma, ms ckconv, ms reference, ratio, peak ckconv, peak reference)``;
+    ``report(row)`` is called as each row is measured."""
     rows = []
     for name, channels, length, omega_0, dropout in tasks:
         for sigma in sigmas:
@@ -138,33 +141,40 @@ def run(tasks, batch, sigmas, rounds, device, hidden=140, blocks=4, autocast_dty
                     peaks["reference"],
                 )
             )
+            if report is not None:
+                report(rows[-1])
     return rows
 
 
-def print_rows(rows, batch, title) -> None:
+def print_header(batch, title) -> None:
     print(f"\n{title} (batch {batch}; ratio = reference / ckconv, median of per-round ratios)")
     print(f"{'task':10s} {'sigma':>6s} {'ckconv ms':>10s} {'ref ms':>10s} {'ratio':>6s} "
-          f"{'ckconv MB':>10s} {'ref MB':>10s}")  # fmt: skip
-    for name, sigma, t_ck, t_ref, r, m_ck, m_ref in rows:
-        print(f"{name:10s} {sigma:6.3f} {fmt_ms(t_ck):>10s} {fmt_ms(t_ref):>10s} {r:6.2f} "
-              f"{m_ck / 2**20:10.1f} {m_ref / 2**20:10.1f}")  # fmt: skip
+          f"{'ckconv MB':>10s} {'ref MB':>10s}", flush=True)  # fmt: skip
+
+
+def print_row(row) -> None:
+    name, sigma, t_ck, t_ref, r, m_ck, m_ref = row
+    print(f"{name:10s} {sigma:6.3f} {fmt_ms(t_ck):>10s} {fmt_ms(t_ref):>10s} {r:6.2f} "
+          f"{m_ck / 2**20:10.1f} {m_ref / 2**20:10.1f}", flush=True)  # fmt: skip
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny shapes: a smoke test")
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--tasks", default="sCIFAR10,SC_raw", help="comma-separated task names")
     add_timing_args(p, rounds=5)
     args = p.parse_args()
     threads = apply_timing_args(args)
     print(f"torch {torch.__version__}, {threads} thread(s), clock {args.clock}")
+    tasks = [t for t in TASKS if t[0] in args.tasks.split(",")]
     if args.quick:
-        tasks = [(n, c, 64, w, d) for n, c, _, w, d in TASKS]
-        rows = run(tasks, 2, (0.075, 0.5), args.rounds or 2, "cpu", hidden=8, blocks=2)
-        print_rows(rows, 2, "CCNN (8 channels, 2 blocks) training step, L = 64 (quick)")
+        print_header(2, "CCNN (8 channels, 2 blocks) training step, L = 64 (quick)")
+        tasks = [(n, c, 64, w, d) for n, c, _, w, d in tasks]
+        run(tasks, 2, (0.075, 0.5), args.rounds or 2, "cpu", hidden=8, blocks=2, report=print_row)
         return
-    rows = run(TASKS, args.batch, (0.075, 0.5), args.rounds, "cpu")
-    print_rows(rows, args.batch, "CCNN-4,140 training step on the CPU")
+    print_header(args.batch, "CCNN-4,140 training step on the CPU")
+    run(tasks, args.batch, (0.075, 0.5), args.rounds, "cpu", report=print_row)
 
 
 if __name__ == "__main__":

@@ -166,3 +166,19 @@ def test_ckcnn_seq_digits_trains_with_bf16_mixed_precision(tmp_path):
     result = train(cfg)
     loss = result.metrics["val/loss"]
     assert loss == loss and 0.0 < loss < 10.0  # finite
+
+
+def test_half_precision_inference_through_a_float32_bake():
+    # the documented route to a bf16 model: bake in float32, then cast the baked kernels
+    from ckconv.deploy import bake
+    from ckconv.models import CCNN
+
+    torch.manual_seed(0)
+    model = CCNN(1, 10, input_size=128, hidden_channels=8, num_blocks=2, causal=True).eval()
+    x = torch.randn(3, 1, 128)
+    with torch.no_grad():
+        want = model(x)
+        baked = bake(model, 128).bfloat16()
+        got = baked(x.bfloat16())
+    assert got.dtype == torch.bfloat16
+    assert _rel(got, want) < LAYER_TOL
