@@ -113,7 +113,7 @@ def _model_and_batch(name: str):
                             num_blocks=2, num_neighbors=6)  # fmt: skip
         return model, (torch.randn(4, 6, 24),), torch.tensor([0, 1, 2, 1])
     options = {"in_channels": 2, "out_channels": classes}
-    if name in ("ccnn", "ckcnn"):
+    if name in ("ccnn", "ckcnn", "hyena"):
         options.update(input_size=64, hidden_channels=8)
     if name == "ccnn":
         options.update(num_blocks=2)
