@@ -66,7 +66,9 @@ def test_streaming_conv_matches_padded_direct_oracle(method, separable):
         for a, b in _chunks(160, seed=1):
             out, state = stream_conv(x[..., a:b], state, w, conv.bias, mixer=conv.mixer)
             twin.append(out)
-        torch.testing.assert_close(torch.cat(twin, -1), oracle, rtol=0, atol=1e-12 * oracle.abs().max())
+        torch.testing.assert_close(
+            torch.cat(twin, -1), oracle, rtol=0, atol=1e-12 * oracle.abs().max()
+        )
 
 
 def test_streaming_conv_path_choice_is_per_chunk_and_bounded():

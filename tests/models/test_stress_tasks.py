@@ -27,7 +27,9 @@ def _train_tiny_ckcnn(seed: int, steps: int) -> tuple[float, float]:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    x_test, y_test = adding_problem_batch(1000, length, torch.Generator().manual_seed(10_000 + seed))
+    x_test, y_test = adding_problem_batch(
+        1000, length, torch.Generator().manual_seed(10_000 + seed)
+    )
     model.eval()
     with torch.no_grad():
         mse = float(F.mse_loss(model(x_test), y_test))

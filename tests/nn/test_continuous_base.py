@@ -134,7 +134,9 @@ def test_argument_errors_name_the_users_argument():
         FlexConv(2, 2, kernel_size=5, mask_init_sigma=-1)
     with pytest.raises(ValueError, match=r"mask_threshold must be a number in \(0, 1\), got 2"):
         PointFlexConv(2, 2, mask_threshold=2)
-    with pytest.raises(ValueError, match=r"kernel_net.in_dims is 1, expected 2 \(the layer's data_dim\)"):
+    with pytest.raises(
+        ValueError, match=r"kernel_net.in_dims is 1, expected 2 \(the layer's data_dim\)"
+    ):
         CKConv(2, 2, 2, kernel_size=5, kernel_net=MAGNet(1, 4))
     with pytest.raises(ValueError, match="in_channels must be a positive int, got 0"):
         PointConv(0, 2)

@@ -38,7 +38,9 @@ def _layer(cls, data_dim, kernel_size, separable, causal=False, dtype=F64):
     "cls,kernel_size,size,causal",
     [(CKConv, 64, (64,), True), (FlexConv, 33, (24, 20), False), (CKConv, 5, (16,), False)],
 )
-def test_forward_is_the_functional_twin_applied_to_kernel(cls, kernel_size, size, causal, separable):
+def test_forward_is_the_functional_twin_applied_to_kernel(
+    cls, kernel_size, size, causal, separable
+):
     layer = _layer(cls, len(size), kernel_size, separable, causal)
     x = torch.randn(2, 3, *size, dtype=F64)
     for rate, blur in ((None, False), (2.0, True)):

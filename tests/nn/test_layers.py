@@ -314,7 +314,9 @@ def test_param_groups_select_masks_and_kernel_nets_by_type():
     asked = param_groups(model, lr=1e-3, kernel_net_weight_decay=0.5)
     assert [g["weight_decay"] for g in asked if g["name"] == "kernel_net"] == [0.5]
     default = {id(p) for p in by_name["default"]["params"]}
-    assert id(model.mask_sigma_lookalike) in default and id(model[0].mixer or model[0].bias) in default
+    assert (
+        id(model.mask_sigma_lookalike) in default and id(model[0].mixer or model[0].bias) in default
+    )
     # every trainable parameter lands in exactly one group
     n_all = sum(1 for _ in model.parameters())
     assert sum(len(g["params"]) for g in groups) == n_all

@@ -58,9 +58,7 @@ def read_listops_tsv(path: PathLike) -> tuple[list[list[int]], np.ndarray]:
         raise DataFileError(path, "empty ListOps file")
     header = lines[0].split("\t")
     if [h.strip() for h in header] != ["Source", "Target"]:
-        raise DataFileError(
-            path, f"header must be 'Source<TAB>Target', got {lines[0][:40]!r}", 1
-        )
+        raise DataFileError(path, f"header must be 'Source<TAB>Target', got {lines[0][:40]!r}", 1)
     seqs, labels = [], []
     for lineno, line in enumerate(lines[1:], start=2):
         if not line.strip():

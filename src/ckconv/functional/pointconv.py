@@ -254,7 +254,6 @@ def point_conv(
     return out
 
 
-
 def point_flexconv(
     input: torch.Tensor,
     offsets: torch.Tensor,
@@ -293,6 +292,7 @@ def point_flexconv(
         query_mask=query_mask,
         chunk_size=chunk_size,
     )
+
 
 def _conv_block(
     points: torch.Tensor,

@@ -82,6 +82,7 @@ def _call_in(module: nn.Module, dtype: torch.dtype, *args: torch.Tensor) -> torc
         return module(*args)
     return torch.func.functional_call(module, state, args)
 
+
 #: A ready kernel network (``positions (..., D) -> (..., C)``) or a factory
 #: ``f(in_dims, out_channels) -> nn.Module`` (use :func:`functools.partial` for its options).
 KernelNetArg = nn.Module | Callable[[int, int], nn.Module] | None
