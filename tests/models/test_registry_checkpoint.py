@@ -232,3 +232,28 @@ def test_docstring_examples_run():
     for module in (registry_module, checkpoint_module):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted >= 3 and result.failed == 0, module.__name__
+
+
+def test_checkpoint_from_task_weighting_era_keeps_its_density_weighting(tmp_path):
+    """``ckconv train`` checkpoints written while ``weighting`` was ``task.weighting`` store model
+    kwargs without it; the loader reads it from their run config, so a density-trained model is
+    not rebuilt as an unweighted one (the outputs on irregular timestamps would differ)."""
+    from ckconv.models import ModelSpec, load_checkpoint
+    from ckconv.models.checkpoint import read_checkpoint, save_checkpoint
+
+    kwargs = {"in_channels": 2, "out_channels": 3, "input_size": 16, "hidden_channels": 4}
+    torch.manual_seed(0)
+    trained = ModelSpec("ckcnn", {**kwargs, "weighting": "density"}).build().eval()
+    path = save_checkpoint(tmp_path / "old.ckpt", trained, ModelSpec("ckcnn", kwargs))
+    contents = read_checkpoint(path)
+    contents["ckconv"] = {"config": {"task": {"weighting": "density"}}}
+    torch.save(contents, path)
+
+    x = torch.randn(2, 2, 16)
+    times = torch.sort(torch.rand(2, 16) * 15, dim=-1).values
+    unweighted = ModelSpec("ckcnn", kwargs).build().eval()
+    unweighted.load_state_dict(trained.state_dict())
+    with torch.no_grad():
+        expected = trained(x, times=times)
+        assert not torch.allclose(unweighted(x, times=times), expected)  # the cases differ
+        assert torch.equal(load_checkpoint(path)(x, times=times), expected)

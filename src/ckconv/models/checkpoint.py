@@ -141,11 +141,27 @@ class ModelSpec:
         except (ValueError, TypeError) as err:
             raise CheckpointError(f"{source}: bad model_spec: {err}") from None
 
+    def _with_run_weighting(self, contents: Mapping[str, Any]) -> ModelSpec:
+        """Migration: ``ckconv train`` checkpoints written while ``weighting`` was a task key
+        (``task.weighting``, read at each forward) store model kwargs without it; the run
+        config they also carry (plain data under ``"ckconv"``) says which weighting trained
+        the kernels, and without it a ``density`` model would be rebuilt as ``none``."""
+        if "weighting" in self.kwargs or "weighting" not in model_entry(self.name).options:
+            return self
+        run = contents.get("ckconv")
+        config = run.get("config") if isinstance(run, Mapping) else None
+        task = config.get("task") if isinstance(config, Mapping) else None
+        weighting = task.get("weighting") if isinstance(task, Mapping) else None
+        if not isinstance(weighting, str):
+            return self
+        return type(self)(self.name, {**self.kwargs, "weighting": weighting})
+
     @classmethod
     def of(cls, contents: Mapping[str, Any], source: str = "checkpoint") -> ModelSpec | None:
         """The spec a checkpoint's contents carry, or None (written before specs were stored)."""
         if SPEC_KEY in contents:
-            return cls.from_dict(contents[SPEC_KEY], source)
+            spec = cls.from_dict(contents[SPEC_KEY], source)
+            return spec._with_run_weighting(contents)
         legacy = contents.get("model_config")
         if isinstance(legacy, Mapping) and "model_state" in contents:
             # files of the old ckconv.deploy.save_model: {"name": ..., **kwargs}
