@@ -19,7 +19,7 @@ from ckconv import ArgumentError
 from ckconv import functional as Fck
 from ckconv.grids import as_rates
 from ckconv.kernelnets import MLP, SIREN, MAGNet, build_kernel_net
-from ckconv.models import CCNN, CKCNN, RNN, TCN, PointCCNN, ResNet, build_model
+from ckconv.models import CCNN, CKCNN, RNN, TCN, HyenaNet, PointCCNN, ResNet, build_model
 from ckconv.nn import CKConv, FlexConv, GaussianMask, PointConv, PointFlexConv
 
 NAN, INF = float("nan"), float("inf")
@@ -47,6 +47,12 @@ def _point() -> PointConv:
 def _ccnn2d() -> CCNN:
     torch.manual_seed(0)
     return CCNN(3, 10, data_dim=2, input_size=(8, 8), hidden_channels=8, num_blocks=1).eval()
+
+
+@functools.cache
+def _hyena2d() -> HyenaNet:
+    torch.manual_seed(0)
+    return HyenaNet(3, 10, 2, input_size=(8, 8), hidden_channels=8, num_blocks=1).eval()
 
 
 @functools.cache
@@ -555,6 +561,8 @@ CASES = [
     ("ccnn-fwd-2d-input", lambda: _ccnn2d()(torch.randn(2, 3, 8)), ValueError, "input"),
     ("ccnn-fwd-3d-input", lambda: _ccnn2d()(torch.randn(2, 3, 8, 8, 8)), ValueError, "input"),
     ("ccnn-fwd-channels", lambda: _ccnn2d()(torch.randn(2, 5, 8, 8)), ValueError, "input"),
+    ("hyena2d-fwd-1d-input", lambda: _hyena2d()(torch.randn(2, 3, 8)), ValueError, "input"),
+    ("hyena2d-fwd-channels", lambda: _hyena2d()(torch.randn(2, 5, 8, 8)), ValueError, "input"),
     (
         "ccnn-fwd-ints",
         lambda: _ccnn2d()(torch.zeros(2, 3, 8, 8, dtype=torch.long)),

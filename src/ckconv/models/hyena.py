@@ -170,7 +170,9 @@ class HyenaNet(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
         self.causal = causal
-        self.stem = Stem(in_channels, hidden_channels, vocab_size=vocab_size, **factory)
+        self.stem = Stem(
+            in_channels, hidden_channels, vocab_size=vocab_size, data_dim=data_dim, **factory
+        )
         self.stem_norm = make_norm(norm, hidden_channels, data_dim, **factory)
         net = filter_factory(
             filter,
