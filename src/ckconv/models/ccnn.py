@@ -18,7 +18,15 @@ from ckconv._checks import (
     unit_interval,
 )
 from ckconv.grids import RateLike
-from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm, sampling_kwargs
+from ckconv.models.common import (
+    Head,
+    HeadKind,
+    PointwiseLinear,
+    Stem,
+    make_norm,
+    preset_kwargs,
+    sampling_kwargs,
+)
 from ckconv.nn import FlexConv
 
 __all__ = ["CCNN", "CCNN_PRESETS", "CCNNBlock", "kernel_net_factory"]
@@ -295,9 +303,7 @@ class CCNN(nn.Module):
         **overrides: Any,
     ) -> CCNN:
         """Build ``"ccnn_4_140"`` (~200k parameters) or ``"ccnn_6_380"`` (~2M)."""
-        if name not in CCNN_PRESETS:
-            raise ValueError(f"unknown CCNN preset {name!r}; choose from {sorted(CCNN_PRESETS)}")
-        kwargs = {**CCNN_PRESETS[name], **overrides}
+        kwargs = preset_kwargs("CCNN", CCNN_PRESETS, name, overrides)
         return cls(in_channels, out_channels, data_dim, input_size=input_size, **kwargs)
 
     def forward(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -254,3 +255,16 @@ def sampling_kwargs(
     if mask is not None:
         raise ValueError("mask is for timestamped inputs: pass times=... as well")
     return {"blur": blur}
+
+
+def preset_kwargs(
+    model: str,
+    presets: Mapping[str, Mapping[str, Any]],
+    name: str,
+    overrides: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The options of preset ``name`` of ``model`` (e.g. ``"CCNN"``) with ``overrides`` on top
+    (the ``preset`` classmethods of the models); an unknown name lists the presets."""
+    if name not in presets:
+        raise ValueError(f"unknown {model} preset {name!r}; choose from {sorted(presets)}")
+    return {**presets[name], **overrides}

@@ -12,7 +12,14 @@ from torch import nn
 
 from ckconv._checks import positive_int
 from ckconv.grids import RateLike
-from ckconv.models.common import Head, HeadKind, PointwiseLinear, Stem, make_norm
+from ckconv.models.common import (
+    Head,
+    HeadKind,
+    PointwiseLinear,
+    Stem,
+    make_norm,
+    preset_kwargs,
+)
 from ckconv.nn import Hyena
 
 __all__ = ["HYENA_PRESETS", "HyenaBlock", "HyenaNet"]
@@ -212,9 +219,7 @@ class HyenaNet(nn.Module):
         **overrides: Any,
     ) -> HyenaNet:
         """Build a :data:`HYENA_PRESETS` size (``"hyena_2_64"``, ``"hyena_4_128"``)."""
-        if name not in HYENA_PRESETS:
-            raise ValueError(f"unknown Hyena preset {name!r}; choose from {sorted(HYENA_PRESETS)}")
-        kwargs = {**HYENA_PRESETS[name], **overrides}
+        kwargs = preset_kwargs("Hyena", HYENA_PRESETS, name, overrides)
         return cls(in_channels, out_channels, data_dim, input_size=input_size, **kwargs)
 
     def forward(

@@ -30,7 +30,7 @@ from ckconv._checks import (
 from ckconv.functional.neighbors import Backend, Neighbors
 from ckconv.functional.pointconv import Weighting
 from ckconv.models.ccnn import kernel_net_factory
-from ckconv.models.common import ChannelLayerNorm, Head, PointwiseLinear, Stem
+from ckconv.models.common import ChannelLayerNorm, Head, PointwiseLinear, Stem, preset_kwargs
 from ckconv.nn.pointconv import Locality, PointFlexConv
 
 __all__ = ["POINT_CCNN_PRESETS", "MaskedBatchNorm", "PointCCNN", "PointCCNNBlock"]
@@ -300,11 +300,8 @@ class PointCCNN(nn.Module):
     def preset(cls, name: str, in_channels: int, out_channels: int, **overrides: Any) -> PointCCNN:
         """Build a preset of :data:`POINT_CCNN_PRESETS` (e.g. ``"ccnn_4_16"``, 5,892 parameters
         with 6 input channels and 40 classes)."""
-        if name not in POINT_CCNN_PRESETS:
-            raise ValueError(
-                f"unknown PointCCNN preset {name!r}; choose from {sorted(POINT_CCNN_PRESETS)}"
-            )
-        return cls(in_channels, out_channels, **{**POINT_CCNN_PRESETS[name], **overrides})
+        kwargs = preset_kwargs("PointCCNN", POINT_CCNN_PRESETS, name, overrides)
+        return cls(in_channels, out_channels, **kwargs)
 
     def neighbors(
         self, pos: torch.Tensor, mask: torch.Tensor | None = None
