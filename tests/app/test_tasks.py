@@ -101,3 +101,45 @@ def test_a_token_task_with_a_vocab_option_gives_the_model_its_own_vocabulary():
     bundle = build_task(cfg)
     assert (bundle.vocab_size, bundle.out_channels) == (30, 15)
     assert int(max(bundle.datasets["train"][i][0].max() for i in range(8))) >= 20
+
+
+class _Answer(torch.nn.Module):
+    """Per-step logits that say the given classes (a stand-in network with a known answer)."""
+
+    def __init__(self, answer: torch.Tensor):
+        super().__init__()
+        self.answer = answer
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(self.answer, 10).to(x.dtype).transpose(1, 2) * 5.0
+
+
+def test_copy_memory_accuracy_counts_the_recalled_digits_only():
+    """CKConv Sec. 5 scores copy memory on the 10 recalled digits. A network right on every
+    blank and wrong on every recalled digit is 0 %, not the (L+10)/(L+20) an accuracy over all
+    steps would give; one wrong recalled digit out of 4 x 10 costs exactly 2.5 %."""
+    from ckconv.app.module import TaskModule
+
+    cfg = load_config(None, ["task.name=copy_memory", "task.length=30", "task.num_train=4"])
+    bundle = build_task(cfg)
+    assert bundle.objective.scored_steps == 10
+    x = torch.stack([bundle.datasets["val"][i][0] for i in range(4)])
+    y = torch.stack([bundle.datasets["val"][i][1] for i in range(4)])
+    wrong = y.clone()
+    wrong[:, -10:] = (y[:, -10:] % 8) + 1  # another digit in 1..8 at every recalled step
+    for answer, expected in ((wrong, 0.0), (y, 1.0)):
+        module = TaskModule(_Answer(answer), bundle.objective, cfg.optim)
+        module._update_metric(module.val_metric, module.model(x), y, torch.tensor(0.0))
+        assert module.val_metric.compute().item() == expected
+    one_off = y.clone()
+    one_off[2, -3] = (y[2, -3] % 8) + 1
+    module = TaskModule(_Answer(one_off), bundle.objective, cfg.optim)
+    module._update_metric(module.val_metric, module.model(x), y, torch.tensor(0.0))
+    assert module.val_metric.compute().item() == pytest.approx(39 / 40)
+
+
+def test_scored_steps_belongs_to_per_step_tasks():
+    import dataclasses
+
+    with pytest.raises(ValueError, match="scored_steps"):
+        dataclasses.replace(TASKS["adding_problem"], scored_steps=3)

@@ -201,6 +201,8 @@ class TaskModule(L.LightningModule):
         self, metric, out: torch.Tensor, y: torch.Tensor, loss: torch.Tensor
     ) -> None:
         o = self.objective
+        if o.scored_steps is not None:  # e.g. copy memory: only the recalled digits count
+            out, y = out[..., -o.scored_steps :], y[..., -o.scored_steps :]
         if o.metric == "acc":
             metric.update(out.argmax(1), y)
         elif o.metric == "auroc":

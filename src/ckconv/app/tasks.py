@@ -80,6 +80,8 @@ class Objective:
     kind: ObjectiveKind
     metric: Literal["acc", "bpc", "auroc", "mse"]
     num_classes: int | None
+    #: per-step tasks: the metric counts only the last ``scored_steps`` steps (None: all)
+    scored_steps: int | None = None
 
     @property
     def mode(self) -> str:
@@ -197,17 +199,22 @@ _TARGETS: dict[str, tuple[bool, tuple[int, ...], str]] = {
 
 
 def objective_for(
-    kind: ObjectiveKind, spec: InputSpec, num_classes: int | None, task: str = "task"
+    kind: ObjectiveKind,
+    spec: InputSpec,
+    num_classes: int | None,
+    task: str = "task",
+    scored_steps: int | None = None,
 ) -> Objective:
     """The loss/metric of a task whose table entry says ``kind`` (see the module docstring);
-    raises if its items' targets ``spec`` are not what ``kind`` trains on."""
+    raises if its items' targets ``spec`` are not what ``kind`` trains on. ``scored_steps``: the
+    metric of a per-step task counts only its last steps (:attr:`TaskInfo.scored_steps`)."""
     is_int, dims, what = _TARGETS[kind]
     if spec.target_is_int != is_int or len(spec.target_shape) not in dims:
         got = f"{'int' if spec.target_is_int else 'float'} {spec.target_shape}"
         raise ConfigError(f"task {task!r}: a {kind} task needs {what} targets, got {got}")
     if is_int and not num_classes:
         raise ConfigError(f"task {task!r}: a classification task needs num_classes")
-    return Objective(kind, _METRIC_OF[kind], num_classes)  # type: ignore[arg-type]
+    return Objective(kind, _METRIC_OF[kind], num_classes, scored_steps)  # type: ignore[arg-type]
 
 
 #: ``model.weighting`` values of the timestamp models: sample weights of timestamped inputs
@@ -356,7 +363,8 @@ def build_task(cfg: Config, datasets: dict[str, Dataset] | None = None) -> TaskB
     num_classes = own if isinstance(own, int) and own > 0 else info.num_classes if info else None
     if num_classes is None and spec.target_is_int and kind == "classification":
         num_classes = _class_count(datasets["train"])
-    objective = objective_for(kind, spec, num_classes, name)
+    scored = info.scored_steps if info is not None else None
+    objective = objective_for(kind, spec, num_classes, name, scored)
     if objective.classification:
         out_channels = int(objective.num_classes or 0)
     else:

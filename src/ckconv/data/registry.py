@@ -66,7 +66,8 @@ class TaskInfo:
     :func:`objective_of_targets`); ``variable_length``: items of one split have different lengths (batches are padded, with a
     mask); ``factory(root, **options)`` returns the splits and ``options`` names the options it
     takes; ``finder(root)`` returns the directory holding the files or None; ``points``: items
-    are point clouds ``(C, N)`` whose first channels are positions (they need a point model).
+    are point clouds ``(C, N)`` whose first channels are positions (they need a point model);
+    ``scored_steps``: a per-step task's metric counts only its last ``scored_steps`` steps.
     Tasks that take a ``path`` option read your own files; their ``shape`` is ``()`` and
     ``num_classes`` None: both come from the data.
     """
@@ -83,11 +84,21 @@ class TaskInfo:
     objective: Objective | None = "classification"
     variable_length: bool = False
     points: bool = False
+    #: per-step tasks whose answer is only the last ``scored_steps`` steps (copy memory's recalled
+    #: digits): the metric counts those steps; the loss still covers every step
+    scored_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.objective is not None and self.objective not in OBJECTIVES:
             raise ValueError(
                 f"task {self.name!r}: objective must be one of {OBJECTIVES}, got {self.objective!r}"
+            )
+        if self.scored_steps is not None and (
+            self.objective not in ("per_step", "per_step_regression") or self.scored_steps < 1
+        ):
+            raise ValueError(
+                f"task {self.name!r}: scored_steps must be a positive int on a per-step task, "
+                f"got {self.scored_steps!r} on objective {self.objective!r}"
             )
 
     @property
@@ -121,8 +132,9 @@ _TASKS = [
         "generated (CKConv App. C)",
         builders.copy_memory_task,
         builders.generated,
-        notes="length=T gives (1, T+20); per-step classes",
+        notes="length=T gives (1, T+20); per-step classes; acc scores the 10 recalled digits",
         objective="per_step",
+        scored_steps=10,
     ),
     TaskInfo(
         "adding_problem",
