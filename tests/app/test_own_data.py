@@ -257,16 +257,48 @@ def _point_folder(root, fabricate, per_split=4):
     return root / "mine"
 
 
-def test_point_folder_trains_evaluates_and_exports(tmp_path, capsys, fabricate):
+@pytest.mark.parametrize("fmt", ["pt2", pytest.param("onnx", marks=pytest.mark.slow)])
+def test_point_folder_trains_evaluates_and_exports(tmp_path, capsys, fabricate, fmt):
+    """The exported point model takes any batch size and predicts what `ckconv eval` scores."""
+    from ckconv.app.evaluation import load_model
+
     folder = _point_folder(tmp_path, fabricate)
     checkpoint, log = _train(tmp_path, capsys, "task.name=point_folder", f"task.path={folder}",
                              "task.num_points=32", "model.num_neighbors=8")  # fmt: skip
     assert "model point_ccnn" in log and "val split: held out" in log
     metrics = _eval(capsys, checkpoint)
     assert metrics["test/acc"] == pytest.approx(_accuracy(checkpoint))
-    _export_and_plot(
-        tmp_path, capsys, checkpoint, "--input-size", "32", "--static-batch", "--raw-inputs"
-    )  # point clouds: normalised per cloud, not per channel
+    out = tmp_path / f"model.{fmt}"
+    # point clouds are normalised per cloud, not per channel: --raw-inputs
+    code = main(["export", "--checkpoint", checkpoint, "--format", fmt, "--out", str(out),
+                 "--input-size", "32", "--raw-inputs"])  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    if fmt == "pt2":
+        program = torch.export.load(out).module()
+
+        def run(x):
+            return program(x)
+    else:
+        ort = pytest.importorskip("onnxruntime")
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+
+        def run(x):
+            return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+
+    model, _, bundle = load_model(checkpoint)
+    test = bundle.datasets["test"]
+    x = torch.stack([test[i][0] for i in range(len(test))])
+    y = torch.tensor([int(test[i][1]) for i in range(len(test))])
+    with torch.no_grad():
+        expected = model(x).argmax(1)
+    for batch in (3, 5):  # neither is the example's 2
+        got = torch.cat([run(part).argmax(1) for part in x.split(batch)])
+        assert got.tolist() == expected.tolist()
+        assert float((got == y).double().mean()) == pytest.approx(metrics["test/acc"])
+    if fmt == "pt2":
+        plot = ["plot", "kernels", "--checkpoint", checkpoint, "--out", str(tmp_path / "p")]
+        assert main(plot) == 0
+        assert (tmp_path / "p" / "kernels.png").stat().st_size > 0
 
 
 def test_point_readers_agree_across_formats(tmp_path, fabricate):

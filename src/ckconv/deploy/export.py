@@ -7,6 +7,12 @@ exports whole.  ONNX: direct convolutions become ``Conv`` nodes and the FFT path
 ``onnx`` and ``onnxscript`` (and ``onnxruntime`` to run or check the file).  The batch size can
 stay dynamic; the spatial size is the baked one.
 
+Point-cloud models (:class:`ckconv.models.PointCCNN`, the point layers) are not baked: the
+kernel networks stay in the program, which takes clouds of the example's size
+``(B, C, N)`` with a dynamic ``B``.  Under export their neighbour search runs the torch backend
+and their work is split into blocks sized for one cloud, so nothing depends on the batch size
+(:func:`ckconv.functional.neighbors.block_rows`).
+
 A trained model comes back from its checkpoint with :func:`ckconv.models.load_checkpoint`; the
 ``ckconv export`` command (in the app) does load, bake, export and check in one go.
 """
@@ -21,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ckconv._checks import ArgumentValueError
 from ckconv.deploy.baking import continuous_layers
 
 __all__ = ["ChannelAffine", "example_input", "export_onnx", "export_pt2"]
@@ -47,9 +54,10 @@ class ChannelAffine(nn.Module):
         scale_t = torch.as_tensor(scale, dtype=torch.float32).reshape(-1)
         shift_t = torch.as_tensor(shift, dtype=torch.float32).reshape(-1)
         if scale_t.shape != shift_t.shape or scale_t.numel() == 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"scale and shift need one value per channel each, got {tuple(scale_t.shape)} "
-                f"and {tuple(shift_t.shape)}"
+                f"and {tuple(shift_t.shape)}",
+                "shift",
             )
         self.register_buffer("scale", scale_t)
         self.register_buffer("shift", shift_t)
@@ -93,18 +101,24 @@ def example_input(
     the model's first layer."""
     size = (input_size,) if isinstance(input_size, int) else tuple(int(s) for s in input_size)
     if not size or any(s < 1 for s in size):
-        raise ValueError(f"input_size must be positive ints, got {input_size!r}")
+        raise ArgumentValueError(
+            f"input_size must be positive ints, got {input_size!r}", "input_size"
+        )
     found, vocab = _input_layout(model)
     ref = next(iter(model.parameters()), None)
     device = ref.device if ref is not None else None
     if vocab is not None and in_channels is None:
         if len(size) != 1:
-            raise ValueError(f"token models take sequences: input_size must be one int, got {size}")
+            raise ArgumentValueError(
+                f"token models take sequences: input_size must be one int, got {size}",
+                "input_size",
+            )
         return torch.randint(0, vocab, (batch_size, size[0]), device=device)
     channels = in_channels if in_channels is not None else found
     if channels is None:
-        raise ValueError(
-            f"cannot tell the input channels of {type(model).__name__}; pass in_channels=..."
+        raise ArgumentValueError(
+            f"cannot tell the input channels of {type(model).__name__}; pass in_channels=...",
+            "in_channels",
         )
     dtype = dtype or (ref.dtype if ref is not None and ref.is_floating_point() else None)
     return torch.randn(batch_size, channels, *size, device=device, dtype=dtype)
@@ -113,28 +127,11 @@ def example_input(
 def _check_exportable(model: nn.Module) -> None:
     layers = continuous_layers(model)
     if layers:
-        raise ValueError(
+        raise ArgumentValueError(
             f"{type(model).__name__} still has continuous layers (e.g. {layers[0][0] or 'itself'!r}) "
             "whose kernel networks do not export; bake it first: "
-            "ckconv.deploy.bake(model, input_size)"
-        )
-
-
-def _point_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The continuous convolutions of ``model`` that are not on a grid (point convolutions)."""
-    from ckconv.nn import CKConv, continuous_convs
-
-    return [(n, m) for n, m in continuous_convs(model) if not isinstance(m, CKConv)]
-
-
-def _check_dynamic_batch(model: nn.Module, dynamic_batch: bool) -> None:
-    points = _point_layers(model)
-    if dynamic_batch and points:
-        raise ValueError(
-            f"{type(model).__name__} has point convolutions (e.g. "
-            f"{type(points[0][1]).__name__} at {points[0][0] or 'itself'!r}) that split their "
-            "work into chunks sized by the batch, which torch.export cannot keep dynamic; "
-            "export with a fixed batch (dynamic_batch=False, ckconv export --static-batch)"
+            "ckconv.deploy.bake(model, input_size)",
+            "model",
         )
 
 
@@ -142,9 +139,10 @@ def _dynamic_shapes(example: torch.Tensor, dynamic_batch: bool) -> Any:
     if not dynamic_batch:
         return None
     if example.shape[0] < 2:
-        raise ValueError(
+        raise ArgumentValueError(
             "a dynamic batch dimension needs an example input with batch size >= 2 (torch.export "
-            f"specialises sizes 0 and 1), got {tuple(example.shape)}"
+            f"specialises sizes 0 and 1), got {tuple(example.shape)}",
+            "example",
         )
     return ({0: torch.export.Dim("batch", min=1)},)
 
@@ -167,7 +165,6 @@ def export_pt2(
         dynamic_batch: export the batch dimension as dynamic.
     """
     _check_exportable(model)
-    _check_dynamic_batch(model, dynamic_batch)
     model = model.eval()
     program = torch.export.export(
         model, (example,), dynamic_shapes=_dynamic_shapes(example, dynamic_batch)
@@ -191,19 +188,11 @@ def export_onnx(
     Needs the optional packages ``onnx`` and ``onnxscript``; run the file with
     ``onnxruntime``.  The input is named ``"input"``, the output ``"output"``.
 
-    Point-cloud models are refused: their neighbour search orders candidates with a stable sort
-    (``aten.sort.stable``), which the ONNX exporter has no conversion for (measured with
-    torch 2.13 and onnxscript 0.7); export them with :func:`export_pt2`.
+    Point-cloud models export too: under export their neighbour search orders candidates with
+    ONNX's ``TopK`` (equal distances in index order, as in eager) instead of a stable sort,
+    which ONNX does not have.
     """
     _check_exportable(model)
-    points = _point_layers(model)
-    if points:
-        raise ValueError(
-            f"ONNX export is not supported for {type(model).__name__}: the neighbour search of "
-            f"its point convolutions ({type(points[0][1]).__name__}) uses the operator "
-            "aten.sort.stable, which the ONNX exporter cannot convert; export to pt2 instead "
-            "(ckconv export --format pt2 --static-batch)"
-        )
     missing = [m for m in ("onnx", "onnxscript") if _find(m) is None]
     if missing:
         raise ImportError(

@@ -22,6 +22,11 @@ exist at a time (never ``M x N`` at once for large clouds); ``"scipy"`` builds a
 tensors are on the CPU and the search is large enough for the tree to pay off
 (:data:`SCIPY_MIN_PAIRS`, measured by ``benchmarks/bench_points.py``).  Both return the same
 neighbours (up to the order of exactly tied distances, which both break by index).
+
+Under ``torch.export`` (pt2 or ONNX) the search always runs the torch backend, in blocks sized
+for one cloud (:func:`block_rows`) so the program keeps a dynamic batch; in an ONNX export the
+final ordering is ONNX's ``TopK``, which keeps equal distances in index order like the stable
+sort used otherwise.
 """
 
 from __future__ import annotations
@@ -127,6 +132,8 @@ def _check_pair(query, support, query_mask, support_mask):
 def _choose_backend(backend: str, query: torch.Tensor, support: torch.Tensor) -> str:
     if backend not in ("auto", "torch", "scipy"):
         raise ValueError(f"backend must be 'auto', 'torch' or 'scipy', got {backend!r}")
+    if torch.compiler.is_exporting():
+        return "torch"  # a KD-tree on NumPy arrays cannot be traced into a program
     if backend == "scipy":
         if not scipy_available():
             raise ImportError("backend='scipy' needs scipy (pip install 'ckconv[points]')")
@@ -140,6 +147,20 @@ def _choose_backend(backend: str, query: torch.Tensor, support: torch.Tensor) ->
 
 
 # ----------------------------------------------------------------------------- helpers
+def block_rows(budget: int, batch: int, per_row: int, rows: int) -> int:
+    """Rows per block so a ``(batch, block, ...)`` working set holds about ``budget`` values,
+    with ``per_row`` values per row and cloud; between 1 and ``rows``.
+
+    Under ``torch.export`` the batch is counted as 1: the block (and so the number of blocks,
+    a Python loop) must not depend on the batch size, which an exported program keeps dynamic.
+    Rows are computed independently, so the blocking never changes what is computed, only the
+    memory held at once (an exported program holds ``batch`` times the budget).
+    """
+    if torch.compiler.is_exporting():
+        batch = 1
+    return max(1, min(rows, budget // max(batch * per_row, 1)))
+
+
 def gather_neighbors(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Pick rows of ``values`` by neighbour indices.
 
@@ -193,7 +214,14 @@ def _finalize(
         # ties broken by index: order by index first, then a stable sort by distance
         by_index = candidates.masked_fill(~ok, torch.iinfo(torch.int64).max).argsort(dim=-1)
         key = key.gather(-1, by_index)
-        order = by_index.gather(-1, key.argsort(dim=-1, stable=True))[..., :k]
+        if torch.onnx.is_in_onnx_export():
+            # ONNX has no stable sort (aten.sort.stable does not convert), but its TopK puts
+            # equal values in the order of their positions (the operator's specification):
+            # the same (distance, index) order
+            _, by_key = key.topk(min(k, key.shape[-1]), dim=-1, largest=False, sorted=True)
+        else:
+            by_key = key.argsort(dim=-1, stable=True)[..., :k]
+        order = by_index.gather(-1, by_key)
     index = candidates.gather(-1, order)
     mask = ok.gather(-1, order)
     index = index.masked_fill(~mask, 0)
@@ -235,8 +263,7 @@ def _torch_candidates(
             centre = s.mean(1, keepdim=True)
         q = q - centre
         s = s - centre
-        per_row = b * n * (1 if p == 2 else d)
-        rows = max(1, min(m, block_elements // max(per_row, 1)))
+        rows = block_rows(block_elements, b, n * (1 if p == 2 else d), m)
         eps = torch.finfo(q.dtype).eps
         if p == 2:
             s2 = s.square().sum(-1)

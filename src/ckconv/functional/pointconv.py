@@ -40,7 +40,7 @@ from torch.utils.checkpoint import checkpoint
 from ckconv._checks import Weighting, finite_tensor, open_unit, positive_int
 from ckconv._checks import weighting as check_weighting
 from ckconv.functional.masks import cropped_gaussian_mask
-from ckconv.functional.neighbors import Neighbors, gather_neighbors
+from ckconv.functional.neighbors import Neighbors, block_rows, gather_neighbors
 
 __all__ = [
     "AUTO_CHUNK_ELEMENTS",
@@ -221,8 +221,9 @@ def point_conv(
     if chunk_size == "auto":
         linear = getattr(kernel_net, "output_linear", None)
         width = max(c_in, linear.in_features if linear is not None else c_in)
-        per_row = index.shape[0] * index.shape[2] * width
-        chunk_size = max(1, AUTO_CHUNK_ELEMENTS // max(per_row, 1))
+        chunk_size = block_rows(
+            AUTO_CHUNK_ELEMENTS, index.shape[0], index.shape[2] * width, index.shape[1]
+        )
     else:
         positive_int("chunk_size", chunk_size, allow_none=True)
     points = input.transpose(1, 2)  # (B, N, C_in), point-major for gathering
