@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ckconv._checks import ArgumentError, ArgumentValueError, InputError, positive_int
 from ckconv.app.checkpoint import rebuild_model, resolve_checkpoint
 from ckconv.app.config import ConfigError
 from ckconv.app.preprocess import InputAffine
@@ -124,7 +125,7 @@ def _preprocessing(checkpoint: Path, raw_inputs: bool) -> InputAffine | None:
         try:
             _, _, bundle = load_model(checkpoint)
         except ConfigError as err:
-            raise ValueError(
+            raise InputError(
                 f"the checkpoint does not record its input preprocessing and the task's data "
                 f"cannot tell ({err}); pass --raw-inputs to export the model alone (the "
                 "artefact then takes preprocessed inputs)"
@@ -132,7 +133,7 @@ def _preprocessing(checkpoint: Path, raw_inputs: bool) -> InputAffine | None:
         record = preprocessing_record(bundle)
     if record.get("kind") == "unknown":
         name = (extra.get("config") or {}).get("task", {}).get("name")
-        raise ValueError(
+        raise InputError(
             f"ckconv export cannot tell how task {name!r} ({record.get('dataset')}) preprocesses "
             "its inputs, so it cannot put that into the artefact; pass --raw-inputs to export "
             "the model alone (the artefact then takes inputs preprocessed as in training)"
@@ -153,9 +154,10 @@ def _size_and_rate(args: argparse.Namespace, train: tuple[int, ...] | None):
     rate = None if args.rate is None else parse_rate(args.rate, "--rate")
     if args.input_size is None:
         if train is None:
-            raise ValueError(
+            raise ArgumentValueError(
                 "no input size recorded; pass --input-size (one int per dimension; for a "
-                "point-cloud model the points per cloud)"
+                "point-cloud model the points per cloud)",
+                "--input-size",
             )
         if rate is None or rate == 1:
             return train, None
@@ -166,9 +168,10 @@ def _size_and_rate(args: argparse.Namespace, train: tuple[int, ...] | None):
     if train is None:
         return size, rate
     if len(size) != len(train):
-        raise ValueError(
+        raise ArgumentValueError(
             f"--input-size: {len(size)} number(s) {list(size)} for a model trained on "
-            f"{len(train)}-D inputs of size {list(train)}"
+            f"{len(train)}-D inputs of size {list(train)}",
+            "--input-size",
         )
     if rate is None:
         ratios = [Fraction(s, t) for s, t in zip(size, train)]
@@ -183,11 +186,36 @@ def _size_and_rate(args: argparse.Namespace, train: tuple[int, ...] | None):
     expected = _expected_sizes(train, rate)
     if any(s not in e for s, e in zip(size, expected)):
         want = [sorted(e) for e in expected]
-        raise ValueError(
+        raise ArgumentValueError(
             f"--input-size {list(size)} does not match --rate {rate_label(rate)}: inputs of "
-            f"{list(train)} samples at that rate have {want} samples; give one of the two"
+            f"{list(train)} samples at that rate have {want} samples; give one of the two",
+            "--input-size",
         )
     return size, rate
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The command line's numbers and the packages ``--format`` needs, before any work."""
+    for size in args.input_size or ():
+        positive_int("--input-size", size)
+    if args.in_channels is not None:
+        positive_int("--in-channels", args.in_channels)
+    positive_int("--batch-size", args.batch_size)
+    if args.batch_size < 2 and not args.static_batch:
+        raise ArgumentValueError(
+            f"--batch-size {args.batch_size} with a dynamic batch: torch.export specialises "
+            "batch sizes 0 and 1, so the example needs 2 or more (the artefact then runs any "
+            "batch size); or pass --static-batch",
+            "--batch-size",
+        )
+    if args.format == "onnx":
+        missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ArgumentValueError(
+                f"--format onnx needs {' and '.join(missing)}: pip install 'ckconv[export]' "
+                "(onnx, onnxscript and onnxruntime)",
+                "--format",
+            )
 
 
 def _model_rate(rate: Any) -> Any:
@@ -204,6 +232,7 @@ def main_export(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        _check_arguments(args)
         checkpoint = resolve_checkpoint(args.checkpoint)
         rebuilt = rebuild_model(checkpoint)
         model = rebuilt.model
@@ -226,7 +255,13 @@ def main_export(argv: list[str] | None = None) -> int:
                 export_pt2(exported, out, example, dynamic_batch=not args.static_batch)
             else:
                 export_onnx(exported, out, example, dynamic_batch=not args.static_batch)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
+    except (
+        InputError,
+        ArgumentError,
+        FileNotFoundError,
+        IsADirectoryError,
+        PermissionError,
+    ) as err:
         print(f"ckconv export: {err}", file=sys.stderr)
         return 2
     inputs = (
