@@ -239,3 +239,36 @@ def test_export_of_a_train_checkpoint_from_before_model_specs(tmp_path: Path, ca
         torch.testing.assert_close(
             torch.export.load(out).module()(x), model.eval()(x), rtol=1e-4, atol=1e-5
         )
+
+
+def test_main_export_reports_user_errors_in_one_line_and_bugs_with_their_traceback(
+    tmp_path: Path, capsys, monkeypatch
+):
+    pytest.importorskip("lightning", reason="the command is the app's")
+    import ckconv.app.export_command as command
+
+    model = CCNN(1, 3, input_size=16, hidden_channels=4, num_blocks=1)
+    spec = ModelSpec("ccnn", {"in_channels": 1, "out_channels": 3, "input_size": 16,
+                              "hidden_channels": 4, "num_blocks": 1})  # fmt: skip
+    ckpt = save_checkpoint(tmp_path / "model.pt", model, spec)
+    base = ["--checkpoint", str(ckpt), "--format", "pt2", "--out", str(tmp_path / "m.pt2")]
+    for extra, words in [
+        (["--batch-size", "1"], "--batch-size 1 with a dynamic batch"),
+        (["--batch-size", "0", "--static-batch"], "--batch-size must be a positive int, got 0"),
+        (["--input-size", "0"], "--input-size must be a positive int, got 0"),
+        (["--input-size", "16", "16"], "--input-size: 2 number(s) [16, 16]"),
+        (["--input-size", "32", "--rate", "1/2"], "--input-size [32] does not match --rate 1/2"),
+    ]:
+        assert command.main_export([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("ckconv export: "), err
+        assert words in err, err
+    assert command.main_export([*base, "--batch-size", "1", "--static-batch"]) == 0
+    capsys.readouterr()
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug inside the baking")
+
+    monkeypatch.setattr(command, "bake", broken)
+    with pytest.raises(ValueError, match="a bug inside the baking"):
+        command.main_export(base)
