@@ -240,6 +240,35 @@ def test_image_folder_reads_pixels_classes_and_its_own_val(tmp_path):
     assert rgb.spec.in_channels == 3 and rgb.spec.input_size == (4, 6)
 
 
+def test_image_folder_decodes_each_training_image_once(tmp_path, monkeypatch):
+    """Building the three splits decodes every training image once (their statistics); val and
+    test take them from the training split and match datasets built on their own."""
+    from PIL import Image
+
+    from ckconv.data.builders import image_folder_task
+    from ckconv.data.own import ImageFolder
+
+    folder = _image_folder(tmp_path / "pics", splits=("train", "val", "test"))
+    decodes: dict[str, int] = {}
+    convert = Image.Image.convert
+
+    def counted(image, *args, **kwargs):  # the reader decodes by converting to L / RGB
+        decodes[image.filename] = decodes.get(image.filename, 0) + 1
+        return convert(image, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "convert", counted)
+    splits = image_folder_task(None, path=str(folder))
+    train_files = sorted(str(p) for p in (folder / "train").rglob("*.png"))
+    assert sorted(decodes) == train_files and set(decodes.values()) == {1}
+    monkeypatch.undo()
+    for split in ("val", "test"):
+        alone = ImageFolder(folder, split)
+        built = splits[split]
+        assert len(built) == len(alone) == 12
+        for i in range(len(alone)):
+            assert torch.equal(built[i][0], alone[i][0]) and int(built[i][1]) == int(alone[i][1])
+
+
 def _point_folder(root, fabricate, per_split=4):
     """Two classes in <class>/{train,test}: .off meshes and binary .ply meshes."""
     from ckconv.data.modelnet import read_off

@@ -277,6 +277,8 @@ def image_folder_task(
     held out of ``train/`` (stratified, seeded)."""
     folder = _path(path, "a folder with train/<class>/ image folders")
     train = own.ImageFolder(folder, "train", **kw)
+    if train.mean is not None:  # the training images' statistics, decoded once
+        kw = {**kw, "stats": (train.mean, train.std)}
     present = {
         s: own.ImageFolder(folder, s, **kw) for s in ("val", "test") if (folder / s).is_dir()
     }

@@ -279,6 +279,9 @@ class ImageFolder(Dataset):
         grayscale: one channel (True), three RGB channels (False) or, None, one channel when the
             first training image is grey.
         normalize: standardise each channel with the training images' mean and std.
+        stats: those ``(mean, std)`` (``(C,)`` each) when already known, e.g. ``(train.mean,
+            train.std)`` of the training split's dataset, so the training images are not
+            decoded again; None: computed here by decoding every training image once.
 
     Items: ``x`` float32 ``(C, H, W)``, ``y`` int64.
     """
@@ -291,6 +294,7 @@ class ImageFolder(Dataset):
         size: Sequence[int] | None = None,
         grayscale: bool | None = None,
         normalize: bool = True,
+        stats: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
         train_dir = self.root / "train"
@@ -330,7 +334,14 @@ class ImageFolder(Dataset):
         self.num_classes = len(self.classes)
         self.held_out = ""
         self.mean = self.std = None
-        if normalize:
+        if normalize and stats is not None:
+            self.mean, self.std = (torch.as_tensor(t, dtype=torch.float32) for t in stats)
+            if self.mean.shape != (len(self.mode),) or self.std.shape != self.mean.shape:
+                raise ValueError(
+                    f"stats: expected (mean, std) of {len(self.mode)} channel(s) each, got "
+                    f"shapes {tuple(self.mean.shape)} and {tuple(self.std.shape)}"
+                )
+        elif normalize:
             from ckconv.data.transforms import channel_stats
 
             train = self if split == "train" else ImageFolder(
