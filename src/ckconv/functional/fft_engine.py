@@ -598,6 +598,9 @@ def _dw_forward(
     plan: FFTPlan,
     save_x: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Depthwise forward; with ``save_x`` also the *conjugated* input spectrum ``(B, G, *freq)``
+    for the weight gradient (conjugated while it is copied out, so the backward multiplies two
+    plain tensors: a product with a lazily conjugated operand costs ~2x a plain one)."""
     batch, G, cog = x.shape[0], plan.groups, plan.cog
     out = torch.empty(batch, plan.out_channels, *plan.spatial, dtype=x.dtype, device=x.device)
     out_g = out.view(batch, G, cog, *plan.spatial)
@@ -613,11 +616,12 @@ def _dw_forward(
         for b0, b1 in chunks:
             nb = b1 - b0
             m = nb * ng
-            target = None if saved is None else saved[b0:b1, g0:g1].view(m, *plan.freq)
-            spec = _forward_transform(buf, x[b0:b1, g0:g1], target)
+            spec = _forward_transform(buf, x[b0:b1, g0:g1])
+            if saved is not None:
+                torch.conj_physical(spec, out=saved[b0:b1, g0:g1].view(m, *plan.freq))
             spec = spec.view(nb, ng, 1, *plan.freq)
-            if cog == 1 and saved is None:
-                prod = spec.mul_(kb)
+            if cog == 1:
+                prod = spec.mul_(kb)  # the transform's own fresh result: multiply in place
             else:
                 prod = buf.spec("prod", m * cog).view(nb, ng, cog, *plan.freq)
                 torch.mul(spec, kb, out=prod)
@@ -658,17 +662,20 @@ def _dw_backward(
             ys = _forward_transform(buf, grad_out[b0:b1, g0 * cog : g1 * cog])
             ys = ys.view(nb, ng, cog, *plan.freq)
             if acc is not None:
+                # acc accumulates conj(sum_b X conj(Y)) = sum_b conj(X) Y: the saved spectrum
+                # is already conjugated, a recomputed one is conjugated in place (one pass in
+                # cache), and no product takes a lazily conjugated operand.
                 if saved is not None:
                     xs = saved[b0:b1, g0:g1]
                 else:
                     assert x is not None
-                    xs = _forward_transform(buf, x[b0:b1, g0:g1])
+                    xs = _forward_transform(buf, x[b0:b1, g0:g1]).conj_physical_()
                 xs = xs.view(nb, ng, 1, *plan.freq)
                 if nb == 1:
-                    acc.addcmul_(xs[0], ys[0].conj())
+                    acc.addcmul_(xs[0], ys[0])
                 else:
                     prod = buf.spec("wprod", m * cog).view(nb, ng, cog, *plan.freq)
-                    torch.mul(xs, ys.conj(), out=prod)
+                    torch.mul(xs, ys, out=prod)
                     acc.add_(prod.sum(0))
             if grad_x is not None:
                 assert kb is not None
@@ -682,7 +689,7 @@ def _dw_backward(
         if acc is not None:
             assert grad_w is not None
             _kernel_grad_into(
-                acc.view(ng * cog, *plan.freq),
+                acc.conj_physical_().view(ng * cog, *plan.freq),
                 grad_w[g0 * cog : g1 * cog, 0],
                 plan,
             )
