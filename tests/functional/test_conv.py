@@ -8,6 +8,7 @@ code with the library (no FFT, no ``F.convNd``, no padding helpers).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 import pytest
@@ -448,6 +449,46 @@ def test_errors_name_the_argument(make, exc, words):
     x, w = _ok()
     with pytest.raises(exc, match=words):
         make(x, w)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize(
+    ("shape", "kernel", "groups", "padding_mode"),
+    [
+        ((3, 4, 50), (4, 1, 50), 4, "zeros"),  # depthwise: the engine reads its DC bins
+        ((3, 4, 50), (4, 1, 7), 4, "circular"),
+        ((2, 3, 10, 12), (6, 1, 5, 5), 3, "circular"),  # depthwise with a channel multiplier
+        ((2, 3, 40), (5, 3, 40), 1, "zeros"),  # dense: checked before the engine runs
+    ],
+)
+@pytest.mark.parametrize("path", ["blocked", "batched"])
+def test_nonfinite_input_is_refused_on_every_fft_path(
+    monkeypatch, value, shape, kernel, groups, padding_mode, path
+):
+    """One NaN or inf anywhere in the input (here: one element of the last row) is refused by
+    name, whether ``conv`` checks it up front or the blocked engine reads it off its
+    transforms, with and without gradients."""
+    conv_module = importlib.import_module("ckconv.functional.conv")  # the module, not conv()
+    monkeypatch.setattr(conv_module, "engine_path", lambda device: path)
+    x = torch.randn(*shape)
+    x[(-1, -1, *[s // 3 for s in shape[2:]])] = value
+    w = torch.randn(*kernel, requires_grad=True)
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad), pytest.raises(ValueError, match="input contains NaN"):
+            conv(x, w, groups=groups, method="fft", padding_mode=padding_mode)
+
+
+def test_huge_finite_input_is_not_refused():
+    """Rows of finite values whose sums overflow float32 (so their zero-frequency bins are
+    inf) are not refused as non-finite: the engine's exact check clears them, as the
+    up-front check does on the other paths."""
+    x = torch.randn(2, 3, 40)
+    x[1, 2] = 3e38
+    w = torch.randn(3, 1, 40)
+    for path in ("blocked", "batched"):
+        y = fft_conv(x, w, groups=3, causal=True, path=path, check_input=True)
+        assert y.shape == x.shape
+        torch.testing.assert_close(y[0], conv(x[:1], w, groups=3, causal=True, method="fft")[0])
 
 
 def test_huge_finite_values_are_not_rejected():

@@ -50,6 +50,8 @@ import torch.nn.functional as F
 
 from ckconv._checks import padding_modes
 from ckconv.functional.fft_engine import (
+    NONFINITE_INPUT,
+    all_finite,
     BackwardMode,
     EnginePath,
     batched_chunking,
@@ -226,15 +228,6 @@ def mix(y: torch.Tensor, mixer: torch.Tensor, bias: torch.Tensor | None) -> torc
     return out.view(n, mixer.shape[0], *spatial)
 
 
-def _all_finite(t: torch.Tensor) -> bool:
-    # A finite sum proves every element finite (NaN/inf propagate); only when the sum is not
-    # finite (a NaN/inf, or an overflow of huge finite values) is the exact check needed.
-    # This avoids allocating a boolean tensor the size of the input on every call.
-    if bool(torch.isfinite(t.sum())):
-        return True
-    return bool(torch.isfinite(t).all())
-
-
 _AUTOCAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
@@ -318,14 +311,22 @@ def validate_conv_args(
         _check_dtype("bias", bias, input, mixed)
         if bias.device != input.device:
             raise ValueError(f"bias is on {bias.device} but input is on {input.device}")
-    # (meta tensors have no values to check)
-    if check_finite and input.device.type != "meta" and not torch.compiler.is_compiling():
-        with torch.no_grad():
-            if not _all_finite(input):
-                raise ValueError("input contains NaN or inf values")
-            if not _all_finite(weight):
-                raise ValueError("weight (the convolution kernel) contains NaN or inf values")
+    if check_finite:
+        _check_values(input, weight)
     return data_dim
+
+
+def _check_values(input: torch.Tensor, weight: torch.Tensor, input_too: bool = True) -> None:
+    """ValueError naming ``input`` / ``weight`` if it holds NaN or inf (``input_too=False``:
+    the weight only, the engine checks the input as it transforms it)."""
+    # (meta tensors have no values to check)
+    if input.device.type == "meta" or torch.compiler.is_compiling():
+        return
+    with torch.no_grad():
+        if input_too and not all_finite(input):
+            raise ValueError(NONFINITE_INPUT)
+        if not all_finite(weight):
+            raise ValueError("weight (the convolution kernel) contains NaN or inf values")
 
 
 def circular_axes(
@@ -397,6 +398,7 @@ def fft_conv(
     memory_budget: int | None = None,
     path: Literal["auto", "blocked", "batched"] = "auto",
     padding_mode: PaddingMode = "zeros",
+    check_input: bool = False,
 ) -> torch.Tensor:
     """Same-size cross-correlation through real FFTs of even 5-smooth sizes (no validation).
 
@@ -406,23 +408,24 @@ def fft_conv(
     :func:`~ckconv.functional.fft_engine.engine_path`): ``"blocked"`` runs block by block over
     the ``N * C`` rows with reused buffers, ``"batched"`` transforms all rows at once (both
     give the same numbers on any device).  ``backward_mode`` (``"auto"``, ``"save_spectrum"``,
-    ``"recompute"``) and ``memory_budget``: see :func:`conv`.
+    ``"recompute"``) and ``memory_budget``: see :func:`conv`.  ``check_input``: raise
+    ``ValueError`` if the input holds NaN or inf (the blocked path reads it off its transforms).
     """
     if path not in _PATHS:
         raise ValueError(f"path must be 'auto', 'blocked' or 'batched', got {path!r}")
     if path == "auto":
         path = engine_path(input.device)
-    engine = block_fft_conv if path == "blocked" else batched_fft_conv
-    return engine(
-        input,
-        weight,
-        bias,
-        groups=groups,
-        causal=causal,
-        backward_mode=backward_mode,
-        memory_budget=memory_budget,
-        circular=circular_axes(padding_mode, weight.dim() - 2, causal),
+    circular = circular_axes(padding_mode, weight.dim() - 2, causal)
+    kwargs = dict(
+        groups=groups, causal=causal, backward_mode=backward_mode, memory_budget=memory_budget
     )
+    if path == "blocked":
+        return block_fft_conv(
+            input, weight, bias, circular=circular, check_input=check_input, **kwargs
+        )
+    if check_input:
+        _check_values(input, weight)
+    return batched_fft_conv(input, weight, bias, circular=circular, **kwargs)
 
 
 def select_method(
@@ -578,7 +581,7 @@ def conv(
         raise ValueError(
             f"backward_mode must be 'auto', 'save_spectrum' or 'recompute', got {backward_mode!r}"
         )
-    data_dim = validate_conv_args(input, weight, bias, groups, causal)
+    data_dim = validate_conv_args(input, weight, bias, groups, causal, check_finite=False)
     circular_axes(padding_mode, data_dim, causal)  # checked before any work
     if memory_budget is not None and (
         isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 0
@@ -596,6 +599,10 @@ def conv(
         memory_budget=memory_budget,
         padding_mode=padding_mode,
     )
+    # The blocked depthwise engine reads the input's finiteness off its transforms (no pass of
+    # its own over the input); every other path checks here, before any work.
+    engine_checks = plan.path == "blocked" and weight.shape[1] == 1
+    _check_values(input, weight, input_too=not engine_checks)
     if plan.path == "direct":
         # F.convNd follows autocast itself (casts to the autocast dtype).
         return direct_conv(
@@ -613,6 +620,7 @@ def conv(
             memory_budget=memory_budget,
             path=plan.path,  # type: ignore[arg-type]
             padding_mode=padding_mode,
+            check_input=engine_checks,
         )
     return out.to(plan.output_dtype)
 

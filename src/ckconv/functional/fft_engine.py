@@ -69,6 +69,8 @@ __all__ = [
     "EnginePath",
     "FFTPlan",
     "KernelSpectrum",
+    "NONFINITE_INPUT",
+    "all_finite",
     "batched_chunk_bytes",
     "batched_chunking",
     "batched_fft_conv",
@@ -118,6 +120,18 @@ _BLOCK_BYTES = 1 << 20
 _MIN_BLOCK_ROWS = 32
 # Frequencies per contraction block of the dense path.
 _FREQ_BLOCK_BYTES = 1 << 21
+#: The error a convolution raises for an input holding NaN or inf (``conv`` checks before it
+#: runs; the blocked depthwise path instead reads each row's sum off its zero-frequency bin).
+NONFINITE_INPUT = "input contains NaN or inf values"
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds no NaN or inf.  A finite sum proves every element finite (NaN and
+    inf propagate); only when the sum is not finite (a NaN/inf, or an overflow of huge finite
+    values) is the exact check needed, so no boolean tensor the size of ``t`` is allocated."""
+    if bool(torch.isfinite(t.sum())):
+        return True
+    return bool(torch.isfinite(t).all())
 
 
 def fft_size(n: int) -> int:
@@ -597,10 +611,16 @@ def _dw_forward(
     bias: torch.Tensor | None,
     plan: FFTPlan,
     save_x: bool,
+    check_input: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Depthwise forward; with ``save_x`` also the *conjugated* input spectrum ``(B, G, *freq)``
     for the weight gradient (conjugated while it is copied out, so the backward multiplies two
-    plain tensors: a product with a lazily conjugated operand costs ~2x a plain one)."""
+    plain tensors: a product with a lazily conjugated operand costs ~2x a plain one).
+
+    ``check_input``: raise ``ValueError(NONFINITE_INPUT)`` if ``x`` holds NaN or inf, read off
+    the zero-frequency bins the transforms compute anyway (a bin is the sum of its row: NaN
+    and inf propagate into it) instead of a separate pass over the input; only a non-finite
+    bin (NaN/inf, or an overflowing sum of finite values) costs an exact check."""
     batch, G, cog = x.shape[0], plan.groups, plan.cog
     out = torch.empty(batch, plan.out_channels, *plan.spatial, dtype=x.dtype, device=x.device)
     out_g = out.view(batch, G, cog, *plan.spatial)
@@ -616,6 +636,8 @@ def _dw_forward(
     pad = buf.padded("in", rows)
     views: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
     ones = (1,) * plan.data_dim
+    dc_bin = (Ellipsis, *((0,) * plan.data_dim))
+    dc = torch.empty(batch, G, dtype=buf.cdtype, device=x.device) if check_input else None
     for g0, g1, chunks in _schedule(batch, G, rows):
         ng = g1 - g0
         kb = kern.get(g0, g1)  # (ng, cog, *freq)
@@ -632,6 +654,8 @@ def _dw_forward(
             view[1].copy_(x[b0:b1, g0:g1])
             # No ``out=``: see _forward_transform.
             spec = torch.fft.rfftn(view[0], dim=dims)  # (nb, ng, *freq)
+            if dc is not None:
+                dc[b0:b1, g0:g1] = spec[dc_bin]
             if saved is not None:
                 torch.conj_physical(spec, out=saved[b0:b1, g0:g1])
             if cog == 1:
@@ -646,6 +670,8 @@ def _dw_forward(
                 dst.copy_(cropped)
             else:
                 torch.add(cropped, bv, out=dst)
+    if dc is not None and not bool(torch.isfinite(dc).all()) and not bool(torch.isfinite(x).all()):
+        raise ValueError(NONFINITE_INPUT)
     return out, saved
 
 
@@ -988,6 +1014,7 @@ class _FFTConvFunction(torch.autograd.Function):
         spectrum: torch.Tensor | None,
         plan: FFTPlan,
         mode: str,
+        check_input: bool = False,
     ) -> torch.Tensor:
         need_x = ctx.needs_input_grad[0] and mode != "inference"
         need_w = weight is not None and ctx.needs_input_grad[1] and mode != "inference"
@@ -999,9 +1026,11 @@ class _FFTConvFunction(torch.autograd.Function):
         if plan.cig == 1:
             rows = _rows_per_block(plan, x.element_size(), x.shape[0] * plan.groups)
             kern = _DepthwiseKernel(plan, rows, x.dtype, x.device, w, spectrum)
-            out, saved_x = _dw_forward(x, kern, b, plan, save_x=keep and need_w)
+            out, saved_x = _dw_forward(x, kern, b, plan, keep and need_w, check_input)
         else:
             spec_k = placed_spectrum(w, plan) if spectrum is None else spectrum
+            if check_input and not all_finite(x):
+                raise ValueError(NONFINITE_INPUT)
             out, saved_x = _dense_forward(x, spec_k, b, plan, save_x=keep and need_w)
             if keep:
                 kept_spec = spec_k
@@ -1019,7 +1048,7 @@ class _FFTConvFunction(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_x = grad_w = grad_b = None
         if grad_out is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         if (need_x or need_w) and torch.is_grad_enabled():
             # create_graph=True (double backward): the gradients must themselves be
             # differentiable, so they come from the batched path's autograd graph, rebuilt here
@@ -1045,7 +1074,7 @@ class _FFTConvFunction(torch.autograd.Function):
                 grad_x, grad_w = _dense_backward(grad_out, x, saved_x, spec_k, plan, need_x, need_w)
         if need_b:
             grad_b = grad_out.sum(dim=(0, *range(2, grad_out.dim())))
-        return grad_x, grad_w, grad_b, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None
 
 
 def _differentiable_grads(
@@ -1157,12 +1186,15 @@ def block_fft_conv(
     backward_mode: BackwardMode = "auto",
     memory_budget: int | None = None,
     circular: Sequence[bool] | None = None,
+    check_input: bool = False,
 ) -> torch.Tensor:
     """Blocked FFT convolution (no argument validation; :func:`ckconv.functional.conv` does it).
 
     ``memory_budget``: bytes of spectra ``backward_mode="auto"`` may keep for the backward
     pass (default :data:`DEFAULT_MEMORY_BUDGET`).  ``circular``: one flag per spatial axis,
-    periodic boundary where true (default: none).
+    periodic boundary where true (default: none).  ``check_input``: raise
+    ``ValueError(NONFINITE_INPUT)`` if the input holds NaN or inf (for a depthwise
+    convolution read off the transforms' zero-frequency bins, without a pass of its own).
     """
     _check_mode(backward_mode)
     weight = wrap_kernel(weight, input.shape[2:], circular)
@@ -1171,7 +1203,7 @@ def block_fft_conv(
     x, w = _as_fft_dtype(input), _as_fft_dtype(weight)
     b = None if bias is None else _as_fft_dtype(bias)
     mode = _resolve_mode(backward_mode, plan, x, w, b, memory_budget)
-    out = _FFTConvFunction.apply(x, w, b, None, plan, mode)
+    out = _FFTConvFunction.apply(x, w, b, None, plan, mode, check_input)
     return out if out.dtype == dtype else out.to(dtype)
 
 
