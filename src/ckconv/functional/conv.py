@@ -51,9 +51,9 @@ import torch.nn.functional as F
 from ckconv._checks import padding_modes
 from ckconv.functional.fft_engine import (
     NONFINITE_INPUT,
-    all_finite,
     BackwardMode,
     EnginePath,
+    all_finite,
     batched_chunking,
     batched_fft_conv,
     block_fft_conv,

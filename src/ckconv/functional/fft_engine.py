@@ -65,11 +65,11 @@ from torch.utils.checkpoint import checkpoint
 __all__ = [
     "BATCHED_CHUNK_BYTES",
     "DEFAULT_MEMORY_BUDGET",
+    "NONFINITE_INPUT",
     "BackwardMode",
     "EnginePath",
     "FFTPlan",
     "KernelSpectrum",
-    "NONFINITE_INPUT",
     "all_finite",
     "batched_chunk_bytes",
     "batched_chunking",
@@ -496,6 +496,7 @@ class _Buffers:
         self.cdtype = _complex_dtype(dtype)
         self._real: dict[str, torch.Tensor] = {}
         self._spec: dict[str, torch.Tensor] = {}
+        self._views: dict[tuple[str, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def padded(self, name: str, m: int) -> torch.Tensor:
         """Zero-initialised real buffer ``(m, *n)``; callers only ever write the same corner."""
@@ -504,6 +505,17 @@ class _Buffers:
             buf = torch.zeros(max(m, self.rows), *self.plan.n, dtype=self.dtype, device=self.device)
             self._real[name] = buf
         return buf[:m]
+
+    def row_views(self, name: str, nb: int, ng: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(block, inner)``: the padded buffer ``name`` as ``(nb, ng, *n)`` rows and its
+        ``(nb, ng, *L)`` corner the input is copied into; made once per block shape (the
+        block loops are the engine's hot path)."""
+        key = (name, nb, ng)
+        view = self._views.get(key)
+        if view is None:
+            block = self.padded(name, nb * ng).view(nb, ng, *self.plan.n)
+            view = self._views[key] = (block, block[_crop(self.plan.spatial)])
+        return view
 
     def spec(self, name: str, m: int) -> torch.Tensor:
         buf = self._spec.get(name)
@@ -633,8 +645,7 @@ def _dw_forward(
     # the padded buffer are made once per block shape, and the transforms keep the (nb, ng)
     # row shape, so an iteration is nine tensor calls.
     dims, crop, n, freq = _dims(plan), _crop(plan.spatial), plan.n, plan.freq
-    pad = buf.padded("in", rows)
-    views: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    buf.padded("in", rows)
     ones = (1,) * plan.data_dim
     dc_bin = (Ellipsis, *((0,) * plan.data_dim))
     dc = torch.empty(batch, G, dtype=buf.cdtype, device=x.device) if check_input else None
@@ -647,13 +658,9 @@ def _dw_forward(
             bv = None if bv is None else bv.view(ng, *ones)
         for b0, b1 in chunks:
             nb = b1 - b0
-            view = views.get((nb, ng))
-            if view is None:
-                block = pad[: nb * ng].view(nb, ng, *n)
-                view = views[(nb, ng)] = (block, block[crop])
-            view[1].copy_(x[b0:b1, g0:g1])
-            # No ``out=``: see _forward_transform.
-            spec = torch.fft.rfftn(view[0], dim=dims)  # (nb, ng, *freq)
+            block, inner = buf.row_views("in", nb, ng)
+            inner.copy_(x[b0:b1, g0:g1])
+            spec = torch.fft.rfftn(block, dim=dims)  # (nb, ng, *freq); no out=: _forward_transform
             if dc is not None:
                 dc[b0:b1, g0:g1] = spec[dc_bin]
             if saved is not None:
@@ -695,18 +702,20 @@ def _dw_backward(
     # Rows counted in output rows: a block of input rows brings cog output rows with it.
     rows_in = max(1, _rows_per_block(plan, grad_out.element_size(), batch * G * cog) // cog)
     buf = _Buffers(plan, rows_in * cog, dtype, device)
+    dims, crop, n, freq = _dims(plan), _crop(plan.spatial), plan.n, plan.freq
+    buf.padded("in", rows_in * cog)
     for g0, g1, chunks in _schedule(batch, G, rows_in):
         ng = g1 - g0
         kb = kern.get(g0, g1, adjoint=True) if need_input else None
         acc = None
         if need_weight:
-            acc = buf.spec("acc", ng * cog).view(ng, cog, *plan.freq)
+            acc = buf.spec("acc", ng * cog).view(ng, cog, *freq)
             acc.zero_()
         for b0, b1 in chunks:
             nb = b1 - b0
-            m = nb * ng
-            ys = _forward_transform(buf, grad_out[b0:b1, g0 * cog : g1 * cog])
-            ys = ys.view(nb, ng, cog, *plan.freq)
+            block, inner = buf.row_views("in", nb, ng * cog)
+            inner.copy_(grad_out[b0:b1, g0 * cog : g1 * cog])
+            ys = torch.fft.rfftn(block, dim=dims).view(nb, ng, cog, *freq)
             if acc is not None:
                 # acc accumulates conj(sum_b X conj(Y)) = sum_b conj(X) Y: the saved spectrum
                 # is already conjugated, a recomputed one is conjugated in place (one pass in
@@ -715,27 +724,29 @@ def _dw_backward(
                     xs = saved[b0:b1, g0:g1]
                 else:
                     assert x is not None
-                    xs = _forward_transform(buf, x[b0:b1, g0:g1]).conj_physical_()
-                xs = xs.view(nb, ng, 1, *plan.freq)
+                    block, inner = buf.row_views("in", nb, ng)
+                    inner.copy_(x[b0:b1, g0:g1])
+                    xs = torch.fft.rfftn(block, dim=dims).conj_physical_()
+                xs = xs.view(nb, ng, 1, *freq)
                 if nb == 1:
                     acc.addcmul_(xs[0], ys[0])
                 else:
-                    prod = buf.spec("wprod", m * cog).view(nb, ng, cog, *plan.freq)
+                    prod = buf.spec("wprod", nb * ng * cog).view(nb, ng, cog, *freq)
                     torch.mul(xs, ys, out=prod)
                     acc.add_(prod.sum(0))
             if grad_x is not None:
                 assert kb is not None
-                ys.mul_(kb)
-                if cog == 1:
-                    gx = ys.view(m, *plan.freq)
-                else:
-                    gx = buf.spec("gx", m)
-                    torch.sum(ys, dim=2, out=gx.view(nb, ng, *plan.freq))
-                _inverse_transform(buf, gx, grad_x[b0:b1, g0:g1])
+                gx = ys.mul_(kb)
+                if cog > 1:
+                    gx = buf.spec("gx", nb * ng).view(nb, ng, *freq)
+                    torch.sum(ys, dim=2, out=gx)
+                grad_x[b0:b1, g0:g1].copy_(
+                    torch.fft.irfftn(gx.view(nb, ng, *freq), s=n, dim=dims)[crop]
+                )
         if acc is not None:
             assert grad_w is not None
             _kernel_grad_into(
-                acc.conj_physical_().view(ng * cog, *plan.freq),
+                acc.conj_physical_().view(ng * cog, *freq),
                 grad_w[g0 * cog : g1 * cog, 0],
                 plan,
             )
