@@ -31,8 +31,13 @@ other processes hits all candidates alike.  Candidates (see ``baselines.py``):
 Allocator: ``--malloc tuned`` sets glibc's ``M_MMAP_THRESHOLD`` to 1 GiB and
 ``M_TRIM_THRESHOLD`` to 2 GiB (the same as starting Python with ``MALLOC_MMAP_THRESHOLD_`` /
 ``MALLOC_TRIM_THRESHOLD_`` in the environment), so large tensors come from recycled heap
-memory instead of fresh pages (page faults); the default leaves glibc's settings.  The
-header says which one ran: the textbook formula's large temporaries depend on it most.
+memory instead of fresh pages (page faults); ``--malloc thp`` keeps glibc's thresholds but
+restarts the script with ``THP_MEM_ALLOC_ENABLE=1``, which makes torch ask for transparent
+huge pages for allocations of 2 MiB and more (on Linux with THP in ``madvise`` or ``always``
+mode): fresh pages still come zeroed from the kernel, but with ~16x fewer page faults (a
+32 MiB tensor: ~8200 faults with 4 KiB pages, ~530 measured with THP); the default leaves
+glibc's settings.  The header says which one ran: the textbook formula's large temporaries
+depend on it most.
 
 Threads: on a machine shared with other busy processes, use ``--threads 1 --clock cpu``.
 PyTorch's multi-threaded ops meet at a barrier that waits a whole scheduler slice whenever
@@ -342,6 +347,15 @@ def set_malloc(mode: str) -> str:
         ):
             return "glibc malloc, mallopt failed (default thresholds)"
         return "glibc malloc, mmap threshold 1 GiB, trim threshold 2 GiB (--malloc tuned)"
+    if mode == "thp":
+        if os.environ.get("THP_MEM_ALLOC_ENABLE") != "1":
+            # torch reads the variable once, at its first large allocation: start again with it
+            env_thp = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"}
+            os.execve(sys.executable, [sys.executable, *sys.argv], env_thp)
+        return (
+            "glibc malloc, default thresholds, torch allocations >= 2 MiB on transparent huge "
+            "pages (THP_MEM_ALLOC_ENABLE=1, --malloc thp)"
+        )
     if env:
         return f"glibc malloc with {', '.join(env)} from the environment"
     return "glibc malloc, default thresholds (blocks >= 32 MiB are fresh pages every call)"
@@ -354,9 +368,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-memory", action="store_true", help="skip the profiler memory runs")
     p.add_argument(
         "--malloc",
-        choices=["default", "tuned"],
+        choices=["default", "tuned", "thp"],
         default="default",
-        help="tuned: glibc mmap/trim thresholds raised (see the module docstring)",
+        help="tuned: glibc mmap/trim thresholds raised; thp: torch's large allocations on "
+        "transparent huge pages (see the module docstring)",
     )
     p.add_argument(
         "--only", default="1d,odd,2d,layer", help="comma list of sections: 1d,odd,2d,layer"
