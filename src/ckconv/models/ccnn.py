@@ -14,9 +14,11 @@ from ckconv._checks import (
     ArgumentTypeError,
     ArgumentValueError,
     choice,
+    padding_modes,
     positive_int,
     unit_interval,
 )
+from ckconv.functional.conv import PaddingMode
 from ckconv.grids import RateLike
 from ckconv.models.common import (
     Head,
@@ -107,7 +109,8 @@ _MODEL_KERNEL_ARGS = {
 class CCNNBlock(nn.Module):
     """``x + GELU(Linear(Dropout(GELU(SepFlexConv(Norm(x))))))`` (CCNN Fig. 7).
 
-    The shortcut is a pointwise linear when the channel count changes.
+    The shortcut is a pointwise linear when the channel count changes; ``padding_mode`` is the
+    FlexConv's boundary condition (see :class:`CCNN`).
 
     Shape:
         - Input: ``(N, C_in, *spatial)``
@@ -129,6 +132,7 @@ class CCNNBlock(nn.Module):
         norm: str = "batch",
         init_gain: float | None = 1.0,
         weighting: str = "none",
+        padding_mode: PaddingMode = "zeros",
         device=None,
         dtype=None,
     ) -> None:
@@ -147,6 +151,7 @@ class CCNNBlock(nn.Module):
             mask_init_sigma=mask_init_sigma,
             init_gain=init_gain,
             weighting=weighting,
+            padding_mode=padding_mode,
             **factory,
         )
         self.dropout = nn.Dropout(dropout)
@@ -194,6 +199,14 @@ class CCNN(nn.Module):
         init_gain: CCNN kernel re-weighting gain (``None`` disables it).
         weighting: how timestamped samples are weighted (``"none"`` or ``"density"``, see
             :class:`~ckconv.nn.CKConv`); part of the model, so checkpoints rebuild it.
+        padding_mode: boundary condition of every block's FlexConv, as in
+            ``torch.nn.Conv*d``: ``"zeros"`` (default) or ``"circular"`` (a periodic axis; its
+            kernels cover one period), one value or one per spatial axis (e.g.
+            ``("zeros", "circular")`` for bounded latitude, periodic longitude). ``causal=True``
+            needs ``"zeros"``. Everything else in the network is pointwise or pools globally,
+            so with ``head="none"`` a circular axis makes the whole network equivariant to
+            circular shifts along it (and the pooled ``head="mean"`` output invariant to them).
+            See the boundary-conditions concept page.
 
     Forward:
         ``forward(x, *, rate=None)`` — ``rate`` is ``sr_input / sr_train`` per dimension: the
@@ -232,6 +245,7 @@ class CCNN(nn.Module):
         vocab_size: int | None = None,
         init_gain: float | None = 1.0,
         weighting: str = "none",
+        padding_mode: PaddingMode = "zeros",
         device=None,
         dtype=None,
     ) -> None:
@@ -249,6 +263,8 @@ class CCNN(nn.Module):
                 "data_dim",
             )
         unit_interval("dropout", dropout)
+        # checked here so a bad value fails once, naming the model's argument
+        padding_modes("padding_mode", padding_mode, data_dim, causal=causal)
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
         self.causal = causal
@@ -284,6 +300,7 @@ class CCNN(nn.Module):
                 norm=norm,
                 init_gain=init_gain,
                 weighting=weighting,
+                padding_mode=padding_mode,
                 **factory,
             )
             for _ in range(num_blocks)
