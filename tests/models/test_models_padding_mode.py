@@ -36,7 +36,10 @@ def test_circular_axis_gives_shift_equivariant_features_and_invariant_pooling(
     for shift in (1, 3):
         rolled = torch.roll(x, shift, dims=dim)
         torch.testing.assert_close(
-            per_position(rolled), torch.roll(per_position(x), shift, dims=dim), rtol=1e-9, atol=1e-10
+            per_position(rolled),
+            torch.roll(per_position(x), shift, dims=dim),
+            rtol=1e-9,
+            atol=1e-10,
         )
         torch.testing.assert_close(pooled(rolled), pooled(x), rtol=1e-9, atol=1e-10)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ckconv.functional.ckconv import KernelNetLike, blur_kernel, kernel_axes, sample_kernel
-from ckconv.functional.conv import Method, conv, mix
+from ckconv.functional.conv import Method, PaddingMode, conv, mix
 from ckconv.grids import RateLike, as_sizes, meshgrid, rate_scale
 
 __all__ = ["depthwise_ckconv", "hyena", "hyena_recurrence"]
@@ -62,12 +62,14 @@ def depthwise_ckconv(
     rate: RateLike | None = None,
     blur: bool = False,
     method: Method = "auto",
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """Depthwise continuous kernel convolution: one kernel per channel, no channel mixing.
 
     ``kernel_net`` maps positions ``(..., D)`` to ``C`` values (one kernel per input channel);
     the kernel is sampled as :func:`~ckconv.functional.ckconv` samples it (``rate``: CKConv
-    eq. 5) and convolved by :func:`~ckconv.functional.conv` with ``groups = C``.
+    eq. 5) and convolved by :func:`~ckconv.functional.conv` with ``groups = C``;
+    ``padding_mode`` as there (on a circular axis the kernel covers one period).
 
     Shape:
         - Input: ``(N, C, *spatial)``
@@ -80,6 +82,7 @@ def depthwise_ckconv(
         causal=causal,
         rate=rate,
         input_size=input.shape[2:],
+        padding_mode=padding_mode,
         device=input.device,
         dtype=input.dtype,
     )
@@ -92,7 +95,15 @@ def depthwise_ckconv(
     )
     if blur:
         weight = blur_kernel(weight, rate)
-    return conv(input, weight, bias, groups=input.shape[1], causal=causal, method=method)
+    return conv(
+        input,
+        weight,
+        bias,
+        groups=input.shape[1],
+        causal=causal,
+        method=method,
+        padding_mode=padding_mode,
+    )
 
 
 def hyena(
@@ -111,6 +122,7 @@ def hyena(
     rate: RateLike | None = None,
     blur: bool = False,
     method: Method = "auto",
+    padding_mode: PaddingMode = "zeros",
 ) -> torch.Tensor:
     """The Hyena operator (functional twin of :class:`ckconv.nn.Hyena`).
 
@@ -130,6 +142,8 @@ def hyena(
         rate: sampling-rate ratio ``sr_input / sr_train`` of the long kernels (CKConv eq. 5);
             the short filter is explicit and applied as is.
         blur, method: as in :func:`~ckconv.functional.ckconv`.
+        padding_mode: boundary condition of the short and long convolutions (``"zeros"`` or
+            ``"circular"``, one value or one per axis).
 
     Shape:
         - Input: ``(N, C, *spatial)``
@@ -142,11 +156,27 @@ def hyena(
             f"long_biases has {len(biases)} entries for {len(nets)} kernel_nets (one per order)"
         )
     u = mix(input, in_weight, in_bias)
-    u = conv(u, short_weight, short_bias, groups=u.shape[1], causal=causal, method="direct")
+    u = conv(
+        u,
+        short_weight,
+        short_bias,
+        groups=u.shape[1],
+        causal=causal,
+        method="direct",
+        padding_mode=padding_mode,
+    )
 
     def long_conv(net: KernelNetLike, bias: torch.Tensor | None):
         return lambda z: depthwise_ckconv(
-            z, net, kernel_size, bias, causal=causal, rate=rate, blur=blur, method=method
+            z,
+            net,
+            kernel_size,
+            bias,
+            causal=causal,
+            rate=rate,
+            blur=blur,
+            method=method,
+            padding_mode=padding_mode,
         )
 
     z = hyena_recurrence(u, [long_conv(n, b) for n, b in zip(nets, biases)])

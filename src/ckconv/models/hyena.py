@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ckconv._checks import positive_int
+from ckconv._checks import padding_modes, positive_int
+from ckconv.functional.conv import PaddingMode
 from ckconv.grids import RateLike
 from ckconv.models.common import (
     Head,
@@ -71,6 +72,7 @@ class HyenaBlock(nn.Module):
         short_kernel_size: int = 3,
         dropout: float = 0.0,
         norm: str = "layer",
+        padding_mode: PaddingMode = "zeros",
         device=None,
         dtype=None,
     ) -> None:
@@ -86,6 +88,7 @@ class HyenaBlock(nn.Module):
             kernel_size=kernel_size,
             filter=filter,
             short_kernel_size=short_kernel_size,
+            padding_mode=padding_mode,
             **factory,
         )
         self.dropout = nn.Dropout(dropout)
@@ -123,6 +126,11 @@ class HyenaNet(nn.Module):
         norm: ``"layer"`` (per position, default), ``"batch"``, ``"group"`` or ``"none"``.
         head: ``"mean"``, ``"last"`` or ``"none"``.
         vocab_size: token inputs ``(N, L)`` through an embedding.
+        padding_mode: boundary condition of every mixer's short and long filters:
+            ``"zeros"`` (default) or ``"circular"`` (periodic axis), one value or one per
+            axis (:class:`~ckconv.nn.Hyena`); ``causal=True`` needs ``"zeros"``.  The rest of
+            the network is pointwise or pools globally, so with ``head="none"`` a circular
+            axis makes it equivariant to circular shifts along that axis.
 
     Forward:
         ``forward(x, *, rate=None, blur=False)`` -- ``rate`` = ``sr_input / sr_train``.
@@ -158,6 +166,7 @@ class HyenaNet(nn.Module):
         norm: str = "layer",
         head: HeadKind = "mean",
         vocab_size: int | None = None,
+        padding_mode: PaddingMode = "zeros",
         device=None,
         dtype=None,
     ) -> None:
@@ -174,6 +183,7 @@ class HyenaNet(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        padding_modes("padding_mode", padding_mode, data_dim, causal=causal)
         factory = {"device": device, "dtype": dtype}
         self.data_dim = data_dim
         self.causal = causal
@@ -200,6 +210,7 @@ class HyenaNet(nn.Module):
                 short_kernel_size=short_kernel_size,
                 dropout=dropout,
                 norm=norm,
+                padding_mode=padding_mode,
                 **factory,
             )
             for _ in range(num_blocks)

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ckconv._checks import choice, positive_int, unit_interval
+from ckconv._checks import choice, padding_modes, positive_int, unit_interval
 from ckconv.functional.ckconv import blur_kernel
-from ckconv.functional.conv import Method, conv, mix
+from ckconv.functional.conv import Method, PaddingMode, conv, mix
 from ckconv.functional.hyena import hyena_recurrence
 from ckconv.grids import RateLike, as_sizes
 from ckconv.nn.base import KernelNetArg
@@ -41,6 +41,8 @@ class ShortConv(nn.Module):
         data_dim: 1, 2 or 3.
         causal: 1D only; output ``t`` sees inputs ``<= t``.
         bias: learnable bias.
+        padding_mode: ``"zeros"`` or ``"circular"`` (periodic axis), one value or one per
+            axis, as in ``torch.nn.Conv*d``; ``causal=True`` needs ``"zeros"``.
 
     Attributes:
         weight ``(C, 1, *K)``, bias ``(C,)`` or None; ``separable`` (True) and ``mixer``
@@ -59,6 +61,7 @@ class ShortConv(nn.Module):
         *,
         causal: bool = False,
         bias: bool = True,
+        padding_mode: PaddingMode = "zeros",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -67,6 +70,8 @@ class ShortConv(nn.Module):
         choice("data_dim", data_dim, (1, 2, 3))
         if causal and data_dim != 1:
             raise ValueError(f"causal=True needs data_dim=1, got data_dim={data_dim}")
+        modes = padding_modes("padding_mode", padding_mode, data_dim, causal=causal)
+        self.padding_mode: PaddingMode = modes[0] if len(set(modes)) == 1 else modes
         ks = as_sizes(kernel_size, data_dim, "short_kernel_size")
         factory = {"device": device, "dtype": dtype}
         self.in_channels = self.out_channels = channels
@@ -94,12 +99,15 @@ class ShortConv(nn.Module):
             groups=self.in_channels,
             causal=self.causal,
             method="direct",
+            padding_mode=self.padding_mode,
         )
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, kernel_size={self.kernel_size}, data_dim={self.data_dim}"
         if self.causal:
             s += ", causal=True"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         if self.bias is None:
             s += ", bias=False"
         return s
@@ -143,6 +151,7 @@ class DepthwiseCKConv(CKConv):
         init_gain: float | None = None,
         method: Method = "auto",
         kernel_mask: GaussianMask | None = None,
+        padding_mode: PaddingMode = "zeros",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -159,6 +168,7 @@ class DepthwiseCKConv(CKConv):
             init_gain=init_gain,
             method=method,
             kernel_mask=kernel_mask,
+            padding_mode=padding_mode,
             device=device,
             dtype=dtype,
         )
@@ -193,6 +203,7 @@ class DepthwiseCKConv(CKConv):
             groups=self.in_channels,
             causal=self.causal,
             method=self.method,
+            padding_mode=self.padding_mode,
         )
 
     def extra_repr(self) -> str:
@@ -231,6 +242,11 @@ class Hyena(nn.Module):
         dropout: dropout on the convolved stream before each long convolution.
         bias: biases of the projections, the short filter and the long convolutions.
         method: long-convolution back-end (``"auto"``, ``"fft"``, ``"direct"``).
+        padding_mode: boundary condition of the short and the long filters, ``"zeros"``
+            (default) or ``"circular"`` (a periodic axis: the long kernels cover one period,
+            ``kernel_size`` ``"full"`` is the period), one value or one per axis; with a
+            circular axis the operator is equivariant to circular shifts along it.
+            ``causal=True`` needs ``"zeros"``.
 
     Forward:
         ``forward(input, *, rate=None, blur=False)`` -- ``rate`` = ``sr_input / sr_train``:
@@ -263,6 +279,7 @@ class Hyena(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         method: Method = "auto",
+        padding_mode: PaddingMode = "zeros",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -280,8 +297,15 @@ class Hyena(nn.Module):
         self.in_weight = nn.Parameter(torch.empty(streams, channels, **factory))
         self.in_bias = nn.Parameter(torch.empty(streams, **factory)) if bias else None
         self.short_filter = ShortConv(
-            streams, short_kernel_size, data_dim, causal=causal, bias=bias, **factory
+            streams,
+            short_kernel_size,
+            data_dim,
+            causal=causal,
+            bias=bias,
+            padding_mode=padding_mode,
+            **factory,
         )
+        self.padding_mode: PaddingMode = self.short_filter.padding_mode
         ks = kernel_size if kernel_size is not None else ("same" if causal else "full")
         self.long_filters = nn.ModuleList(
             DepthwiseCKConv(
@@ -294,6 +318,7 @@ class Hyena(nn.Module):
                 bias=bias,
                 init_gain=init_gain,
                 method=method,
+                padding_mode=padding_mode,
                 **factory,
             )
             for net in self._filters(filter)
@@ -367,6 +392,8 @@ class Hyena(nn.Module):
         if self.causal:
             s += ", causal=True"
         s += f", kernel_size={self.kernel_size}"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
         if self.in_bias is None:
             s += ", bias=False"
         return s
