@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 import ckconv.functional as CF
 from ckconv._checks import ArgumentValueError
+from ckconv.deploy import BakedConv, bake
 from ckconv.kernelnets import SIREN
 from ckconv.models import HyenaNet, ModelSpec, load_checkpoint, save_checkpoint
 from ckconv.nn import DepthwiseCKConv, Hyena, ShortConv
@@ -131,6 +132,17 @@ def test_network_is_equivariant_and_its_checkpoint_rebuilds_the_boundary(tmp_pat
     assert all(b.mixer.padding_mode == ("zeros", "circular") for b in back.blocks)
     pooled = HyenaNet(**{**kwargs, "input_size": (6, 9)}).eval()
     torch.testing.assert_close(pooled(torch.roll(x, 5, dims=-1)), pooled(x), rtol=1e-4, atol=1e-5)
+
+
+def test_baked_hyena_keeps_the_boundary():
+    op = _hyena((6, 9), ("zeros", "circular")).eval()
+    baked = bake(op, (6, 9))
+    assert all(isinstance(f, BakedConv) for f in baked.long_filters)
+    assert all(f.padding_mode == ("zeros", "circular") for f in baked.long_filters)
+    x = torch.randn(2, 4, 6, 9, dtype=torch.float64)
+    torch.testing.assert_close(baked(x), op(x))
+    # the frozen operator is still equivariant along the periodic axis
+    torch.testing.assert_close(baked(torch.roll(x, 2, dims=-1)), torch.roll(baked(x), 2, dims=-1))
 
 
 @pytest.mark.parametrize(
