@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ckconv.functional import ckconv, flexconv
 from ckconv.models.registry import MODELS, build_model
 from ckconv.nn import CKConv, FlexConv
 
@@ -88,6 +89,31 @@ def test_kernel_is_generated_in_float32_under_autocast():
         got = layer.kernel(dtype=torch.bfloat16)
     assert got.dtype == torch.bfloat16
     assert _rel(got, want) < 2**-8
+
+
+@pytest.mark.parametrize(
+    "name", ["ckconv1d_causal_fft", "ckconv1d_direct", "flexconv1d_separable", "flexconv2d_wide"]
+)
+def test_functional_twin_follows_the_modules_precision_policy_under_autocast(name):
+    # ckconv()/flexconv() with the layer's parts compute what the layer computes under bf16
+    # autocast too: kernel net in float32, convolution in bf16.  Before they shared the policy
+    # the twin ran the kernel net in bf16 (a SIREN phase off by a good part of a radian).
+    layer, x = _layers()[name]
+    with torch.no_grad():
+        want32 = layer(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            module = layer(x)
+            m = layer.kernel_mask
+            if m is None:
+                twin = ckconv(x, layer.kernel_net, layer.kernel_size, layer.bias,
+                              mixer=layer.mixer, causal=layer.causal)  # fmt: skip
+            else:
+                twin = flexconv(x, layer.kernel_net, layer.kernel_size, m.mu, m.sigma, layer.bias,
+                                mixer=layer.mixer, mask_threshold=m.threshold,
+                                causal=layer.causal)  # fmt: skip
+    assert twin.dtype == module.dtype == torch.bfloat16
+    assert _rel(twin, want32) < LAYER_TOL  # oracle: the float32 layer
+    torch.testing.assert_close(twin, module, rtol=0.0, atol=0.0)  # one policy, same rounding
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,9 @@ from torch import nn
 
 from ckconv._checks import WEIGHTINGS, positive_int, positive_number
 from ckconv._checks import weighting as check_weighting
-from ckconv.functional.ckconv import sample_kernel
-from ckconv.grids import RateLike, meshgrid
+from ckconv.functional.ckconv import conv_dtype, generate_kernel, kernel_compute_dtype
+from ckconv.functional.conv import autocast_dtype
+from ckconv.grids import RateLike
 from ckconv.nn._params import register_mixer_and_bias
 
 __all__ = [
@@ -36,52 +37,6 @@ __all__ = [
     "resolve_kernel_net",
     "walk",
 ]
-
-_HALF = (torch.float16, torch.bfloat16)
-
-
-def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
-    """The dtype ``torch.autocast`` computes in on ``device``'s type right now, or None when
-    autocast is off there."""
-    kind = torch.device(device).type
-    if not torch.is_autocast_enabled(kind):
-        return None
-    return torch.get_autocast_dtype(kind)
-
-
-def conv_dtype(input: torch.Tensor) -> torch.dtype:
-    """The dtype a layer convolves ``input`` in: the autocast dtype when autocast is on for
-    its device (float64 inputs excepted, as autocast leaves them alone), else its own."""
-    cast = autocast_dtype(input.device)
-    return input.dtype if cast is None or input.dtype == torch.float64 else cast
-
-
-def kernel_compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype a kernel for a ``dtype`` convolution is generated in: float32 for half
-    precisions, else ``dtype``.
-
-    Kernel networks turn positions into phases (``sin(omega_0 (W x + b))``, Gabor filters)
-    that reach tens to thousands of radians; a bfloat16 phase is off by a good part of a
-    radian.  Measured on the default nets: a SIREN under bf16 autocast is 15 % off its float32
-    kernel, a MAGNet 12-130 %, while rounding the float32 kernel to bf16 costs 0.2 %.  The
-    kernel net is a few thousand multiply-adds per position, nothing next to the convolution,
-    so it always runs in float32 and only its result is rounded.
-    """
-    return torch.float32 if dtype in _HALF else dtype
-
-
-def _call_in(module: nn.Module, dtype: torch.dtype, *args: torch.Tensor) -> torch.Tensor:
-    """``module(*args)`` computed with its floating parameters and buffers in ``dtype``
-    (differentiable: gradients reach the stored parameters through the cast)."""
-    state = {
-        name: t.to(dtype)
-        for name, t in (*module.named_parameters(), *module.named_buffers())
-        if t.is_floating_point() and t.dtype != dtype
-    }
-    if not state:
-        return module(*args)
-    return torch.func.functional_call(module, state, args)
-
 
 #: A ready kernel network (``positions (..., D) -> (..., C)``) or a factory
 #: ``f(in_dims, out_channels) -> nn.Module`` (use :func:`functools.partial` for its options).
@@ -290,20 +245,17 @@ class ContinuousConv(nn.Module, abc.ABC):
         ref = self._reference_tensor()
         device = torch.device(device or ref.device)
         dtype = dtype or ref.dtype
-        # Half-precision kernels are generated in float32 (positions, kernel net, mask) with
-        # autocast off and rounded once at the end: see kernel_compute_dtype.
-        work = kernel_compute_dtype(dtype)
-        with torch.autocast(device.type, enabled=False):
-            grid = meshgrid(self.kernel_axes(rate, input_size, device=device, dtype=work))
-            weight = sample_kernel(
-                lambda positions: _call_in(self.kernel_net, work, positions),
-                grid,
-                self.in_channels,
-                separable=self.separable,
-                scale=self._kernel_scale(rate),
-                mask=None if self.kernel_mask is None else _call_in(self.kernel_mask, work, grid),
-            )
-        return weight if weight.dtype == dtype else weight.to(dtype)
+        # the precision policy (float32 kernel net for half dtypes) is generate_kernel's
+        return generate_kernel(
+            self.kernel_net,
+            lambda work: self.kernel_axes(rate, input_size, device=device, dtype=work),
+            self.in_channels,
+            separable=self.separable,
+            device=device,
+            dtype=dtype,
+            scale=self._kernel_scale(rate),
+            mask=self.kernel_mask,
+        )
 
     # -- initialisation -------------------------------------------------------------------
     def reset_parameters(self) -> None:

@@ -12,7 +12,7 @@ from torch import nn
 
 from ckconv._checks import choice, padding_modes
 from ckconv._checks import weighting as check_weighting
-from ckconv.functional.ckconv import apply_kernel, blur_kernel, flexconv_axes, kernel_axes
+from ckconv.functional.ckconv import _convolve, flexconv_axes, kernel_axes
 from ckconv.functional.conv import Method, PaddingMode
 from ckconv.functional.irregular import irregular_ckconv
 from ckconv.grids import RateLike, as_sizes, rate_scale
@@ -328,22 +328,20 @@ class CKConv(ContinuousConv):
             raise ValueError("mask is for timestamped inputs: pass times=... as well")
         # Under autocast the convolution runs in the autocast dtype, as torch.nn.Conv*d does
         # (the FFT engine transforms half inputs in float32); the kernel is generated in
-        # float32 either way (kernel_compute_dtype).
+        # float32 either way: the policy of ckconv.functional.ckconv / flexconv, shared here.
         dtype = conv_dtype(input)
-        input = input.to(dtype)
         weight = self.kernel(rate, input.shape[2:], dtype=dtype)
-        if blur:
-            weight = blur_kernel(weight, rate)
-        bias = None if self.bias is None else self.bias.to(dtype)
-        mixer = None if self.mixer is None else self.mixer.to(dtype)
-        return apply_kernel(
+        return _convolve(
             input,
             weight,
-            bias,
-            mixer=mixer,
-            causal=self.causal,
-            method=self.method,
-            padding_mode=self.padding_mode,
+            self.bias,
+            self.mixer,
+            dtype,
+            self.causal,
+            rate,
+            blur,
+            self.method,
+            self.padding_mode,
         )
 
     def _forward_times(self, input, times, mask, weighting, out_of_domain, rate) -> torch.Tensor:

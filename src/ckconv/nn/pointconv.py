@@ -346,7 +346,7 @@ class PointConv(ContinuousConv):
         if cast is not None and input.dtype != torch.float64:
             # Under autocast a point convolution runs in its parameters' dtype with autocast
             # off: most of its work is the kernel net at every neighbour offset, whose phases
-            # need float32 (see ckconv.nn.base.kernel_compute_dtype); the output is rounded.
+            # need float32 (see ckconv.functional.kernel_compute_dtype); the output is rounded.
             dtype = self._kernel_dtype()
             with torch.autocast(input.device.type, enabled=False):
                 out = self.forward(
