@@ -122,10 +122,16 @@ def apply_timing_args(args) -> int:
 
 
 def synchronize(device: torch.device | str) -> None:
-    """Wait for ``device``'s queued work (a no-op on the CPU): call around timed GPU code."""
+    """Wait for ``device``'s queued work (a no-op on the CPU): call around timed GPU code.
+    The one helper for every benchmark (torch without ``torch.accelerator``: the device
+    module's own ``synchronize``, e.g. ``torch.cuda.synchronize``)."""
     device = torch.device(device)
-    if device.type != "cpu":
+    if device.type == "cpu":
+        return
+    if hasattr(torch, "accelerator"):
         torch.accelerator.synchronize(device)
+    else:
+        getattr(torch, device.type).synchronize(device)
 
 
 def device_peak_bytes(fn: Callable[[], object], device: torch.device | str) -> int:

@@ -50,7 +50,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import add_timing_args, apply_timing_args, fmt_ms, interleaved, median
+from _harness import (
+    add_timing_args,
+    apply_timing_args,
+    fmt_ms,
+    interleaved,
+    median,
+    synchronize,
+)
 from ckconv.functional import conv, crossover_for, select_method
 
 FAMILIES = {
@@ -72,11 +79,6 @@ QUICK = {
     "1d-depthwise": (1, True, (8, 140, 2048), [9, 13, 15, 19], [95, 151, 153, 191]),
     "2d-depthwise": (2, True, (8, 64, 48, 48), [3, 5, 7], [13, 15, 17]),
 }
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type != "cpu" and hasattr(torch, "accelerator"):
-        torch.accelerator.synchronize(device)
 
 
 def run_family(
@@ -113,7 +115,7 @@ def run_family(
                 else:
                     with torch.no_grad():
                         conv(x, w, groups=groups, method=method)
-                _synchronize(device)
+                synchronize(device)
 
             return run
 
