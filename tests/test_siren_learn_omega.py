@@ -8,6 +8,8 @@ optimisers, reload exactly, the first layer runs in float32 under autocast, and 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -166,3 +168,27 @@ def test_models_pass_kernel_learn_omega_0_to_their_sirens():
 def test_models_refuse_learned_omega_for_other_kernel_nets():
     with pytest.raises(ValueError, match=r"kernel_learn_omega_0=True .* kernel_net='siren'"):
         CCNN(1, 2, input_size=16, hidden_channels=4, num_blocks=1, kernel_learn_omega_0=True)
+
+
+@pytest.mark.parametrize("model_cls", [CKCNN, CCNN])
+def test_models_pass_kernel_bias_init_to_their_sirens(model_cls):
+    extra = {"kernel_net": "siren", "num_blocks": 1} if model_cls is CCNN else {}
+    torch.manual_seed(0)
+    model = model_cls(1, 2, input_size=16, hidden_channels=4, kernel_bias_init="reference", **extra)
+    sirens = [m for m in model.modules() if isinstance(m, SIREN)]
+    assert sirens and all(s.bias_init == "reference" for s in sirens)
+    # the sine layers' biases U(-1, 1) (a CCNN's kernel re-weighting rescales the output
+    # layer); the paper's hidden-layer biases would stay within 1/sqrt(32)
+    biases = torch.cat([lin.bias for s in sirens for lin in s.linears[1:]])
+    assert biases.abs().max() <= 1.0 and biases.abs().max() > 1 / math.sqrt(32)
+    default = model_cls(1, 2, input_size=16, hidden_channels=4, **extra)
+    assert all(s.bias_init == "paper" for s in default.modules() if isinstance(s, SIREN))
+
+
+def test_models_refuse_bias_init_for_other_kernel_nets():
+    with pytest.raises(ValueError, match=r"kernel_bias_init='zero' .* kernel_net='siren'") as err:
+        CCNN(1, 2, input_size=16, hidden_channels=4, num_blocks=1, kernel_bias_init="zero")
+    assert err.value.argument == "kernel_bias_init"
+    with pytest.raises(ValueError, match=r"kernel_bias_init: bias_init must be one of") as err:
+        CKCNN(1, 2, input_size=16, kernel_bias_init="uniform")
+    assert err.value.argument == "kernel_bias_init"

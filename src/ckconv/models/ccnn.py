@@ -49,11 +49,15 @@ def kernel_net_factory(
     causal: bool,
     init_extent: float,
     learn_omega_0: bool = False,
+    bias_init: str | None = None,
 ):
     """A factory ``f(in_dims, out_channels)`` for :class:`~ckconv.nn.CKConv`'s ``kernel_net``.
 
     ``learn_omega_0`` (the models' ``kernel_learn_omega_0``): SIREN kernels learn one
     ``omega_0`` per layer (:class:`~ckconv.kernelnets.SIREN`); other kernel nets refuse it.
+    ``bias_init`` (the models' ``kernel_bias_init``): the SIREN's bias initialisation
+    (``"paper"``, ``"reference"`` or ``"zero"``); ``None`` keeps the kernel net's default;
+    other kernel nets refuse a value.
 
     The kernel net is built once here, so a bad size or prior fails at the model's
     construction with the model's argument names (``kernel_hidden``, ``kernel_layers``,
@@ -70,14 +74,17 @@ def kernel_net_factory(
         raise ArgumentTypeError(
             f"kernel_learn_omega_0 must be a bool, got {learn_omega_0!r}", "kernel_learn_omega_0"
         )
-    if learn_omega_0:
-        if name.lower() != "siren":
-            raise ArgumentValueError(
-                "kernel_learn_omega_0=True learns the omega_0 of SIREN kernels; it needs "
-                f"kernel_net='siren', got kernel_net={name!r}",
-                "kernel_learn_omega_0",
-            )
-        kwargs["learn_omega_0"] = True
+    siren_only = {"learn_omega_0": True} if learn_omega_0 else {}
+    if bias_init is not None:
+        siren_only["bias_init"] = bias_init
+    if siren_only and name.lower() != "siren":
+        key, value = next(iter(siren_only.items()))
+        raise ArgumentValueError(
+            f"kernel_{key}={value!r} applies to SIREN kernels; it needs kernel_net='siren', "
+            f"got kernel_net={name!r}",
+            f"kernel_{key}",
+        )
+    kwargs.update(siren_only)
     if name.lower() == "magnet":
         kwargs.update(init_extent=init_extent, causal=causal)
 
@@ -103,6 +110,7 @@ _MODEL_KERNEL_ARGS = {
     "hidden": "kernel_hidden",
     "layers": "kernel_layers",
     "omega_0": "kernel_omega_0",
+    "bias_init": "kernel_bias_init",
 }
 
 
@@ -191,6 +199,8 @@ class CCNN(nn.Module):
             (``None``: the kernel net's default).
         kernel_learn_omega_0: with ``kernel_net="siren"``, learn one ``omega_0`` per sine
             layer, starting at ``kernel_omega_0`` (:class:`~ckconv.kernelnets.SIREN`).
+        kernel_bias_init: with ``kernel_net="siren"``, its bias initialisation (``"paper"``,
+            ``"reference"``, ``"zero"``; ``None``: the SIREN's default, ``"paper"``).
         mask_init_sigma: initial FlexConv mask width.
         dropout: dropout inside the blocks.
         norm: ``"batch"``, ``"layer"`` (per position) or ``"group"``.
@@ -238,6 +248,7 @@ class CCNN(nn.Module):
         kernel_layers: int = 4,
         kernel_omega_0: float | None = None,
         kernel_learn_omega_0: bool = False,
+        kernel_bias_init: str | None = None,
         mask_init_sigma: float = 0.075,
         dropout: float = 0.0,
         norm: str = "batch",
@@ -285,6 +296,7 @@ class CCNN(nn.Module):
             causal=causal,
             init_extent=min(1.0, 1.667 * mask_init_sigma),
             learn_omega_0=kernel_learn_omega_0,
+            bias_init=kernel_bias_init,
         )
         self.blocks = nn.ModuleList(
             CCNNBlock(

@@ -82,6 +82,10 @@ class CKCNN(nn.Module):
         kernel_hidden, kernel_layers, kernel_omega_0: kernel net size and omega_0 prior.
         kernel_learn_omega_0: learn one ``omega_0`` per SIREN layer, starting at
             ``kernel_omega_0`` (:class:`~ckconv.kernelnets.SIREN`; ``kernel_net="siren"`` only).
+        kernel_bias_init: the SIREN's bias initialisation (``kernel_net="siren"`` only):
+            ``None`` keeps its default, ``"paper"`` (first layer ``U(-pi/||W_i||, pi/||W_i||)``);
+            ``"reference"`` draws every bias from ``U(-1, 1)`` as the public CKConv code
+            effectively does; ``"zero"``.
         dropout: dropout in the blocks.
         norm: ``"group"`` (GroupNorm(1, C), the paper's "LN", which normalises over time too) or
             ``"layer"`` (per time step; keeps per-step outputs strictly causal).
@@ -126,6 +130,7 @@ class CKCNN(nn.Module):
         kernel_layers: int = 3,
         kernel_omega_0: float | None = None,
         kernel_learn_omega_0: bool = False,
+        kernel_bias_init: str | None = None,
         dropout: float = 0.0,
         norm: str = "group",
         head: HeadKind = "last",
@@ -155,6 +160,7 @@ class CKCNN(nn.Module):
             causal=True,
             init_extent=1.0,
             learn_omega_0=kernel_learn_omega_0,
+            bias_init=kernel_bias_init,
         )
         self.stem = Stem(
             in_channels,
