@@ -15,9 +15,15 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ckconv.functional.ckconv import KernelNetLike, blur_kernel, kernel_axes, sample_kernel
+from ckconv.functional.ckconv import (
+    KernelNetLike,
+    blur_kernel,
+    conv_dtype,
+    generate_kernel,
+    kernel_axes,
+)
 from ckconv.functional.conv import Method, PaddingMode, conv, mix
-from ckconv.grids import RateLike, as_sizes, meshgrid, rate_scale
+from ckconv.grids import RateLike, as_sizes, rate_scale
 
 __all__ = ["depthwise_ckconv", "hyena", "hyena_recurrence"]
 
@@ -68,7 +74,8 @@ def depthwise_ckconv(
 
     ``kernel_net`` maps positions ``(..., D)`` to ``C`` values (one kernel per input channel);
     the kernel is sampled as :func:`~ckconv.functional.ckconv` samples it (``rate``: CKConv
-    eq. 5) and convolved by :func:`~ckconv.functional.conv` with ``groups = C``;
+    eq. 5; under autocast in float32 and rounded once, :func:`~ckconv.functional.generate_kernel`)
+    and convolved by :func:`~ckconv.functional.conv` with ``groups = C``;
     ``padding_mode`` as there (on a circular axis the kernel covers one period).
 
     Shape:
@@ -77,28 +84,53 @@ def depthwise_ckconv(
     """
     data_dim = input.dim() - 2
     ks = as_sizes(kernel_size, data_dim, "kernel_size")
-    axes = kernel_axes(
-        ks,
-        causal=causal,
-        rate=rate,
-        input_size=input.shape[2:],
-        padding_mode=padding_mode,
-        device=input.device,
-        dtype=input.dtype,
-    )
-    weight = sample_kernel(
+    dtype = conv_dtype(input)
+    weight = generate_kernel(
         kernel_net,
-        meshgrid(axes),
+        lambda work: kernel_axes(
+            ks,
+            causal=causal,
+            rate=rate,
+            input_size=input.shape[2:],
+            padding_mode=padding_mode,
+            device=input.device,
+            dtype=work,
+        ),
         input.shape[1],
         separable=True,
+        device=input.device,
+        dtype=dtype,
         scale=rate_scale(rate, data_dim),
     )
+    return _depthwise_convolve(input, weight, bias, dtype, causal, rate, blur, method, padding_mode)
+
+
+def _depthwise_convolve(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    dtype: torch.dtype,
+    causal: bool,
+    rate: RateLike | None,
+    blur: bool,
+    method: Method,
+    padding_mode: PaddingMode,
+) -> torch.Tensor:
+    """The convolution half of :func:`depthwise_ckconv` and of
+    :class:`ckconv.nn.DepthwiseCKConv`: the sampled ``(C, 1, *K)`` kernel (blurred when
+    ``blur``) applied with ``groups = C`` in ``dtype`` (:func:`~ckconv.functional.conv_dtype`:
+    the autocast dtype under autocast), as :func:`~ckconv.functional.ckconv` convolves.
+
+    Shape:
+        - Input: ``(N, C, *spatial)``
+        - Output: ``(N, C, *spatial)``
+    """
     if blur:
         weight = blur_kernel(weight, rate)
     return conv(
-        input,
+        input.to(dtype),
         weight,
-        bias,
+        None if bias is None else bias.to(dtype),
         groups=input.shape[1],
         causal=causal,
         method=method,

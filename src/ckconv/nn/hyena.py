@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from ckconv._checks import choice, padding_modes, positive_int, unit_interval
-from ckconv.functional.ckconv import blur_kernel
+from ckconv.functional.ckconv import conv_dtype
 from ckconv.functional.conv import Method, PaddingMode, conv, mix
-from ckconv.functional.hyena import hyena_recurrence
+from ckconv.functional.hyena import _depthwise_convolve, hyena_recurrence
 from ckconv.grids import RateLike, as_sizes
 from ckconv.nn.base import KernelNetArg
 from ckconv.nn.ckconv import CKConv, KernelSizeArg
@@ -193,17 +193,20 @@ class DepthwiseCKConv(CKConv):
         self, input: torch.Tensor, *, rate: RateLike | None = None, blur: bool = False
     ) -> torch.Tensor:
         self._check_input(input)
-        weight = self.kernel(rate, input.shape[2:], dtype=input.dtype)
-        if blur:
-            weight = blur_kernel(weight, rate)
-        return conv(
+        # the precision policy of every grid continuous convolution (CKConv.forward): the
+        # kernel net in float32, the convolution in the autocast dtype under autocast
+        dtype = conv_dtype(input)
+        weight = self.kernel(rate, input.shape[2:], dtype=dtype)
+        return _depthwise_convolve(
             input,
             weight,
             self.bias,
-            groups=self.in_channels,
-            causal=self.causal,
-            method=self.method,
-            padding_mode=self.padding_mode,
+            dtype,
+            self.causal,
+            rate,
+            blur,
+            self.method,
+            self.padding_mode,
         )
 
     def extra_repr(self) -> str:
