@@ -68,6 +68,46 @@ def test_cli_train_writes_the_run_folder_and_eval_reproduces_it(
     assert metrics["test/acc"] == pytest.approx(summary["metrics"]["test/acc"], abs=1e-6)
 
 
+def test_summary_reports_the_best_checkpoints_epoch_and_the_last_epoch(
+    tiny, tmp_path, run_folder, capsys
+):
+    # best.ckpt is the best validation epoch, the run's metrics are the last epoch's: the
+    # summary (printed and summary.json) labels both; oracles: `ckconv eval` of best.ckpt on
+    # the whole val split, and metrics.csv's per-epoch validation rows
+    from ckconv.app.cli import main
+    from ckconv.app.metrics import format_metric
+
+    # all of val; at 4 epochs the best is epoch 3 (14.81 % against 14.44 %, measured): the
+    # summary has to tell the two apart
+    assert main(["train", *tiny, "trainer.limit_val_batches=0", "trainer.max_epochs=4"]) == 0
+    printed = capsys.readouterr().out
+    run = run_folder(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    best = run / "checkpoints" / "best.ckpt"
+    assert main(["eval", "--checkpoint", str(best), "--split", "val", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["val/acc"]
+
+    rows = [r for r in read_metrics(run / "metrics.csv") if r.get("val/acc")]
+    val = [float(r["val/acc"]) for r in rows]
+    assert [int(r["epoch"]) + 1 for r in rows] == [1, 2, 3, 4]
+    best_epoch = 1 + val.index(max(val))  # the first epoch on ties, as ModelCheckpoint keeps
+    assert best_epoch < 4, "this run's best epoch is its last: it cannot tell best from last"
+    assert summary["monitor"] == "val/acc"
+    assert summary["best_val"] == pytest.approx(evaluated, abs=1e-6)
+    assert summary["best_epoch"] == best_epoch
+    assert summary["last_val_epoch"] == 4
+    assert summary["metrics"]["val/acc"] == pytest.approx(val[-1], abs=1e-7)
+    assert (
+        f"best val/acc: {format_metric('val/acc', evaluated)} at epoch {best_epoch} "
+        "(checkpoints/best.ckpt)"
+    ) in printed
+    assert f"last epoch (4): val/acc {format_metric('val/acc', val[-1])}, val/loss " in printed
+    assert (
+        f"test (best.ckpt): test/acc {format_metric('test/acc', summary['metrics']['test/acc'])}"
+        in printed
+    )
+
+
 class Crash(Exception):
     pass
 

@@ -34,6 +34,9 @@ from ckconv.app.config import (
     parse_overrides,
 )
 
+if typing.TYPE_CHECKING:
+    from ckconv.app.training import RunResult
+
 __all__ = ["main"]
 
 
@@ -249,9 +252,31 @@ def _train(args: argparse.Namespace, extra: list[str]) -> int:
             return 0
         result = train(cfg)
     if dist_env().is_zero:
-        _print_metrics(result.metrics)
+        _print_run_summary(result)
         print(f"run folder: {result.run_dir}")
     return 0
+
+
+def _print_run_summary(result: RunResult) -> None:
+    """The end of ``ckconv train``: the best monitored value (the epoch ``best.ckpt`` holds),
+    the last validation's metrics and the test metrics, each labelled with what it is of."""
+    from ckconv.app.metrics import format_metric
+
+    def joined(prefix: str) -> str:
+        keys = sorted(k for k in result.metrics if k.startswith(prefix))
+        return ", ".join(f"{k} {format_metric(k, result.metrics[k])}" for k in keys)
+
+    if result.best_value is not None and result.monitor:
+        at = f" at epoch {result.best_epoch}" if result.best_epoch is not None else ""
+        print(f"best {result.monitor}: {format_metric(result.monitor, result.best_value)}{at} "
+              "(checkpoints/best.ckpt)")  # fmt: skip
+    if joined("val/"):
+        epoch = result.last_val_epoch
+        print(f"{'last validation' if epoch is None else f'last epoch ({epoch})'}: "
+              f"{joined('val/')}")  # fmt: skip
+    if joined("test/"):
+        weights = "best.ckpt" if result.best_checkpoint is not None else "the final weights"
+        print(f"test ({weights}): {joined('test/')}")
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:

@@ -7,7 +7,7 @@ and pictures::
     checkpoints/best.ckpt  the best validation score so far
     curves.png             training curves
     kernels.png            the learned continuous kernels (when the model has any)
-    summary.json           final validation / test metrics
+    summary.json           best validation (best.ckpt, its epoch), last validation, test metrics
 """
 
 from __future__ import annotations

@@ -28,12 +28,23 @@ __all__ = ["RunResult", "train"]
 
 @dataclass
 class RunResult:
-    """What a finished run reports (also written to ``summary.json``)."""
+    """What a finished run reports (also written to ``summary.json``).
+
+    ``metrics`` holds the last validation's ``val/*`` values (epoch ``last_val_epoch``) and
+    the test metrics of ``best_checkpoint`` (``trainer.test_after_fit``). ``best_checkpoint``
+    is the epoch ``best_epoch`` (counted from 1), where ``monitor`` had its best value
+    ``best_value``: the validation ``ckconv eval --checkpoint best.ckpt --split val`` gives.
+    The last four are filled by the process that writes the run folder (rank 0).
+    """
 
     run_dir: Path
     metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: Path | None = None
     last_checkpoint: Path | None = None
+    monitor: str | None = None
+    best_value: float | None = None
+    best_epoch: int | None = None
+    last_val_epoch: int | None = None
 
 
 def _resolve_resume(resume: str | os.PathLike) -> tuple[Path, Path]:
@@ -190,7 +201,8 @@ def train(
             print(f"note: {note}")
     result, seconds = _fit_and_test(trainer, prepared, paths, ckpt_path)
     if env.is_zero:
-        _finish(prepared, paths, result, seconds, callbacks[0].best_model_score)
+        _record_best_and_last(result, paths, callbacks[0])
+        _finish(prepared, paths, result, seconds)
     return result
 
 
@@ -222,7 +234,29 @@ def _fit_and_test(trainer, prepared: Prepared, paths: RunPaths, ckpt_path: Path 
     return RunResult(paths.root, metrics, best_path, last), fit_seconds
 
 
-def _finish(prepared: Prepared, paths: RunPaths, result: RunResult, seconds: float, best) -> None:
+def _record_best_and_last(result: RunResult, paths: RunPaths, best) -> None:
+    """Fill in which epoch ``best.ckpt`` holds (its own ``epoch`` field) with the monitored
+    value that chose it, and the epoch of the last validation (``metrics.csv``'s last row of
+    ``val/*`` values: the ones in ``result.metrics``); resumed runs included."""
+    from ckconv.app.checkpoint import load_checkpoint
+    from ckconv.app.csvlog import read_metrics
+
+    result.monitor = best.monitor
+    score = best.best_model_score
+    result.best_value = None if score is None else float(score)
+    if result.best_checkpoint is not None:
+        epoch = load_checkpoint(result.best_checkpoint).get("epoch")
+        result.best_epoch = epoch + 1 if isinstance(epoch, int) else None
+    validated = [
+        row
+        for row in read_metrics(paths.metrics)
+        if row.get("epoch") and any(k.startswith("val/") and v for k, v in row.items())
+    ]
+    if validated:
+        result.last_val_epoch = int(validated[-1]["epoch"]) + 1
+
+
+def _finish(prepared: Prepared, paths: RunPaths, result: RunResult, seconds: float) -> None:
     from ckconv.app.plots import plot_curves, plot_kernels
 
     plot_curves(paths.metrics, paths.curves)
@@ -232,8 +266,13 @@ def _finish(prepared: Prepared, paths: RunPaths, result: RunResult, seconds: flo
         "model": prepared.cfg.model.name,
         "parameters": sum(p.numel() for p in prepared.model.parameters()),
         "fit_seconds": round(seconds, 2),
-        "best_val": None if best is None else float(best),
+        "best_val": result.best_value,
         "metrics": result.metrics,
         "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+        # which epochs the numbers above are: best_val is best.ckpt's (epoch best_epoch,
+        # counted from 1), metrics' val/* the last validation's (epoch last_val_epoch)
+        "monitor": result.monitor,
+        "best_epoch": result.best_epoch,
+        "last_val_epoch": result.last_val_epoch,
     }
     write_json(paths.summary, summary)
