@@ -270,13 +270,13 @@ def _print_run_summary(result: RunResult) -> None:
         at = f" at epoch {result.best_epoch}" if result.best_epoch is not None else ""
         print(f"best {result.monitor}: {format_metric(result.monitor, result.best_value)}{at} "
               "(checkpoints/best.ckpt)")  # fmt: skip
-    if joined("val/"):
+    val, test = joined("val/"), joined("test/")
+    if val:
         epoch = result.last_val_epoch
-        print(f"{'last validation' if epoch is None else f'last epoch ({epoch})'}: "
-              f"{joined('val/')}")  # fmt: skip
-    if joined("test/"):
+        print(f"{'last validation' if epoch is None else f'last epoch ({epoch})'}: {val}")
+    if test:
         weights = "best.ckpt" if result.best_checkpoint is not None else "the final weights"
-        print(f"test ({weights}): {joined('test/')}")
+        print(f"test ({weights}): {test}")
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:
