@@ -101,7 +101,10 @@ def test_summary_reports_the_best_checkpoints_epoch_and_the_last_epoch(
         f"best val/acc: {format_metric('val/acc', evaluated)} at epoch {best_epoch} "
         "(checkpoints/best.ckpt)"
     ) in printed
-    assert f"last epoch (4): val/acc {format_metric('val/acc', val[-1])}, val/loss " in printed
+    assert (
+        f"last validation (epoch 4): val/acc {format_metric('val/acc', val[-1])}, val/loss "
+        in printed
+    )
     assert (
         f"test (best.ckpt): test/acc {format_metric('test/acc', summary['metrics']['test/acc'])}"
         in printed

@@ -273,7 +273,7 @@ def _print_run_summary(result: RunResult) -> None:
     val, test = joined("val/"), joined("test/")
     if val:
         epoch = result.last_val_epoch
-        print(f"{'last validation' if epoch is None else f'last epoch ({epoch})'}: {val}")
+        print(f"last validation{'' if epoch is None else f' (epoch {epoch})'}: {val}")
     if test:
         weights = "best.ckpt" if result.best_checkpoint is not None else "the final weights"
         print(f"test ({weights}): {test}")
