@@ -8,11 +8,16 @@ it stores, or for older ``ckconv train`` checkpoints the run config); baking and
 What cannot mislead:
 
 * The input preprocessing of the training data (the standardisation of the image tasks,
-  :func:`ckconv.app.preprocess.input_affine`) is part of the artefact, which therefore takes
-  inputs in the data's own units. A task whose preprocessing cannot be described is refused
-  unless ``--raw-inputs`` says the artefact is to take inputs as the model does.
+  :func:`ckconv.app.preprocess.input_affine`; the per-cloud centring and scaling of point
+  clouds, :func:`ckconv.app.preprocess.point_preprocessing`) is part of the artefact, which
+  therefore takes inputs in the data's own units. A task whose preprocessing cannot be
+  described is refused unless ``--raw-inputs`` says the artefact is to take inputs as the
+  model does.
 * ``--input-size`` alone sets the rate (``input size / training size``); with ``--rate`` the two
   are checked against each other.
+* Point-cloud models have no rate: the input size is the points per cloud (default: the
+  training data's, recorded in the checkpoint), and another number is another point density,
+  what ``ckconv eval task.num_points=N`` measures; ``--rate`` is refused.
 """
 
 from __future__ import annotations
@@ -35,12 +40,14 @@ from ckconv.app.preprocess import InputAffine
 from ckconv.app.quiet import expected_warnings_silenced
 from ckconv.deploy import (
     ChannelAffine,
+    CloudNormalize,
     bake,
     continuous_layers,
     example_input,
     export_onnx,
     export_pt2,
 )
+from ckconv.nn import PointConv
 
 __all__ = ["main_export"]
 
@@ -51,8 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Bake a trained model for one input size and export it as a torch.export program "
             "(.pt2) or an ONNX file; the artefact is loaded back and compared with the model. "
-            "The input preprocessing of the training data (e.g. the standardisation of image "
-            "tasks) is included: the artefact takes inputs in the data's own units."
+            "The input preprocessing of the training data (the standardisation of image "
+            "tasks, the centring and scaling of point clouds) is included: the artefact takes "
+            "inputs in the data's own units. Point-cloud models take clouds (batch, channels, "
+            "points) of the --input-size points per cloud (default: the training data's); "
+            "they have no --rate."
         ),
         allow_abbrev=False,
     )
@@ -69,13 +79,15 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         help="spatial size to bake for, one int per dimension (default: the training size); "
-        "alone it sets the rate to input size / training size",
+        "alone it sets the rate to input size / training size. Point-cloud models: the points "
+        "per cloud; another number than in training is another point density (as `ckconv "
+        "eval task.num_points=N`)",
     )
     p.add_argument(
         "--rate",
         default=None,
         help="sampling-rate ratio sr_input/sr_train to bake at (e.g. 2, 1/2); with --input-size "
-        "the two must agree (default: from --input-size, else 1)",
+        "the two must agree (default: from --input-size, else 1); not for point-cloud models",
     )
     p.add_argument("--blur", action="store_true", help="blur kernels sampled finer than training")
     p.add_argument("--method", default="auto", choices=["auto", "direct", "fft"])
@@ -106,39 +118,90 @@ def _run_artefact(fmt: str, path: Path, x: torch.Tensor) -> torch.Tensor | None:
     return torch.from_numpy(out)
 
 
-def _preprocessing(checkpoint: Path, raw_inputs: bool) -> InputAffine | None:
-    """The training data's input preprocessing (None: the artefact takes model inputs): as the
-    checkpoint records it, or for checkpoints from before they did, read off the task."""
+def _record(checkpoint: Path, points: bool, complete: bool) -> tuple[dict | None, str | None]:
+    """The checkpoint's record of its training data's input preprocessing
+    (:func:`ckconv.app.preprocess.preprocessing_record`) and its task's name; ``(None, None)``
+    for a model file (no training task). With ``complete``, checkpoints from before they
+    recorded it, and point-cloud checkpoints from before the record described clouds, have it
+    read off the task's data."""
     from ckconv.app.checkpoint import load_checkpoint
     from ckconv.app.module import CHECKPOINT_KEY
     from ckconv.app.preprocess import preprocessing_record
 
-    if raw_inputs:
-        return None
     extra = load_checkpoint(checkpoint).get(CHECKPOINT_KEY) or {}
     if "config" not in extra:
-        return None  # a model file: no training task, no preprocessing known to ckconv
+        return None, None
+    task = (extra["config"].get("task") or {}).get("name")
     record = extra.get("input_preprocessing")
-    if record is None:
-        from ckconv.app.evaluation import load_model
+    if not complete or (record is not None and not (points and "num_points" not in record)):
+        return record, task
+    from ckconv.app.evaluation import load_model
 
-        try:
-            _, _, bundle = load_model(checkpoint)
-        except ConfigError as err:
-            raise InputError(
-                f"the checkpoint does not record its input preprocessing and the task's data "
-                f"cannot tell ({err}); pass --raw-inputs to export the model alone (the "
-                "artefact then takes preprocessed inputs)"
-            ) from None
-        record = preprocessing_record(bundle)
-    if record.get("kind") == "unknown":
-        name = (extra.get("config") or {}).get("task", {}).get("name")
+    try:
+        _, _, bundle = load_model(checkpoint)
+    except (ConfigError, FileNotFoundError) as err:
+        what = "its points per cloud nor " if points else ""
         raise InputError(
-            f"ckconv export cannot tell how task {name!r} ({record.get('dataset')}) preprocesses "
-            "its inputs, so it cannot put that into the artefact; pass --raw-inputs to export "
-            "the model alone (the artefact then takes inputs preprocessed as in training)"
+            f"the checkpoint records neither {what}its input preprocessing, and the task's "
+            f"data cannot tell ({err}); pass "
+            + ("--input-size N and " if points else "")
+            + "--raw-inputs to export the model alone (the artefact then takes preprocessed "
+            "inputs)"
+        ) from None
+    return preprocessing_record(bundle), task
+
+
+def _preprocessing(record: dict[str, Any] | None, task: str | None) -> tuple[nn.Module, str] | None:
+    """The module that maps the data's own units to the model's inputs and what those units
+    are (None: the artefact takes model inputs; ``record`` None is a model file)."""
+    if record is None or record.get("kind") == "tokens":
+        return None
+    if record.get("kind") == "points":
+        if not (record.get("unit_ball") or record.get("unit_normals")):
+            return None  # the clouds go in as the data gives them
+        units = f"{record.get('units', 'the data')}, normalised per cloud in the artefact"
+        return CloudNormalize(record["unit_ball"], record["unit_normals"]), units
+    if record.get("kind") == "unknown":
+        why = record.get("reason") or "it cannot put that into the artefact"
+        raise InputError(
+            f"cannot tell how task {task!r} ({record.get('dataset')}) preprocesses its "
+            f"inputs: {why}; pass --raw-inputs to export the model alone (the artefact then "
+            "takes inputs preprocessed as in training)"
         )
-    return InputAffine.from_record(record)
+    pre = InputAffine.from_record(record)
+    if pre is None:
+        raise InputError(f"unknown input preprocessing {record.get('kind')!r} in the checkpoint")
+    return ChannelAffine(pre.scale, pre.shift), f"inputs in {pre.units}, preprocessing included"
+
+
+def _point_size(args: argparse.Namespace, train: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The points per cloud to export for: ``--input-size`` or the training data's."""
+    if args.rate is not None:
+        raise ArgumentValueError(
+            "--rate: a point-cloud model takes no sampling rate; --input-size N sets the points "
+            "per cloud (another point density than in training, as `ckconv eval "
+            "task.num_points=N`)",
+            "--rate",
+        )
+    if args.input_size is None:
+        if train is None:
+            raise ArgumentValueError(
+                "no points per cloud recorded (a model file); pass --input-size N", "--input-size"
+            )
+        return train
+    if len(args.input_size) != 1:
+        raise ArgumentValueError(
+            f"--input-size: a point-cloud model takes one number, the points per cloud; got "
+            f"{list(args.input_size)}",
+            "--input-size",
+        )
+    size = (args.input_size[0],)
+    if train is not None and size != train:
+        print(
+            f"{size[0]} points per cloud (trained with {train[0]}): another point density, "
+            f"what `ckconv eval task.num_points={size[0]}` measures"
+        )
+    return size
 
 
 def _expected_sizes(train: tuple[int, ...], rate: Fraction) -> list[set[int]]:
@@ -236,9 +299,16 @@ def main_export(argv: list[str] | None = None) -> int:
         checkpoint = resolve_checkpoint(args.checkpoint)
         rebuilt = rebuild_model(checkpoint)
         model = rebuilt.model
-        size, rate = _size_and_rate(args, rebuilt.input_size)
+        points = any(isinstance(m, PointConv) for m in model.modules())
+        complete = not args.raw_inputs or (points and args.input_size is None)
+        record, task = _record(checkpoint, points, complete)
+        if points:
+            num_points = None if record is None else record.get("num_points")
+            size, rate = _point_size(args, None if num_points is None else (int(num_points),)), None
+        else:
+            size, rate = _size_and_rate(args, rebuilt.input_size)
         rate = _model_rate(rate)
-        pre = _preprocessing(checkpoint, args.raw_inputs)
+        pre = None if args.raw_inputs else _preprocessing(record, task)
         example = example_input(model, size, args.batch_size, in_channels=args.in_channels)
         exported: nn.Module = (
             bake(model, size, rate=rate, blur=args.blur, method=args.method)
@@ -246,9 +316,10 @@ def main_export(argv: list[str] | None = None) -> int:
             else model
         )
         if pre is not None:
-            affine = ChannelAffine(pre.scale, pre.shift).to(example.device)
-            exported = nn.Sequential(affine, exported).eval()
-            example = example / affine.scale.reshape(1, -1, *(1,) * (example.dim() - 2))
+            front = pre[0].to(example.device)
+            exported = nn.Sequential(front, exported).eval()
+            if isinstance(front, ChannelAffine):  # an example in the data's units
+                example = example / front.scale.reshape(1, -1, *(1,) * (example.dim() - 2))
         out = Path(args.out)
         with expected_warnings_silenced():
             if args.format == "pt2":
@@ -264,11 +335,7 @@ def main_export(argv: list[str] | None = None) -> int:
     ) as err:
         print(f"ckconv export: {err}", file=sys.stderr)
         return 2
-    inputs = (
-        "inputs as the model takes them"
-        if pre is None
-        else f"inputs in {pre.units}, preprocessing included"
-    )
+    inputs = "inputs as the model takes them" if pre is None else pre[1]
     print(
         f"wrote {out} ({args.format}, input {tuple(example.shape)}, {inputs}, "
         f"{out.stat().st_size:,} bytes)"

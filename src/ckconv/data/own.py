@@ -13,7 +13,8 @@
 - :class:`PointFolder`: ``<path>/<class>/{train,test}/*.off|ply|xyz|npy`` (the ModelNet layout):
   meshes (``.off``, ``.ply`` with faces) are sampled on their surface with face normals, point
   files (``.ply`` vertices, ``.xyz``, ``.npy``: ``x y z`` or ``x y z nx ny nz`` per point) are
-  subsampled; items are ``(x (3 or 6, num_points), y)``, positions centred in the unit ball.
+  subsampled; items are ``(x (3 or 6, num_points), y)``, positions centred in the unit ball
+  (per cloud, :func:`read_points`; ``normalize=False`` keeps the files' coordinates).
 
 A split that has no data of its own is held out of the training data by :func:`held_out_splits`
 (stratified by class, seeded); its dataset says so in ``held_out`` (``""`` for splits read from
@@ -42,6 +43,7 @@ __all__ = [
     "PointFolder",
     "array_splits",
     "folder_labels",
+    "has_normals",
     "held_out_splits",
     "load_arrays",
     "read_ply",
@@ -520,9 +522,13 @@ def read_xyz(path: PathLike) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def read_points(path: PathLike, num_points: int, generator: np.random.Generator) -> np.ndarray:
+def read_points(
+    path: PathLike, num_points: int, generator: np.random.Generator, *, normalize: bool = True
+) -> np.ndarray:
     """``num_points`` points of a point or mesh file, ``(num_points, 3 or 6)``: positions
-    centred in the unit ball, then unit normals when the file has them (meshes always do)."""
+    centred in the unit ball (:func:`~ckconv.data.modelnet.normalize_points`, over the
+    ``num_points`` points kept), then unit normals when the file has them (meshes always do).
+    ``normalize=False`` keeps the file's coordinates and normals as they are."""
     path = Path(path)
     suffix = path.suffix.lower()
     normals = None
@@ -557,11 +563,46 @@ def read_points(path: PathLike, num_points: int, generator: np.random.Generator)
         raise ValueError(f"{path}: non-finite coordinates")
     pick = generator.choice(len(cloud), num_points, replace=len(cloud) < num_points)
     cloud = cloud[np.sort(pick)]
+    if not normalize:
+        return cloud
     cloud[:, :3] = normalize_points(cloud[:, :3])
     if cloud.shape[1] == 6:
         norm = np.linalg.norm(cloud[:, 3:], axis=1, keepdims=True)
         cloud[:, 3:] = cloud[:, 3:] / np.where(norm > 0, norm, 1.0)
     return cloud
+
+
+def has_normals(path: PathLike) -> bool:
+    """Whether :func:`read_points` gives ``path`` normals, read off its header only: meshes
+    (``.off``, ``.ply`` with faces) always, ``.ply`` vertices with ``nx ny nz``, ``.xyz`` and
+    ``.npy`` files of 6 columns."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".off":
+        return True
+    if suffix == ".ply":
+        with path.open("rb") as f:
+            raw = f.read(1 << 16)
+            while b"end_header" not in raw and (more := f.read(1 << 16)):
+                raw += more
+        _, elements, _ = _ply_header(path, raw)
+        names = {name: (count, [p for p, _ in props]) for name, count, props in elements}
+        faces = names.get("face", (0, []))[0] > 0
+        return faces or {"nx", "ny", "nz"} <= set(names.get("vertex", (0, []))[1])
+    if suffix == ".npy":
+        try:
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        except ValueError as err:
+            raise ValueError(f"{path}: not a numeric .npy array ({err})") from None
+        return len(shape) == 2 and shape[1] == 6
+    if suffix == ".xyz":
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    return len(line.replace(",", " ").split()) == 6
+        return False
+    raise ValueError(f"{path}: unknown point format (expected {', '.join(POINT_SUFFIXES)})")
 
 
 class PointFolder(Dataset):
@@ -574,7 +615,10 @@ class PointFolder(Dataset):
         num_points: points per cloud (meshes are sampled, point files subsampled; seeded by
             ``(seed, index)``, so an item is the same every epoch).
         normals: keep normals (6 channels; every file must give them: meshes, or point files of
-            6 columns), drop them (3 channels) or, None, keep them when the first file has them.
+            6 columns), drop them (3 channels) or, None, keep them when every file of the
+            folder (train and test) has them (:func:`has_normals`, read off the headers).
+        normalize: centre each cloud in the unit ball and scale its normals to unit length
+            (:func:`read_points`); False keeps the files' coordinates.
         seed: seed of the sampling.
 
     Items: ``x`` float32 ``(3 or 6, num_points)`` (rows 0-2 positions), ``y`` int64.
@@ -587,6 +631,7 @@ class PointFolder(Dataset):
         *,
         num_points: int = 512,
         normals: bool | None = None,
+        normalize: bool = True,
         seed: int = 0,
     ) -> None:
         if split not in ("train", "test"):
@@ -616,13 +661,29 @@ class PointFolder(Dataset):
         self.num_points, self.seed, self.split = num_points, int(seed), split
         self.num_classes = len(self.classes)
         self.held_out = ""
-        if normals is None:
-            first = self.items[0][0] if split == "train" else PointFolder(self.root).items[0][0]
-            normals = self._load(first, 0).shape[1] == 6
+        if not isinstance(normalize, bool):
+            raise ValueError(f"normalize must be true or false, got {normalize!r}")
+        self.normalize = normalize
+        if normals not in (None, True, False):
+            raise ValueError(f"normals must be true, false or unset, got {normals!r}")
+        # both splits decide alike: from the headers of every file of the folder
+        files = [f for c in self.classes for s in ("train", "test") if (self.root / c / s).is_dir()
+                 for f in sorted((self.root / c / s).iterdir())
+                 if f.suffix.lower() in POINT_SUFFIXES]  # fmt: skip
+        if normals is not False:
+            without = [f for f in files if not has_normals(f)]
+            if normals and without:
+                raise ValueError(
+                    f"normals: true, but {len(without)} of the {len(files)} files have none "
+                    f"(e.g. {without[0]}); set task.normals: false, or leave it unset to keep "
+                    "normals only when every file has them"
+                )
+            normals = not without
         self.normals = bool(normals)
 
     def _load(self, path: Path, index: int) -> np.ndarray:
-        return read_points(path, self.num_points, np.random.default_rng([self.seed, index]))
+        return read_points(path, self.num_points, np.random.default_rng([self.seed, index]),
+                           normalize=self.normalize)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.items)
@@ -630,11 +691,8 @@ class PointFolder(Dataset):
     def __getitem__(self, index: int):
         path, label = self.items[index]
         cloud = self._load(path, index)
-        if self.normals and cloud.shape[1] != 6:
-            raise ValueError(
-                f"{path}: has no normals, the others do (set task.normals: false to use "
-                "positions only)"
-            )
+        if self.normals and cloud.shape[1] != 6:  # a file changed since the folder was read
+            raise ValueError(f"{path}: has no normals, the others do")
         x = cloud[:, :6] if self.normals else cloud[:, :3]
         return torch.as_tensor(np.ascontiguousarray(x.T), dtype=torch.float32), torch.tensor(
             label, dtype=torch.int64

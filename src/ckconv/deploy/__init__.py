@@ -11,12 +11,19 @@
 
 from ckconv.deploy.baked import BakedConv
 from ckconv.deploy.baking import bake, continuous_layers
-from ckconv.deploy.export import ChannelAffine, example_input, export_onnx, export_pt2
+from ckconv.deploy.export import (
+    ChannelAffine,
+    CloudNormalize,
+    example_input,
+    export_onnx,
+    export_pt2,
+)
 from ckconv.deploy.streaming import Streamer, StreamingConv, stream
 
 __all__ = [
     "BakedConv",
     "ChannelAffine",
+    "CloudNormalize",
     "Streamer",
     "StreamingConv",
     "bake",

@@ -30,7 +30,7 @@ from torch import nn
 from ckconv._checks import ArgumentValueError
 from ckconv.deploy.baking import continuous_layers
 
-__all__ = ["ChannelAffine", "example_input", "export_onnx", "export_pt2"]
+__all__ = ["ChannelAffine", "CloudNormalize", "example_input", "export_onnx", "export_pt2"]
 
 
 class ChannelAffine(nn.Module):
@@ -68,6 +68,48 @@ class ChannelAffine(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.scale.numel()}"
+
+
+class CloudNormalize(nn.Module):
+    """The per-cloud normalisation of point readers, put in front of an exported point model
+    so the artefact takes clouds in their own coordinates: positions (rows 0-2) centred at
+    their mean and scaled so the farthest point is at distance 1 (``unit_ball``; a cloud of
+    one repeated point is only centred), normals (rows 3-5) scaled to length 1
+    (``unit_normals``; zero normals stay zero); further rows pass through. It is
+    :func:`ckconv.data.modelnet.normalize_points` on each cloud, in torch, and idempotent:
+    clouds normalised already come out the same (to float rounding).
+
+    Shape:
+        - Input: ``(N, C, P)``: ``N`` clouds of ``P`` points, ``C >= 3`` rows
+        - Output: same shape
+
+    Examples:
+        >>> import torch
+        >>> pre = CloudNormalize()
+        >>> pre(torch.tensor([[[1.0, 3.0], [5.0, 5.0], [0.0, 0.0]]]))
+        tensor([[[-1.,  1.],
+                 [ 0.,  0.],
+                 [ 0.,  0.]]])
+    """
+
+    def __init__(self, unit_ball: bool = True, unit_normals: bool = False) -> None:
+        super().__init__()
+        self.unit_ball = bool(unit_ball)
+        self.unit_normals = bool(unit_normals)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pos, normals, rest = x[:, :3], x[:, 3:6], x[:, 6:]
+        if self.unit_ball:
+            pos = pos - pos.mean(dim=-1, keepdim=True)
+            radius = pos.norm(dim=1, keepdim=True).amax(dim=-1, keepdim=True)  # (N, 1, 1)
+            pos = pos / torch.where(radius > 0, radius, torch.ones_like(radius))
+        if self.unit_normals and normals.shape[1] > 0:
+            length = normals.norm(dim=1, keepdim=True)
+            normals = normals / torch.where(length > 0, length, torch.ones_like(length))
+        return torch.cat([pos, normals, rest], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"unit_ball={self.unit_ball}, unit_normals={self.unit_normals}"
 
 
 # -- inputs -------------------------------------------------------------------------------
