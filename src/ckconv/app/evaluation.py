@@ -87,24 +87,29 @@ def evaluate(
     if split not in _SPLITS:
         raise ValueError(f"--split must be train, val or test, got {split!r}")
     model, cfg, bundle = load_model(checkpoint, overrides, datasets)
-    check_rate_applies(cfg, bundle, rate)
+    rate = check_rate_applies(cfg, bundle, rate)
     init_distributed(cfg, dist_env())
     input_rate = rate if resample else None
     return evaluate_model(model, cfg, bundle, split=split, rate=rate, input_rate=input_rate,
                           batch_size=batch_size, progress_bar=progress_bar, blur=blur)  # fmt: skip
 
 
-def check_rate_applies(cfg: Config, bundle: TaskBundle, rate: Any, name: str = "--rate") -> None:
-    """Refuse a sampling rate other than 1 for a model that has none: a point-cloud model's
-    positions are its input, so another density is another number of points per cloud (the
-    task option ``num_points``, when the task has it), not a rate."""
+def check_rate_applies(cfg: Config, bundle: TaskBundle, rate: Any, name: str = "--rate") -> Any:
+    """The rate to pass to the model: ``rate`` itself, or None for a model that has none (a
+    point-cloud model at rate 1). Another rate is refused for such a model: its positions are
+    its input, so another density is another number of points per cloud (the task option
+    ``num_points``, when the task has it), not a rate."""
     from ckconv.data.registry import TASKS
     from ckconv.models import model_entry
 
-    if rate is None or float(rate) == 1.0 or not model_entry(cfg.model.name).takes("points"):
-        return
+    if rate is None or not model_entry(cfg.model.name).takes("points"):
+        return rate
+    if float(rate) == 1.0:
+        return None
     info = TASKS.get(bundle.name)
     points = (cfg.task.options or {}).get("num_points")
+    if points is None and bundle.spec.input_size:  # the task's default
+        points = int(bundle.spec.input_size[-1])
     hint = (
         f"; to evaluate at another point density, set the points per cloud instead, e.g. "
         f"task.num_points={2 * points if isinstance(points, int) else 2048}"

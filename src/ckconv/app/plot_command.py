@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ckconv._checks import InputError
 from ckconv.app.checkpoint import rebuild_model, resolve_checkpoint
+from ckconv.nn import PointConv
 from ckconv.viz.kernels import (
     format_mask_table,
     mask_sizes,
@@ -101,6 +102,9 @@ def main_plot_kernels(argv: list[str] | None = None) -> int:
     if rows:
         print(format_mask_table(rows))
         written.append(save_figure(plot_mask_sizes(model), out / "mask_sizes.png", dpi=args.dpi))
+    elif any(isinstance(m, PointConv) for m in model.modules()):
+        print("point convolutions: no grid kernel size to tabulate (the mask sigmas are in the "
+              "picture's titles)")  # fmt: skip
     else:
         print("no FlexConv layers: the kernels have fixed sizes")
     print("wrote " + ", ".join(os.fspath(p) for p in written))

@@ -260,15 +260,14 @@ def rate_table(
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
     model, cfg, bundle = load_model(checkpoint, overrides)
-    for r in parsed:
-        check_rate_applies(cfg, bundle, r, "--sampling-rates")
+    passed = [check_rate_applies(cfg, bundle, r, "--sampling-rates") for r in parsed]
     if bundle.spec.tokens and resample and any(r != 1 for r in parsed):
         raise ConfigError(f"task {bundle.name!r} has token inputs, which cannot be resampled")
     init_distributed(cfg, dist_env())
     metric = f"{split}/{bundle.objective.metric}"
     sizes, rows = [], []
-    for r in parsed:
-        input_rate = float(r) if resample else None
+    for r, given in zip(parsed, passed):
+        input_rate = float(r) if resample and given is not None else None
         sizes.append(_input_size(bundle, split, input_rate))
         with nullcontext() if kernel_scaling else unscaled_kernels(model, r):
             rows.append(
@@ -277,7 +276,7 @@ def rate_table(
                     cfg,
                     bundle,
                     split=split,
-                    rate=float(r),
+                    rate=None if given is None else float(r),
                     input_rate=input_rate,
                     batch_size=batch_size,
                     progress_bar=progress_bar,
