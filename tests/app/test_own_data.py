@@ -286,9 +286,36 @@ def _point_folder(root, fabricate, per_split=4):
     return root / "mine"
 
 
+def _raw_clouds(checkpoint, num_points=None):
+    """The test clouds in the files' own coordinates (the reader without its normalisation)
+    and their labels."""
+    from ckconv.app.evaluation import load_model
+    from ckconv.data.own import PointFolder
+
+    overrides = None if num_points is None else [("task.num_points", num_points)]
+    _, _, bundle = load_model(checkpoint, overrides)
+    test = bundle.datasets["test"]
+    raw = PointFolder(test.root, "test", num_points=test.num_points, normals=test.normals,
+                      normalize=False, seed=test.seed)  # fmt: skip
+    x = torch.stack([raw[i][0] for i in range(len(raw))])
+    y = torch.tensor([int(raw[i][1]) for i in range(len(raw))])
+    return x, y
+
+
+def _runner(fmt, out):
+    if fmt == "pt2":
+        return torch.export.load(out).module()
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+
+
 @pytest.mark.parametrize("fmt", ["pt2", pytest.param("onnx", marks=pytest.mark.slow)])
 def test_point_folder_trains_evaluates_and_exports(tmp_path, capsys, fabricate, fmt):
-    """The exported point model takes any batch size and predicts what `ckconv eval` scores."""
+    """The exported point model takes clouds in the files' own coordinates (the reader's
+    centring and scaling are in the artefact), any batch size, and the training data's points
+    per cloud read off the checkpoint; on the raw test clouds it predicts what `ckconv eval`
+    scores."""
     from ckconv.app.evaluation import load_model
 
     folder = _point_folder(tmp_path, fabricate)
@@ -298,36 +325,98 @@ def test_point_folder_trains_evaluates_and_exports(tmp_path, capsys, fabricate, 
     metrics = _eval(capsys, checkpoint)
     assert metrics["test/acc"] == pytest.approx(_accuracy(checkpoint))
     out = tmp_path / f"model.{fmt}"
-    # point clouds are normalised per cloud, not per channel: --raw-inputs
-    code = main(["export", "--checkpoint", checkpoint, "--format", fmt, "--out", str(out),
-                 "--input-size", "32", "--raw-inputs"])  # fmt: skip
-    assert code == 0, capsys.readouterr()
-    if fmt == "pt2":
-        program = torch.export.load(out).module()
-
-        def run(x):
-            return program(x)
-    else:
-        ort = pytest.importorskip("onnxruntime")
-        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-
-        def run(x):
-            return torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
-
+    run_folder = str(tmp_path / "runs" / "run" / next((tmp_path / "runs" / "run").iterdir()))
+    assert main(["export", "--checkpoint", run_folder, "--format", fmt, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "input (2, 6, 32)" in printed and "normalised per cloud in the artefact" in printed
+    run = _runner(fmt, out)
     model, _, bundle = load_model(checkpoint)
     test = bundle.datasets["test"]
-    x = torch.stack([test[i][0] for i in range(len(test))])
-    y = torch.tensor([int(test[i][1]) for i in range(len(test))])
     with torch.no_grad():
-        expected = model(x).argmax(1)
+        expected = model(torch.stack([test[i][0] for i in range(len(test))]))
+    x, y = _raw_clouds(checkpoint)
+    assert x[:, :3].abs().max() > 1.5  # not in the unit ball: the artefact normalises them
     for batch in (3, 5):  # neither is the example's 2
-        got = torch.cat([run(part).argmax(1) for part in x.split(batch)])
-        assert got.tolist() == expected.tolist()
-        assert float((got == y).double().mean()) == pytest.approx(metrics["test/acc"])
+        got = torch.cat([run(part) for part in x.split(batch)])
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+        assert float((got.argmax(1) == y).double().mean()) == pytest.approx(metrics["test/acc"])
     if fmt == "pt2":
         plot = ["plot", "kernels", "--checkpoint", checkpoint, "--out", str(tmp_path / "p")]
         assert main(plot) == 0
+        assert "point convolutions" in capsys.readouterr().out
         assert (tmp_path / "p" / "kernels.png").stat().st_size > 0
+
+
+def test_point_folder_at_another_density(tmp_path, capsys, fabricate):
+    """Point models have no rate: `eval --rate 2` and `export --rate 2` are refused in one line
+    naming task.num_points; `eval --rate 1` is the plain evaluation. `export --input-size 48`
+    (trained with 32) is what `eval task.num_points=48` scores, on raw 48-point clouds."""
+    folder = _point_folder(tmp_path, fabricate)
+    checkpoint, _ = _train(tmp_path, capsys, "task.name=point_folder", f"task.path={folder}",
+                           "task.num_points=32", "model.num_neighbors=8")  # fmt: skip
+    assert main(["eval", "--checkpoint", checkpoint, "--rate", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "task.num_points=64 (trained with 32)" in err
+    assert _eval(capsys, checkpoint, "--rate", "1") == pytest.approx(_eval(capsys, checkpoint))
+    out = tmp_path / "m48.pt2"
+    argv = ["export", "--checkpoint", checkpoint, "--format", "pt2", "--out", str(out)]
+    assert main([*argv, "--rate", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "takes no sampling rate" in err
+    assert main([*argv, "--input-size", "48"]) == 0
+    assert "48 points per cloud (trained with 32)" in capsys.readouterr().out
+    dense = _eval(capsys, checkpoint, "task.num_points=48")
+    x, y = _raw_clouds(checkpoint, 48)
+    with torch.no_grad():
+        got = torch.export.load(out).module()(x).argmax(1)
+    assert float((got == y).double().mean()) == pytest.approx(dense["test/acc"])
+
+
+def test_point_checkpoint_without_its_record_reads_the_data(tmp_path, capsys, fabricate):
+    """A point checkpoint written before checkpoints recorded clouds (its record says
+    'unknown') has its points per cloud and normalisation read off the task's data; with the
+    data gone the refusal says what to pass."""
+    from ckconv.app.module import CHECKPOINT_KEY
+
+    folder = _point_folder(tmp_path, fabricate)
+    checkpoint, _ = _train(tmp_path, capsys, "task.name=point_folder", f"task.path={folder}",
+                           "task.num_points=16", "model.num_neighbors=4")  # fmt: skip
+    contents = torch.load(checkpoint, weights_only=True)
+    assert contents[CHECKPOINT_KEY]["input_preprocessing"]["num_points"] == 16
+    contents[CHECKPOINT_KEY]["input_preprocessing"] = {"kind": "unknown", "dataset": "_Part"}
+    old = tmp_path / "old.ckpt"
+    torch.save(contents, old)
+    argv = ["export", "--checkpoint", str(old), "--format", "pt2", "--out", str(tmp_path / "o.pt2")]
+    assert main(argv) == 0
+    assert "input (2, 6, 16)" in capsys.readouterr().out
+    folder.rename(tmp_path / "moved")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--input-size N and --raw-inputs" in err
+    assert main([*argv, "--input-size", "16", "--raw-inputs"]) == 0
+
+
+def test_point_folder_normals_come_from_every_file(tmp_path, fabricate):
+    """Normals are kept when every file has them (read off the headers, train and test): a
+    folder mixing meshes and bare .xyz points trains on positions; task.normals=true on it is
+    a config error naming the files without (it used to fail at the first such item)."""
+    from ckconv.app.config import ConfigError
+    from ckconv.data.own import has_normals, read_points
+
+    folder = _point_folder(tmp_path, fabricate)
+    assert _build("task.name=point_folder", f"task.path={folder}").spec.in_channels == 6
+    rng = np.random.default_rng(0)
+    cloud = rng.standard_normal((40, 3))
+    np.savetxt(folder / "flat" / "test" / "bare.xyz", cloud)
+    np.save(folder / "flat" / "test" / "six.npy", np.hstack([cloud, cloud]))
+    fabricate.ply(folder / "flat" / "test" / "verts.ply", cloud)
+    for f in sorted(folder.rglob("*.*")):  # the header says what the reader gives
+        assert has_normals(f) == (read_points(f, 8, np.random.default_rng(0)).shape[1] == 6), f
+    mixed = _build("task.name=point_folder", f"task.path={folder}", "task.num_points=8")
+    assert mixed.spec.in_channels == 3
+    assert mixed.datasets["train"][0][0].shape == (3, 8)
+    with pytest.raises(ConfigError, match=r"normals: true, but 2 of the 19 files have none"):
+        _build("task.name=point_folder", f"task.path={folder}", "task.normals=true")
 
 
 def test_point_readers_agree_across_formats(tmp_path, fabricate):

@@ -228,3 +228,36 @@ def test_a_subset_of_shape_classes_gives_a_head_of_that_size():
     assert bundle.out_channels == 3 and bundle.objective.num_classes == 3
     x, _ = bundle.datasets["train"][0]
     assert build_model_from_config(cfg, bundle)(x[None]).shape == (1, 3)
+
+
+def test_point_tasks_record_their_per_cloud_preprocessing(tmp_path, fabricate):
+    """What checkpoints record for `ckconv export`: the points per cloud, and per reader its
+    normalisation (ModelNet centres positions only, the generated shapes need none); voxelised
+    clouds cannot go into an artefact and say why."""
+    from ckconv.app.export_command import _preprocessing
+    from ckconv.app.preprocess import preprocessing_record
+    from ckconv.app.tasks import build_task
+    from ckconv.deploy import CloudNormalize
+
+    def record(name, *overrides):
+        return preprocessing_record(build_task(load_config(name, list(overrides))))
+
+    small = ["task.train_size=8", "task.val_size=4", "task.test_size=4"]
+    shapes = record("point_ccnn_shapes", "task.num_points=20", *small)
+    assert shapes["kind"] == "points" and shapes["num_points"] == 20
+    assert _preprocessing(shapes, "shapes") is None  # nothing to put in front of the model
+    _shapes(tmp_path / "data")
+    modelnet = record("ccnn_4_16_modelnet40", f"task.root={tmp_path / 'data'}",
+                      "task.num_points=24")  # fmt: skip
+    assert (modelnet["num_points"], modelnet["unit_ball"], modelnet["unit_normals"]) == (
+        24, True, False
+    )
+    front, _ = _preprocessing(modelnet, "modelnet40")
+    assert isinstance(front, CloudNormalize) and front.unit_ball and not front.unit_normals
+    voxels = record("point_ccnn_shapes_voxel", "task.grid=8", "task.num_points=8",
+                    "task.raw_points=64", "task.classes=2", *small)  # fmt: skip
+    assert voxels["kind"] == "unknown"
+    from ckconv._checks import InputError
+
+    with pytest.raises(InputError, match="voxelises each cloud.*pass --raw-inputs"):
+        _preprocessing(voxels, "shapes_voxel")

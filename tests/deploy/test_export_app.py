@@ -1,8 +1,9 @@
 """``ckconv export`` cannot mislead: the artefact of the demo takes the digits' raw pixel values
 (its standardisation included) and predicts what ``ckconv eval`` measures, at the training size
-and, from ``--input-size`` alone, at another resolution; point-cloud models need --raw-inputs and
-export with a fixed batch too (their dynamic-batch pt2 and ONNX exports are checked in
-tests/app/test_own_data.py and tests/deploy/test_point_export.py)."""
+and, from ``--input-size`` alone, at another resolution; point-cloud models export with their
+training points per cloud read off the checkpoint, and with a fixed batch too (their
+dynamic-batch pt2 and ONNX exports, with the per-cloud normalisation of a point folder, are
+checked in tests/app/test_own_data.py and tests/deploy/test_point_export.py)."""
 
 import json
 
@@ -83,7 +84,7 @@ def test_an_export_at_another_size_takes_its_rate_from_the_size(demo_run, tmp_pa
 
 
 @pytest.mark.slow
-def test_point_cloud_models_need_raw_inputs_and_export_with_a_fixed_batch(tmp_path, capsys):
+def test_point_cloud_models_export_with_a_fixed_batch(tmp_path, capsys):
     from ckconv.app.config import load_config
     from ckconv.app.training import train
 
@@ -95,14 +96,12 @@ def test_point_cloud_models_need_raw_inputs_and_export_with_a_fixed_batch(tmp_pa
     )  # fmt: skip
     run = train(cfg).run_dir
     capsys.readouterr()
-    base = ["export", "--checkpoint", str(run), "--input-size", "32"]
-    # the shapes' preprocessing is not known to the export: refused without --raw-inputs
-    assert main([*base, "--format", "pt2", "--out", str(tmp_path / "p.pt2")]) == 2
-    assert "--raw-inputs" in capsys.readouterr().err
-    base.append("--raw-inputs")
+    # the generated shapes need no preprocessing; 32 points per cloud from the checkpoint
+    base = ["export", "--checkpoint", str(run)]
     out = tmp_path / "p.pt2"
     assert main([*base, "--format", "pt2", "--out", str(out), "--static-batch",
                  "--batch-size", "8"]) == 0  # fmt: skip
+    assert "input (8, 6, 32), inputs as the model takes them" in capsys.readouterr().out
     model, _, bundle = load_model(run)
     test = bundle.datasets["test"]
     x = torch.stack([test[i][0] for i in range(8)])

@@ -112,3 +112,32 @@ def test_point_ccnn_exports_with_a_dynamic_batch(tmp_path, monkeypatch, fmt):
         x = torch.randn(batch, 3, 48)
         with torch.no_grad():
             torch.testing.assert_close(run(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_cloud_normalize_is_the_readers_normalisation():
+    """Oracle: :func:`ckconv.data.modelnet.normalize_points` on each cloud in float64 numpy
+    (and unit normals); idempotent, so clouds normalised already pass unchanged."""
+    import numpy as np
+
+    from ckconv.data.modelnet import normalize_points
+    from ckconv.deploy import CloudNormalize
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 7, 50, generator=g, dtype=torch.float64)  # xyz, normals, one more row
+    x[:, :3] = x[:, :3] * torch.tensor([0.2, 3.0, 40.0]).reshape(3, 1, 1) + 5.0
+    x[2, :3] = 1.5  # one repeated point: only centred
+    x[2, 3:6, 0] = 0.0  # a zero normal stays zero
+    got = CloudNormalize(unit_ball=True, unit_normals=True)(x)
+    for b in range(3):
+        cloud = x[b].numpy().T
+        want = normalize_points(cloud[:, :3])
+        n = np.linalg.norm(cloud[:, 3:6], axis=1, keepdims=True)
+        normals = cloud[:, 3:6] / np.where(n > 0, n, 1.0)
+        np.testing.assert_allclose(got[b, :3].numpy().T, want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got[b, 3:6].numpy().T, normals, rtol=1e-12, atol=1e-12)
+    assert torch.equal(got[:, 6], x[:, 6])
+    assert torch.equal(got[2, :3], torch.zeros(3, 50, dtype=torch.float64))
+    torch.testing.assert_close(CloudNormalize(True, True)(got), got)
+    only_positions = CloudNormalize(unit_ball=True, unit_normals=False)(x)
+    assert torch.equal(only_positions[:, 3:], x[:, 3:])
+    assert CloudNormalize(True, True)(x[:, :3]).shape == (3, 3, 50)  # positions only
