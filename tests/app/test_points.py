@@ -249,9 +249,8 @@ def test_point_tasks_record_their_per_cloud_preprocessing(tmp_path, fabricate):
     _shapes(tmp_path / "data")
     modelnet = record("ccnn_4_16_modelnet40", f"task.root={tmp_path / 'data'}",
                       "task.num_points=24")  # fmt: skip
-    assert (modelnet["num_points"], modelnet["unit_ball"], modelnet["unit_normals"]) == (
-        24, True, False
-    )
+    got = (modelnet["num_points"], modelnet["unit_ball"], modelnet["unit_normals"])
+    assert got == (24, True, False)
     front, _ = _preprocessing(modelnet, "modelnet40")
     assert isinstance(front, CloudNormalize) and front.unit_ball and not front.unit_normals
     voxels = record("point_ccnn_shapes_voxel", "task.grid=8", "task.num_points=8",
@@ -259,5 +258,5 @@ def test_point_tasks_record_their_per_cloud_preprocessing(tmp_path, fabricate):
     assert voxels["kind"] == "unknown"
     from ckconv._checks import InputError
 
-    with pytest.raises(InputError, match="voxelises each cloud.*pass --raw-inputs"):
+    with pytest.raises(InputError, match=r"voxelises each cloud.*pass --raw-inputs"):
         _preprocessing(voxels, "shapes_voxel")
