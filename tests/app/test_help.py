@@ -74,3 +74,14 @@ def test_plot_without_what_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["plot"])
     assert exit_info.value.code == 2 and "ckconv plot kernels" in capsys.readouterr().err
+
+
+def test_export_help_says_what_happens_for_point_models(capsys):
+    """The points per cloud come from the checkpoint, the per-cloud normalisation goes into the
+    artefact, --rate is not for them; task.* overrides point older checkpoints at their data."""
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "centring and scaling of point clouds) is included" in out
+    assert "points per cloud (default: the training data's)" in out
+    assert "models of point clouds have none" in out and "task.path=" in out

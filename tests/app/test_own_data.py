@@ -375,7 +375,7 @@ def test_point_folder_at_another_density(tmp_path, capsys, fabricate):
 def test_point_checkpoint_without_its_record_reads_the_data(tmp_path, capsys, fabricate):
     """A point checkpoint written before checkpoints recorded clouds (its record says
     'unknown') has its points per cloud and normalisation read off the task's data; with the
-    data gone the refusal says what to pass."""
+    data moved the refusal says what to pass, and task.path=... finds it."""
     from ckconv.app.module import CHECKPOINT_KEY
 
     folder = _point_folder(tmp_path, fabricate)
@@ -392,8 +392,12 @@ def test_point_checkpoint_without_its_record_reads_the_data(tmp_path, capsys, fa
     folder.rename(tmp_path / "moved")
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--input-size N and --raw-inputs" in err
+    assert len(err.splitlines()) == 1 and "task.path=..." in err
+    assert "--input-size N and --raw-inputs" in err
     assert main([*argv, "--input-size", "16", "--raw-inputs"]) == 0
+    assert "inputs as the model takes them" in capsys.readouterr().out
+    assert main([*argv, f"task.path={tmp_path / 'moved'}"]) == 0
+    assert "input (2, 6, 16), the files' coordinates, normalised" in capsys.readouterr().out
 
 
 def test_point_folder_normals_come_from_every_file(tmp_path, fabricate):

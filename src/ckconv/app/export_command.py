@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
             "tasks, the centring and scaling of point clouds) is included: the artefact takes "
             "inputs in the data's own units. Point-cloud models take clouds (batch, channels, "
             "points) of the --input-size points per cloud (default: the training data's); "
-            "they have no --rate."
+            "they have no --rate. Checkpoints from before these were recorded read them off "
+            "the task's data: task.* overrides (e.g. task.path=mydata) say where it is now."
         ),
         allow_abbrev=False,
     )
@@ -87,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "--rate",
         default=None,
         help="sampling-rate ratio sr_input/sr_train to bake at (e.g. 2, 1/2); with --input-size "
-        "the two must agree (default: from --input-size, else 1); not for point-cloud models",
+        "the two must agree (default: from --input-size, else 1); models of point clouds have none",
     )
     p.add_argument("--blur", action="store_true", help="blur kernels sampled finer than training")
     p.add_argument("--method", default="auto", choices=["auto", "direct", "fft"])
@@ -118,7 +119,20 @@ def _run_artefact(fmt: str, path: Path, x: torch.Tensor) -> torch.Tensor | None:
     return torch.from_numpy(out)
 
 
-def _record(checkpoint: Path, points: bool, complete: bool) -> tuple[dict | None, str | None]:
+def _overrides(parser: argparse.ArgumentParser, extra: list[str]) -> list[tuple[str, Any]]:
+    """The ``task.*=value`` words after the options (as ``ckconv eval`` takes them); anything
+    else is an unrecognised argument."""
+    from ckconv.app.config import parse_overrides
+
+    wrong = [a for a in extra if a.startswith("-") or not a.startswith("task.") or "=" not in a]
+    if wrong:
+        parser.error(f"unrecognized arguments: {' '.join(wrong)}")
+    return parse_overrides(extra)
+
+
+def _record(
+    checkpoint: Path, points: bool, complete: bool, overrides: list[tuple[str, Any]]
+) -> tuple[dict | None, str | None]:
     """The checkpoint's record of its training data's input preprocessing
     (:func:`ckconv.app.preprocess.preprocessing_record`) and its task's name; ``(None, None)``
     for a model file (no training task). With ``complete``, checkpoints from before they
@@ -138,12 +152,13 @@ def _record(checkpoint: Path, points: bool, complete: bool) -> tuple[dict | None
     from ckconv.app.evaluation import load_model
 
     try:
-        _, _, bundle = load_model(checkpoint)
+        _, _, bundle = load_model(checkpoint, overrides)
     except (ConfigError, FileNotFoundError) as err:
         what = "its points per cloud nor " if points else ""
         raise InputError(
             f"the checkpoint records neither {what}its input preprocessing, and the task's "
-            f"data cannot tell ({err}); pass "
+            f"data cannot tell ({err}); say where the data is (task.path=... or "
+            "task.root=...), or pass "
             + ("--input-size N and " if points else "")
             + "--raw-inputs to export the model alone (the artefact then takes preprocessed "
             "inputs)"
@@ -293,15 +308,17 @@ def main_export(argv: list[str] | None = None) -> int:
     Returns 0 on success, 1 when the exported artefact does not reproduce the model, 2 on
     bad arguments or files.
     """
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
+        overrides = _overrides(parser, extra)
         _check_arguments(args)
         checkpoint = resolve_checkpoint(args.checkpoint)
-        rebuilt = rebuild_model(checkpoint)
+        rebuilt = rebuild_model(checkpoint, overrides)
         model = rebuilt.model
         points = any(isinstance(m, PointConv) for m in model.modules())
         complete = not args.raw_inputs or (points and args.input_size is None)
-        record, task = _record(checkpoint, points, complete)
+        record, task = _record(checkpoint, points, complete, overrides)
         if points:
             num_points = None if record is None else record.get("num_points")
             size, rate = _point_size(args, None if num_points is None else (int(num_points),)), None
