@@ -482,3 +482,25 @@ def test_task_causal_picks_a_causal_default_model_only(tmp_path, fabricate):
     with pytest.raises(ConfigError, match=r"task\.causal: picks"):
         prepare(default_config(["task.name=uea", f"task.path={folder}", "task.causal=true",
                                 "model.name=ccnn"]))  # fmt: skip
+
+
+def test_point_folder_mistakes_are_one_line_errors(tmp_path, fabricate, capsys):
+    """A class folder with test/ but no train/ is refused when the task is built (its test files
+    were left out without a word); a broken file met while evaluating is an InputError, which
+    the command prints as one line (it was a traceback after the whole training)."""
+    from ckconv._checks import InputError
+    from ckconv.app.config import ConfigError
+
+    folder = _point_folder(tmp_path, fabricate)
+    (folder / "flat" / "test" / "zz.xyz").write_text("1 2 3\n1 2\n")
+    bundle = _build("task.name=point_folder", f"task.path={folder}", "task.normals=false")
+    test = bundle.datasets["test"]
+    broken = [path.name for path, _ in test.items].index("zz.xyz")
+    with pytest.raises(InputError, match=r"zz\.xyz:2: expected 3 or 6 values per point, got 2"):
+        test[broken]
+    (folder / "chair" / "test").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"\['chair'\] have test/ but no train/"):
+        _build("task.name=point_folder", f"task.path={folder}")
+    assert main(["train", "task.name=point_folder", f"task.path={folder}", *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "chair" in err

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ckconv._checks import InputError
 from ckconv.data._common import PathLike, stratified_split
 from ckconv.data.modelnet import normalize_points, read_off, sample_surface
 
@@ -647,6 +648,13 @@ class PointFolder(Dataset):
                 f"path: {str(self.root)!r} needs 2 or more <class>/train/ folders, found "
                 f"{self.classes}"
             )
+        untrained = sorted(d.name for d in self.root.iterdir()
+                           if (d / "test").is_dir() and not (d / "train").is_dir())  # fmt: skip
+        if untrained:  # their test files would be left out without a word
+            raise ValueError(
+                f"{self.root}: class folder(s) {untrained} have test/ but no train/ folder; "
+                f"the classes are the folders with train/: {self.classes}"
+            )
         self.items = [
             (f, i)
             for i, c in enumerate(self.classes)
@@ -690,7 +698,12 @@ class PointFolder(Dataset):
 
     def __getitem__(self, index: int):
         path, label = self.items[index]
-        cloud = self._load(path, index)
+        try:
+            cloud = self._load(path, index)
+        except InputError:
+            raise
+        except ValueError as err:  # a broken file met while training or testing: one line
+            raise InputError(str(err)) from None
         if self.normals and cloud.shape[1] != 6:  # a file changed since the folder was read
             raise ValueError(f"{path}: has no normals, the others do")
         x = cloud[:, :6] if self.normals else cloud[:, :3]
