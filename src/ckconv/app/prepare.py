@@ -149,5 +149,6 @@ def prepare(
     _, warmup_note = warmup_steps(cfg.optim, steps_per_epoch, total)
     notes = tuple(f"{split} split: held out of the training data, {how}"
                   for split, how in bundle.held_out.items())  # fmt: skip
+    notes += bundle.notes
     notes += (warmup_note,) if warmup_note else ()
     return Prepared(cfg, env, bundle, model, dm, module, steps_per_epoch, total, notes)

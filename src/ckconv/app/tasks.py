@@ -131,6 +131,8 @@ class TaskBundle:
     points: bool = False
     #: splits held out of the training data (no data of their own): how, by split
     held_out: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: what the datasets say about how they read the data (their ``note``), once each
+    notes: tuple[str, ...] = ()
 
 
 def _first_item(ds: Dataset, task: str) -> tuple[Any, Any]:
@@ -371,9 +373,10 @@ def build_task(cfg: Config, datasets: dict[str, Dataset] | None = None) -> TaskB
         out_channels = int(spec.target_shape[0]) if spec.target_shape else 1
     collate = "timestamps" if spec.timestamps else "pad" if variable else "default"
     held_out = {s: ds.held_out for s, ds in datasets.items() if getattr(ds, "held_out", "")}
+    notes = tuple(dict.fromkeys(n for ds in datasets.values() if (n := getattr(ds, "note", ""))))
     return TaskBundle(name, datasets, spec, objective, vocab, out_channels, collate, weighting,
                       causal=causal, points=info is not None and info.points,
-                      held_out=held_out)  # fmt: skip
+                      held_out=held_out, notes=notes)  # fmt: skip
 
 
 def _check_options(options: dict[str, Any], accepted: frozenset[str], task: str) -> None:

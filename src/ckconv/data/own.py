@@ -65,11 +65,13 @@ POINT_SUFFIXES = (".off", ".ply", ".xyz", ".npy")
 
 
 class _Part(Dataset):
-    """Items ``indices`` of ``dataset``; ``held_out`` says how the part was made."""
+    """Items ``indices`` of ``dataset``; ``held_out`` says how the part was made; ``note`` is
+    the dataset's (what ``ckconv train`` prints about it)."""
 
     def __init__(self, dataset: Dataset, indices: np.ndarray, held_out: str = "") -> None:
         self.dataset, self.indices, self.held_out = dataset, np.asarray(indices), held_out
         self.num_classes = getattr(dataset, "num_classes", None)
+        self.note = getattr(dataset, "note", "")
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -669,6 +671,8 @@ class PointFolder(Dataset):
         self.num_points, self.seed, self.split = num_points, int(seed), split
         self.num_classes = len(self.classes)
         self.held_out = ""
+        #: what ``ckconv train`` prints about the data (normals left out of a mixed folder)
+        self.note = ""
         if not isinstance(normalize, bool):
             raise ValueError(f"normalize must be true or false, got {normalize!r}")
         self.normalize = normalize
@@ -687,6 +691,11 @@ class PointFolder(Dataset):
                     "normals only when every file has them"
                 )
             normals = not without
+            if without and len(without) < len(files):
+                self.note = (
+                    f"normals left out: {len(without)} of the {len(files)} files of "
+                    f"{self.root.name} have none (e.g. {without[0].name}); positions only"
+                )
         self.normals = bool(normals)
 
     def _load(self, path: Path, index: int) -> np.ndarray:
