@@ -115,8 +115,14 @@ DEFAULT_MEMORY_BUDGET = 32 << 20
 # benchmarks/bench_tuning.py blocks (1 thread, CPU time, forward ms for 256k/512k/1M/2M/4M):
 # (8, 256, 1024) 16.8/14.8/16.3/19.0/30.2; (8, 256, 4096) 105/88/83/88/91;
 # (8, 140, 16000) 281/205/181/177/183.  Smaller blocks pay per-call overhead, larger ones
-# fall out of cache.
-_BLOCK_BYTES = 1 << 20
+# fall out of cache.  Re-measured 2026-12-05 with huge-page outputs (9 rounds, load ~5):
+# (8, 256, 4096) 2M (64 rows of 32 KiB) 0.95x the time of 1M (32 rows), twice in a row;
+# forward+backward 1.94 -> 1.90 of the transform limit (bench_conv.py's); (8, 256, 1024) and
+# (8, 140, 16000) have the same rows at 1M and 2M (the row limits below decide there).
+# Every transform call pays a fixed cost proportional to n (MKL builds its plan per call:
+# ~85 us at n = 8192, ~340 us at 32768, against ~4.6 / ~26 us per row of rfft), which is why
+# the blocks are as large as the caches allow.
+_BLOCK_BYTES = 2 << 20
 # ... but never fewer rows than this: every transform call pays a fixed cost (MKL commits a
 # descriptor per call), measured per row of rfft + irfft at n = 32768 (1 thread, CPU time):
 # 8 rows 182 us, 16 rows 141 us, 32 rows 121 us, 64 rows 131 us; n = 8192: 36 / 26 / 23 / 22 us
