@@ -316,50 +316,6 @@ def test_block_boundaries(monkeypatch, batch):
                     assert rel_err(a, r) < 1e-10
 
 
-@pytest.mark.parametrize("advise", [True, False])
-def test_huge_page_advice_changes_no_numbers(monkeypatch, advise):
-    """Every full-size tensor of the blocked engine through the huge-page hint (threshold 0),
-    or none: the same numbers as the float64 oracle, depthwise and dense, both backward modes."""
-    from ckconv.functional import fft_engine
-
-    monkeypatch.setattr(fft_engine, "ADVISE_HUGE_PAGES", advise)
-    monkeypatch.setattr(fft_engine, "_HUGE_PAGE_MIN_BYTES", 0)
-    g = torch.Generator().manual_seed(11)
-    for c_in, c_out, groups, causal in ((6, 6, 6, True), (4, 8, 4, False), (4, 6, 2, True)):
-        x = torch.randn(3, c_in, 40, generator=g, dtype=torch.float64)
-        w = torch.randn(c_out, c_in // groups, 40, generator=g, dtype=torch.float64)
-        b = torch.randn(c_out, generator=g, dtype=torch.float64)
-        gy = torch.randn(3, c_out, 40, generator=g, dtype=torch.float64)
-        leaves = [t.clone().requires_grad_(True) for t in (x, w, b)]
-        ref_y = oracle(*leaves, groups, causal)
-        ref = torch.autograd.grad(ref_y, leaves, gy)
-        for mode in ("save_spectrum", "recompute"):
-            leaves = [t.clone().requires_grad_(True) for t in (x, w, b)]
-            y = fft_conv(*leaves, groups=groups, causal=causal, backward_mode=mode)
-            assert rel_err(y, ref_y) < 1e-10
-            for a, r in zip(torch.autograd.grad(y, leaves, gy), ref):
-                assert rel_err(a, r) < 1e-10
-
-
-def test_empty_large_is_an_ordinary_tensor():
-    """Above the threshold (a fresh mapping with glibc's defaults) the hinted tensor is a plain
-    writable CPU tensor of the asked shape and dtype; below it, and on other devices, nothing
-    is advised."""
-    import sys
-
-    from ckconv.functional import fft_engine
-
-    if sys.platform.startswith("linux"):
-        assert fft_engine._madvise() is not None
-    rows = fft_engine._HUGE_PAGE_MIN_BYTES // (4 * 1024) + 1
-    t = fft_engine._empty_large(rows, 1024, dtype=torch.float32, device=torch.device("cpu"))
-    assert t.shape == (rows, 1024) and t.dtype == torch.float32 and t.is_contiguous()
-    t.fill_(0.5)
-    assert float(t.sum()) == 0.5 * rows * 1024
-    small = fft_engine._empty_large(3, 5, dtype=torch.complex64, device=torch.device("meta"))
-    assert small.shape == (3, 5) and small.dtype == torch.complex64 and small.is_meta
-
-
 def test_non_contiguous_and_partial_requires_grad():
     g = torch.Generator().manual_seed(6)
     base = torch.randn(3, 20, 4, generator=g, dtype=torch.float64)

@@ -52,12 +52,9 @@ Give torch only the cores that are free (``torch.set_num_threads``).
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import itertools
 import math
-import mmap
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -66,7 +63,6 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 __all__ = [
-    "ADVISE_HUGE_PAGES",
     "BATCHED_CHUNK_BYTES",
     "DEFAULT_MEMORY_BUDGET",
     "NONFINITE_INPUT",
@@ -130,17 +126,6 @@ _BLOCK_BYTES = 2 << 20
 _MIN_BLOCK_ROWS = 32
 # Frequencies per contraction block of the dense path.
 _FREQ_BLOCK_BYTES = 1 << 21
-#: Whether the blocked engine asks Linux for transparent huge pages for its large fresh
-#: tensors (output, saved spectrum, gradients; see :func:`_empty_large`).  A hint only: it has
-#: an effect when ``/sys/kernel/mm/transparent_hugepage/enabled`` is ``madvise`` or
-#: ``always`` and changes nothing elsewhere.  Set it to ``False`` to opt out.
-ADVISE_HUGE_PAGES = True
-# Tensors from this size on get the hint: glibc's largest mmap threshold (32 MiB on 64-bit), so
-# with its default settings every such tensor is a fresh mapping, page-faulted page by page on
-# its first write (a 32 MiB output: ~8200 faults of 4 KiB, ~530 with the hint; measured
-# 0.25-0.3 of the transform limit of a forward pass at (8, 256, 4096) and (8, 140, 16000)).
-_HUGE_PAGE_MIN_BYTES = 32 << 20
-_MADV_HUGEPAGE = 14  # <sys/mman.h>, Linux
 #: The error a convolution raises for an input holding NaN or inf (``conv`` checks before it
 #: runs; the blocked depthwise path instead reads each row's sum off its zero-frequency bin).
 NONFINITE_INPUT = "input contains NaN or inf values"
@@ -153,42 +138,6 @@ def all_finite(t: torch.Tensor) -> bool:
     if bool(torch.isfinite(t.sum())):
         return True
     return bool(torch.isfinite(t).all())
-
-
-@functools.cache
-def _madvise():
-    """libc's ``madvise`` on Linux (``None`` elsewhere or when it cannot be found)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-def _empty_large(*shape: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``torch.empty(shape)`` for the blocked engine's full-size tensors.
-
-    A CPU tensor of at least 32 MiB is, with glibc's default thresholds, a fresh mapping on
-    every call; before anything is written to it, its pages are advised onto transparent huge
-    pages (``madvise(MADV_HUGEPAGE)``, what numpy does for its arrays of 4 MiB and more, and
-    torch itself with ``THP_MEM_ALLOC_ENABLE=1``), so the first write costs one page fault per
-    2 MiB instead of one per 4 KiB.  Off with :data:`ADVISE_HUGE_PAGES` ``= False``; on other
-    systems, devices or sizes this is ``torch.empty``.
-    """
-    t = torch.empty(shape, dtype=dtype, device=device)
-    nbytes = t.numel() * t.element_size()
-    if ADVISE_HUGE_PAGES and nbytes >= _HUGE_PAGE_MIN_BYTES and t.device.type == "cpu":
-        madvise = _madvise()
-        if madvise is not None:
-            start = -(-t.data_ptr() // mmap.PAGESIZE) * mmap.PAGESIZE
-            stop = (t.data_ptr() + nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
-            if stop > start:
-                madvise(start, stop - start, _MADV_HUGEPAGE)  # a hint: failure changes nothing
-    return t
 
 
 def fft_size(n: int) -> int:
@@ -691,11 +640,11 @@ def _dw_forward(
     and inf propagate into it) instead of a separate pass over the input; only a non-finite
     bin (NaN/inf, or an overflowing sum of finite values) costs an exact check."""
     batch, G, cog = x.shape[0], plan.groups, plan.cog
-    out = _empty_large(batch, plan.out_channels, *plan.spatial, dtype=x.dtype, device=x.device)
+    out = torch.empty(batch, plan.out_channels, *plan.spatial, dtype=x.dtype, device=x.device)
     out_g = out.view(batch, G, cog, *plan.spatial)
     saved = None
     if save_x:
-        saved = _empty_large(batch, G, *plan.freq, dtype=_complex_dtype(x.dtype), device=x.device)
+        saved = torch.empty(batch, G, *plan.freq, dtype=_complex_dtype(x.dtype), device=x.device)
     rows = _rows_per_block(plan, x.element_size(), batch * G)
     buf = _Buffers(plan, rows, x.dtype, x.device)
     # The block loop is the engine's hot path (one iteration per ~1 MiB of rows): its views of
@@ -751,7 +700,7 @@ def _dw_backward(
     batch, G, cog = grad_out.shape[0], plan.groups, plan.cog
     dtype, device = grad_out.dtype, grad_out.device
     grad_x = (
-        _empty_large(batch, G, *plan.spatial, dtype=dtype, device=device) if need_input else None
+        torch.empty(batch, G, *plan.spatial, dtype=dtype, device=device) if need_input else None
     )
     grad_w = None
     if need_weight:
@@ -820,7 +769,7 @@ def _dw_backward(
 def _all_spectra(x: torch.Tensor, plan: FFTPlan) -> torch.Tensor:
     """rfftn of every row of ``x`` ``(B, C, *L)`` -> ``(B, C, *freq)``."""
     batch, channels = x.shape[:2]
-    spec = _empty_large(batch, channels, *plan.freq, dtype=_complex_dtype(x.dtype), device=x.device)
+    spec = torch.empty(batch, channels, *plan.freq, dtype=_complex_dtype(x.dtype), device=x.device)
     rows = _rows_per_block(plan, x.element_size(), batch * channels)
     buf = _Buffers(plan, rows, x.dtype, x.device)
     for c0, c1, chunks in _schedule(batch, channels, rows):
@@ -835,7 +784,7 @@ def _all_inverse(
 ) -> torch.Tensor:
     """irfftn of every row of ``spec`` ``(B, C, *freq)``, cropped -> ``(B, C, *L)`` (+ bias)."""
     batch, channels = spec.shape[:2]
-    out = _empty_large(batch, channels, *plan.spatial, dtype=dtype, device=spec.device)
+    out = torch.empty(batch, channels, *plan.spatial, dtype=dtype, device=spec.device)
     rows = _rows_per_block(plan, out.element_size(), batch * channels)
     buf = _Buffers(plan, rows, dtype, spec.device)
     bias_v = None if bias is None else bias.view(channels, *([1] * plan.data_dim))
@@ -860,7 +809,7 @@ def _contract(a: torch.Tensor, kernel_t: torch.Tensor, plan: FFTPlan) -> torch.T
     """
     batch, G, ci, ftot = a.shape
     co = kernel_t.shape[-1]
-    out = _empty_large(batch, G, co, ftot, dtype=a.dtype, device=a.device)
+    out = torch.empty(batch, G, co, ftot, dtype=a.dtype, device=a.device)
     per_freq = G * (batch * (ci + co) + ci * co) * a.element_size()
     for f0, f1 in _freq_chunks(ftot, per_freq):
         fb = f1 - f0
