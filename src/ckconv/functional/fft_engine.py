@@ -3,8 +3,8 @@
 Why blocked: on CPU the textbook ``irfft(rfft(u, n=2L) * rfft(k, n=2L), n=2L)[..., :L]`` spends
 most of its time allocating and first-touching tensors several times the input's size (the
 padded input, two spectra, the product, the full-length inverse).  Here the ``B * C`` rows are
-transformed a block at a time (about 1 MiB of padded rows; the block's buffers stay in cache
-and are reused for every block), and only the cropped output (and, if asked, the input
+transformed a block at a time (about 2 MiB of padded rows; the block's buffers stay near the
+cache and are reused for every block), and only the cropped output (and, if asked, the input
 spectrum for the backward pass) is allocated at full size.
 
 Conventions are those of :mod:`ckconv.functional.conv` (cross-correlation, same-size output,
@@ -122,7 +122,7 @@ _BLOCK_BYTES = 2 << 20
 # ... but never fewer rows than this: every transform call pays a fixed cost (MKL commits a
 # descriptor per call), measured per row of rfft + irfft at n = 32768 (1 thread, CPU time):
 # 8 rows 182 us, 16 rows 141 us, 32 rows 121 us, 64 rows 131 us; n = 8192: 36 / 26 / 23 / 22 us
-# (bench_tuning.py rows).  Above 32 KiB rows the 1 MiB blocks were call-bound.
+# (bench_tuning.py rows).  Above 32 KiB rows 1 MiB blocks were call-bound.
 _MIN_BLOCK_ROWS = 32
 # Frequencies per contraction block of the dense path.
 _FREQ_BLOCK_BYTES = 1 << 21
@@ -647,7 +647,7 @@ def _dw_forward(
         saved = torch.empty(batch, G, *plan.freq, dtype=_complex_dtype(x.dtype), device=x.device)
     rows = _rows_per_block(plan, x.element_size(), batch * G)
     buf = _Buffers(plan, rows, x.dtype, x.device)
-    # The block loop is the engine's hot path (one iteration per ~1 MiB of rows): its views of
+    # The block loop is the engine's hot path (one iteration per ~2 MiB of rows): its views of
     # the padded buffer are made once per block shape, and the transforms keep the (nb, ng)
     # row shape, so an iteration is nine tensor calls.
     dims, crop, n, freq = _dims(plan), _crop(plan.spatial), plan.n, plan.freq
