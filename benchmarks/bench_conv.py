@@ -35,8 +35,10 @@ memory instead of fresh pages (page faults); ``--malloc thp`` keeps glibc's thre
 restarts the script with ``THP_MEM_ALLOC_ENABLE=1``, which makes torch ask for transparent
 huge pages for allocations of 2 MiB and more (on Linux with THP in ``madvise`` or ``always``
 mode): fresh pages still come zeroed from the kernel, but with ~16x fewer page faults (a
-32 MiB tensor: ~8200 faults with 4 KiB pages, ~530 measured with THP); the default leaves
-glibc's settings.  The header says which one ran: the textbook formula's large temporaries
+32 MiB tensor: ~8200 faults with 4 KiB pages, ~530 measured with THP), but on a VM that
+returns freed memory to its host (virtio-balloon free page reporting, as on the project's
+machine) a huge page allocated seconds after large frees can cost 7-15x a 4 KiB one (see
+docs/performance.md, "Huge pages"); the default leaves glibc's settings.  The header says which one ran: the textbook formula's large temporaries
 depend on it most.
 
 Threads: on a machine shared with other busy processes, use ``--threads 1 --clock cpu``.
