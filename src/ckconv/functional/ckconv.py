@@ -331,6 +331,39 @@ def _check_input(input: torch.Tensor, data_dim: int) -> None:
         )
 
 
+def grid_kernel(
+    kernel_net: KernelNetLike,
+    kernel_size: Sequence[int],
+    input: torch.Tensor,
+    *,
+    causal: bool,
+    rate: RateLike | None,
+    padding_mode: PaddingMode,
+    separable: bool,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """The kernel the functional twins convolve ``input`` with: ``kernel_net`` sampled on the
+    grid of ``kernel_size`` at ``rate`` (:func:`kernel_axes`), scaled by eq. 5 and generated
+    under the autocast policy of :func:`generate_kernel`, returned in ``dtype``."""
+    return generate_kernel(
+        kernel_net,
+        lambda work: kernel_axes(
+            kernel_size,
+            causal=causal,
+            rate=rate,
+            input_size=input.shape[2:],
+            padding_mode=padding_mode,
+            device=input.device,
+            dtype=work,
+        ),
+        input.shape[1],
+        separable=separable,
+        device=input.device,
+        dtype=dtype,
+        scale=rate_scale(rate, len(kernel_size)),
+    )
+
+
 def ckconv(
     input: torch.Tensor,
     kernel_net: KernelNetLike,
@@ -369,24 +402,16 @@ def ckconv(
     """
     data_dim = _data_dim(input, kernel_size)
     _check_input(input, data_dim)
-    ks = as_sizes(kernel_size, data_dim, "kernel_size")
     dtype = conv_dtype(input)
-    weight = generate_kernel(
+    weight = grid_kernel(
         kernel_net,
-        lambda work: kernel_axes(
-            ks,
-            causal=causal,
-            rate=rate,
-            input_size=input.shape[2:],
-            padding_mode=padding_mode,
-            device=input.device,
-            dtype=work,
-        ),
-        input.shape[1],
+        as_sizes(kernel_size, data_dim, "kernel_size"),
+        input,
+        causal=causal,
+        rate=rate,
+        padding_mode=padding_mode,
         separable=mixer is not None,
-        device=input.device,
         dtype=dtype,
-        scale=rate_scale(rate, data_dim),
     )
     return _convolve(input, weight, bias, mixer, dtype, causal, rate, blur, method, padding_mode)
 

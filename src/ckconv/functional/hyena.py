@@ -19,11 +19,10 @@ from ckconv.functional.ckconv import (
     KernelNetLike,
     blur_kernel,
     conv_dtype,
-    generate_kernel,
-    kernel_axes,
+    grid_kernel,
 )
 from ckconv.functional.conv import Method, PaddingMode, conv, mix
-from ckconv.grids import RateLike, as_sizes, rate_scale
+from ckconv.grids import RateLike, as_sizes
 
 __all__ = ["depthwise_ckconv", "hyena", "hyena_recurrence"]
 
@@ -83,24 +82,16 @@ def depthwise_ckconv(
         - Output: ``(N, C, *spatial)``
     """
     data_dim = input.dim() - 2
-    ks = as_sizes(kernel_size, data_dim, "kernel_size")
     dtype = conv_dtype(input)
-    weight = generate_kernel(
+    weight = grid_kernel(
         kernel_net,
-        lambda work: kernel_axes(
-            ks,
-            causal=causal,
-            rate=rate,
-            input_size=input.shape[2:],
-            padding_mode=padding_mode,
-            device=input.device,
-            dtype=work,
-        ),
-        input.shape[1],
+        as_sizes(kernel_size, data_dim, "kernel_size"),
+        input,
+        causal=causal,
+        rate=rate,
+        padding_mode=padding_mode,
         separable=True,
-        device=input.device,
         dtype=dtype,
-        scale=rate_scale(rate, data_dim),
     )
     return _depthwise_convolve(input, weight, bias, dtype, causal, rate, blur, method, padding_mode)
 
