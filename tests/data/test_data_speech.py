@@ -154,3 +154,7 @@ def test_speech_commands_subset_split_and_features(tmp_path, fab):
 def test_speech_missing_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"SpeechCommands: expected files \[yes, no, up"):
         SpeechCommands(tmp_path)
+    # the message also says how to write the offline stand-in at that very root
+    with pytest.raises(FileNotFoundError) as info:
+        SpeechCommands(tmp_path / "sc")
+    assert f"ckconv data synth-speech --out {tmp_path / 'sc'}" in str(info.value)

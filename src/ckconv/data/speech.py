@@ -269,7 +269,9 @@ class SpeechCommands(Dataset):
                 root,
                 self.CANDIDATES,
                 words,
-                "Download speech_commands_v0.02.tar.gz (Warden 2018) and extract it there.",
+                "Download speech_commands_v0.02.tar.gz (Warden 2018) and extract it there, or "
+                "write a synthetic stand-in in its layout with `ckconv data synth-speech --out "
+                f"{root}` (needs espeak-ng and sox).",
             )
         self.root = directory
         self.features = features
