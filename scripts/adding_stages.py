@@ -41,6 +41,16 @@ def r2(features: torch.Tensor, target: torch.Tensor, fit: slice, score: slice) -
     return max(0.0, 1.0 - (residual.pow(2).mean() / target[score].var()).item())
 
 
+def last_step_norm(model: CKCNN, x: torch.Tensor) -> torch.Tensor:
+    """The last block's second norm output at the last step, ``(N, C)``."""
+    seen: dict[str, torch.Tensor] = {}
+    hook = model.blocks[-1].norm2.register_forward_hook(lambda m, i, o: seen.__setitem__("norm", o))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    return seen["norm"][..., -1]
+
+
 def report(model: CKCNN, length: int, n: int = 2000) -> None:
     model.eval()
     x, y = adding_problem_batch(n, length, torch.Generator().manual_seed(7))
@@ -113,7 +123,15 @@ def main() -> None:
             model.eval()
             with torch.no_grad():
                 val = torch.mean((model(x_val) - y_val) ** 2).item()
-            print(f"step {step} val MSE {val:.5f} ({time.time() - start:.0f} s)", flush=True)
+            last = last_step_norm(model, x_val[:256])
+            spread, means = last.std(0), last.mean(0)
+            print(
+                f"step {step} val MSE {val:.5f} | last-step norm output: spread median "
+                f"{spread.median().item():.4f} max {spread.max().item():.4f}, "
+                f"{int((means > 0).sum())} of {means.numel()} channel means above 0 "
+                f"({time.time() - start:.0f} s)",
+                flush=True,
+            )
     if args.save:
         torch.save(model.state_dict(), args.save)
     report(model, args.length)
