@@ -17,6 +17,7 @@ from ckconv.data import speech_synth
 from ckconv.data.registry import make_datasets
 from ckconv.data.speech import KIDGER_WORDS, SpeechCommands, read_wav, write_wav
 from ckconv.data.speech_synth import (
+    MissingProgramError,
     SpeechSynthError,
     clip_from_samples,
     colored_noise,
@@ -143,14 +144,14 @@ def test_missing_programs_name_the_debian_packages(tmp_path, monkeypatch):
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    with pytest.raises(SpeechSynthError, match=r"espeak-ng, sox.*apt-get install espeak-ng sox"):
+    with pytest.raises(MissingProgramError, match=r"espeak-ng, sox.*apt-get install espeak-ng sox"):
         synthesize_speech(tmp_path / "out", num_speakers=2)
     assert not (tmp_path / "out").exists()  # nothing written
     # only sox missing: only sox is named
     fake = empty / "espeak-ng"
     fake.write_text("#!/bin/sh\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    with pytest.raises(SpeechSynthError, match=r"programs sox, not found.*apt-get install sox$"):
+    with pytest.raises(MissingProgramError, match=r"programs sox, not found.*apt-get install sox$"):
         synthesize_speech(tmp_path / "out", num_speakers=2)
     # a program that fails: its command line and exit code in the error
     sox = empty / "sox"

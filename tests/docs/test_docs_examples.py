@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ckconv.data.speech_synth import MissingProgramError
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
@@ -33,6 +35,8 @@ def test_docs_example_runs(where, code, tmp_path, monkeypatch, capsys):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             exec(compile(code, where, "exec"), {"__name__": "__docs__"})
+    except MissingProgramError as err:  # espeak-ng / sox: the suite must not need them
+        pytest.skip(str(err))
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out

@@ -103,6 +103,10 @@ class SpeechSynthError(RuntimeError):
     """A synthesis program is missing or failed."""
 
 
+class MissingProgramError(SpeechSynthError):
+    """A synthesis program is not installed (the message names its Debian package)."""
+
+
 @dataclass(frozen=True)
 class SynthSpeaker:
     """One synthetic speaker: an espeak-ng voice and variant, rate (wpm) and pitch (0-99)."""
@@ -127,13 +131,13 @@ class SynthSummary:
 
 
 def check_programs(programs: Sequence[str] = ("espeak-ng", "sox")) -> dict[str, str]:
-    """Paths of the programs; raises :class:`SpeechSynthError` naming the Debian packages of
+    """Paths of the programs; raises :class:`MissingProgramError` naming the Debian packages of
     the missing ones."""
     found = {p: shutil.which(p) for p in programs}
     missing = [p for p, path in found.items() if path is None]
     if missing:
         pkgs = " ".join(PACKAGES.get(p, p) for p in missing)
-        raise SpeechSynthError(
+        raise MissingProgramError(
             f"synthesising speech needs the programs {', '.join(missing)}, not found on PATH; "
             f"install them, e.g. on Debian/Ubuntu: sudo apt-get install {pkgs}"
         )
