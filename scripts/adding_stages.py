@@ -41,33 +41,30 @@ def r2(features: torch.Tensor, target: torch.Tensor, fit: slice, score: slice) -
     return max(0.0, 1.0 - (residual.pow(2).mean() / target[score].var()).item())
 
 
-def last_step_norm(model: CKCNN, x: torch.Tensor) -> torch.Tensor:
-    """The last block's second norm output at the last step, ``(N, C)``."""
+def run(model: CKCNN, x: torch.Tensor, **modules: torch.nn.Module):
+    """``model(x)`` without gradients, and the output of each named module during it."""
     seen: dict[str, torch.Tensor] = {}
-    hook = model.blocks[-1].norm2.register_forward_hook(lambda m, i, o: seen.__setitem__("norm", o))
-    with torch.no_grad():
-        model(x)
-    hook.remove()
-    return seen["norm"][..., -1]
+    hooks = [
+        module.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
+        for name, module in modules.items()
+    ]
+    try:
+        with torch.no_grad():
+            pred = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return pred, seen
 
 
 def report(model: CKCNN, length: int, n: int = 2000) -> None:
     model.eval()
     x, y = adding_problem_batch(n, length, torch.Generator().manual_seed(7))
-    first, last = model.blocks[0], model.blocks[-1]  # two blocks or more
-    seen: dict[str, torch.Tensor] = {}
-    hooks = [
-        last.conv2.register_forward_hook(lambda m, i, o: seen.__setitem__("conv", o)),
-        last.norm2.register_forward_hook(lambda m, i, o: seen.__setitem__("norm", o)),
-    ]
-    with torch.no_grad():
-        h0 = first(model.stem(x))
-        out = h0
-        for block in model.blocks[1:]:
-            out = block(out)
-        pred = model.head(out)
-    for hook in hooks:
-        hook.remove()
+    last = model.blocks[-1]
+    pred, seen = run(
+        model, x, first=model.blocks[0], conv=last.conv2, norm=last.norm2, out=last
+    )  # fmt: skip
+    h0 = seen["first"]
     gated = (x[:, 0] * x[:, 1])[:200].reshape(-1)
     steps = h0[:200].permute(0, 2, 1).reshape(-1, h0.shape[1])
     half = slice(0, n // 2), slice(n // 2, n)
@@ -76,7 +73,7 @@ def report(model: CKCNN, length: int, n: int = 2000) -> None:
         f"MSE {torch.mean((pred - y) ** 2).item():.5f} | "
         f"gate {r2(steps, gated, slice(None), slice(None)):.4f} | "
         f"conv {r2(seen['conv'][..., -1], y, *half):.4f} | "
-        f"norm {r2(norm_last, y, *half):.4f} | out {r2(out[..., -1], y, *half):.4f}"
+        f"norm {r2(norm_last, y, *half):.4f} | out {r2(seen['out'][..., -1], y, *half):.4f}"
     )
     print(
         "last-step norm output, mean per channel:",
@@ -121,9 +118,9 @@ def main() -> None:
         optimizer.step()
         if step % 100 == 0:
             model.eval()
-            with torch.no_grad():
-                val = torch.mean((model(x_val) - y_val) ** 2).item()
-            last = last_step_norm(model, x_val[:256])
+            pred, seen = run(model, x_val, norm=model.blocks[-1].norm2)
+            val = torch.mean((pred - y_val) ** 2).item()
+            last = seen["norm"][..., -1]
             spread, means = last.std(0), last.mean(0)
             print(
                 f"step {step} val MSE {val:.5f} | last-step norm output: spread median "
