@@ -28,6 +28,7 @@ from ckconv.kernelnets import (
 CONFIGS = {
     "siren": (SIREN, {}),
     "siren-plain-ref": (SIREN, {"weight_norm": False, "bias_init": "reference", "layers": 4}),
+    "siren-torch-init": (SIREN, {"weight_init": "torch", "bias_init": "reference"}),
     "siren-learn-omega": (SIREN, {"learn_omega_0": True, "omega_0": 10.0}),
     "magnet": (MAGNet, {"omega_0": 5.0}),
     "magnet-causal": (MAGNet, {"omega_0": 5.0, "causal": True, "init_extent": 0.5}),
@@ -265,6 +266,24 @@ def test_siren_alternative_bias_inits(bias_init, low, high):
         assert b.min() >= low and b.max() <= high
         if high > low:
             assert b.min() < low + 0.05 and b.max() > high - 0.05
+
+
+@pytest.mark.parametrize("weight_norm", [True, False])
+def test_siren_torch_weight_init_is_the_linear_default(weight_norm):
+    # every layer U(-1/sqrt(fan_in), 1/sqrt(fan_in)), first layer too, whatever omega_0
+    torch.manual_seed(0)
+    net = SIREN(2, 400, hidden=400, omega_0=30.0, weight_init="torch", weight_norm=weight_norm)
+    for linear in [*net.linears, net.output_linear]:
+        w = linear.weight.detach()
+        bound = 1.0 / math.sqrt(linear.in_features)
+        assert w.abs().max() <= bound * (1 + 1e-6) and w.abs().max() > 0.99 * bound
+        assert abs(w.var().item() * 3 / bound**2 - 1) < 0.05
+    # the paper's first-layer bias scales with the drawn first-layer rows
+    w = net.linears[0].weight.detach()
+    u = net.linears[0].bias.detach() * w.norm(dim=1) / math.pi
+    assert u.abs().max() <= 1.0 + 1e-6 and u.abs().max() > 0.95
+    with pytest.raises(ValueError, match="weight_init must be one of"):
+        SIREN(1, 1, weight_init="default")
 
 
 def test_siren_forward_matches_formula():

@@ -185,6 +185,22 @@ def test_models_pass_kernel_bias_init_to_their_sirens(model_cls):
     assert all(s.bias_init == "paper" for s in default.modules() if isinstance(s, SIREN))
 
 
+@pytest.mark.parametrize("model_cls", [CKCNN, CCNN])
+def test_models_pass_kernel_weight_init_to_their_sirens(model_cls):
+    extra = {"kernel_net": "siren", "num_blocks": 1} if model_cls is CCNN else {}
+    model = model_cls(1, 2, input_size=16, hidden_channels=4, kernel_weight_init="torch", **extra)
+    sirens = [m for m in model.modules() if isinstance(m, SIREN)]
+    assert sirens and all(s.weight_init == "torch" for s in sirens)
+    # hidden layers U(-1/sqrt(32), 1/sqrt(32)), wider than Sitzmann's sqrt(6/32)/30
+    hidden = torch.cat([lin.weight.detach().flatten() for s in sirens for lin in s.linears[1:]])
+    assert 0.9 / math.sqrt(32) < hidden.abs().max() <= 1 / math.sqrt(32) + 1e-6
+    default = model_cls(1, 2, input_size=16, hidden_channels=4, **extra)
+    assert all(s.weight_init == "siren" for s in default.modules() if isinstance(s, SIREN))
+    with pytest.raises(ValueError, match=r"kernel_weight_init='torch' .* kernel_net='siren'") as err:
+        CCNN(1, 2, input_size=16, hidden_channels=4, num_blocks=1, kernel_weight_init="torch")
+    assert err.value.argument == "kernel_weight_init"
+
+
 def test_models_refuse_bias_init_for_other_kernel_nets():
     with pytest.raises(ValueError, match=r"kernel_bias_init='zero' .* kernel_net='siren'") as err:
         CCNN(1, 2, input_size=16, hidden_channels=4, num_blocks=1, kernel_bias_init="zero")

@@ -22,6 +22,7 @@ from ckconv.kernelnets.base import KernelNet, set_linear_weight_
 __all__ = ["SIREN"]
 
 _BIAS_INITS = ("paper", "reference", "zero")
+_WEIGHT_INITS = ("siren", "torch")
 
 
 class SIREN(KernelNet):
@@ -33,8 +34,13 @@ class SIREN(KernelNet):
 
     Initialisation (:meth:`reset_parameters`):
 
-    - first layer ``W ~ U(-1/fan_in, 1/fan_in)``; later layers (output included)
-      ``W ~ U(-sqrt(6/fan_in)/omega_0, sqrt(6/fan_in)/omega_0)`` (Sitzmann et al.);
+    - ``weight_init="siren"`` (default): first layer ``W ~ U(-1/fan_in, 1/fan_in)``; later
+      layers (output included) ``W ~ U(-sqrt(6/fan_in)/omega_0, sqrt(6/fan_in)/omega_0)``
+      (Sitzmann et al.);
+    - ``weight_init="torch"``: every layer ``W ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, the
+      ``nn.Linear`` default, which is what the public CKConv code's kernel nets effectively
+      start from (see ``bias_init="reference"``); with ``bias_init="reference"`` it is that
+      code's whole kernel-net init;
     - ``bias_init="paper"`` (default): first-layer bias
       ``b_i ~ U(-pi/||W_i||, pi/||W_i||)`` (CKConv paper, Sec. 4 and Appx. B.2), later biases
       keep the ``nn.Linear`` default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``;
@@ -71,6 +77,7 @@ class SIREN(KernelNet):
             best values in ``[1, 70]``, e.g. 31.09 on sMNIST, 25.67 on CharacterTrajectories).
         bias: whether the linear layers have biases.
         bias_init: ``"paper"``, ``"reference"`` or ``"zero"`` (see above).
+        weight_init: ``"siren"`` or ``"torch"`` (see above).
         weight_norm: wrap the linear layers in weight normalisation.
         learn_omega_0: learn one ``omega_0`` per sine layer (see above), starting at
             ``omega_0``.
@@ -97,6 +104,7 @@ class SIREN(KernelNet):
         bias: bool = True,
         *,
         bias_init: str = "paper",
+        weight_init: str = "siren",
         weight_norm: bool = True,
         learn_omega_0: bool = False,
         omega_0_min: float | None = None,
@@ -129,6 +137,7 @@ class SIREN(KernelNet):
             )
         self.bias = bool(bias)
         self.bias_init = choice("bias_init", bias_init, _BIAS_INITS)
+        self.weight_init = choice("weight_init", weight_init, _WEIGHT_INITS)
         self.weight_norm = bool(weight_norm)
         factory = {"device": device, "dtype": dtype}
 
@@ -159,7 +168,9 @@ class SIREN(KernelNet):
         for index, linear in enumerate(all_linears):
             fan_in = linear.in_features
             weight = torch.empty_like(linear.weight, requires_grad=False)
-            if index == 0:
+            if self.weight_init == "torch":
+                bound = 1.0 / math.sqrt(fan_in)
+            elif index == 0:
                 bound = 1.0 / fan_in
             else:
                 bound = math.sqrt(6.0 / fan_in) / self.omega_0
@@ -214,7 +225,8 @@ class SIREN(KernelNet):
         return (
             f"in_dims={self.in_dims}, out_channels={self.out_channels}, hidden={self.hidden}, "
             f"layers={self.layers}, omega_0={self.omega_0}, bias={self.bias}, "
-            f"bias_init={self.bias_init!r}, weight_norm={self.weight_norm}"
+            f"bias_init={self.bias_init!r}, weight_init={self.weight_init!r}, "
+            f"weight_norm={self.weight_norm}"
             + (
                 f", learn_omega_0=True, omega_0_min={self.omega_0_min}"
                 if self.learn_omega_0

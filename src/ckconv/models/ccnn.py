@@ -50,14 +50,16 @@ def kernel_net_factory(
     init_extent: float,
     learn_omega_0: bool = False,
     bias_init: str | None = None,
+    weight_init: str | None = None,
 ):
     """A factory ``f(in_dims, out_channels)`` for :class:`~ckconv.nn.CKConv`'s ``kernel_net``.
 
     ``learn_omega_0`` (the models' ``kernel_learn_omega_0``): SIREN kernels learn one
     ``omega_0`` per layer (:class:`~ckconv.kernelnets.SIREN`); other kernel nets refuse it.
     ``bias_init`` (the models' ``kernel_bias_init``): the SIREN's bias initialisation
-    (``"paper"``, ``"reference"`` or ``"zero"``); ``None`` keeps the kernel net's default;
-    other kernel nets refuse a value.
+    (``"paper"``, ``"reference"`` or ``"zero"``) and ``weight_init`` (``kernel_weight_init``)
+    its weight initialisation (``"siren"`` or ``"torch"``); ``None`` keeps the kernel net's
+    default; other kernel nets refuse a value.
 
     The kernel net is built once here, so a bad size or prior fails at the model's
     construction with the model's argument names (``kernel_hidden``, ``kernel_layers``,
@@ -77,6 +79,8 @@ def kernel_net_factory(
     siren_only = {"learn_omega_0": True} if learn_omega_0 else {}
     if bias_init is not None:
         siren_only["bias_init"] = bias_init
+    if weight_init is not None:
+        siren_only["weight_init"] = weight_init
     if siren_only and name.lower() != "siren":
         key, value = next(iter(siren_only.items()))
         raise ArgumentValueError(
@@ -111,6 +115,7 @@ _MODEL_KERNEL_ARGS = {
     "layers": "kernel_layers",
     "omega_0": "kernel_omega_0",
     "bias_init": "kernel_bias_init",
+    "weight_init": "kernel_weight_init",
 }
 
 
@@ -201,6 +206,8 @@ class CCNN(nn.Module):
             layer, starting at ``kernel_omega_0`` (:class:`~ckconv.kernelnets.SIREN`).
         kernel_bias_init: with ``kernel_net="siren"``, its bias initialisation (``"paper"``,
             ``"reference"``, ``"zero"``; ``None``: the SIREN's default, ``"paper"``).
+        kernel_weight_init: with ``kernel_net="siren"``, its weight initialisation
+            (``"siren"``, ``"torch"``; ``None``: the SIREN's default, ``"siren"``).
         mask_init_sigma: initial FlexConv mask width.
         dropout: dropout inside the blocks.
         norm: ``"batch"``, ``"layer"`` (per position) or ``"group"``.
@@ -249,6 +256,7 @@ class CCNN(nn.Module):
         kernel_omega_0: float | None = None,
         kernel_learn_omega_0: bool = False,
         kernel_bias_init: str | None = None,
+        kernel_weight_init: str | None = None,
         mask_init_sigma: float = 0.075,
         dropout: float = 0.0,
         norm: str = "batch",
@@ -297,6 +305,7 @@ class CCNN(nn.Module):
             init_extent=min(1.0, 1.667 * mask_init_sigma),
             learn_omega_0=kernel_learn_omega_0,
             bias_init=kernel_bias_init,
+            weight_init=kernel_weight_init,
         )
         self.blocks = nn.ModuleList(
             CCNNBlock(

@@ -86,6 +86,12 @@ class CKCNN(nn.Module):
             ``None`` keeps its default, ``"paper"`` (first layer ``U(-pi/||W_i||, pi/||W_i||)``);
             ``"reference"`` draws every bias from ``U(-1, 1)`` as the public CKConv code
             effectively does; ``"zero"``.
+        kernel_weight_init: the SIREN's weight initialisation (``kernel_net="siren"`` only):
+            ``None`` keeps its default, ``"siren"`` (Sitzmann et al.); ``"torch"`` keeps the
+            ``nn.Linear`` default ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` in every layer. With
+            ``kernel_bias_init="reference"`` it is the public CKConv code's effective kernel-net
+            init (that code's SIREN init is written before weight norm takes the weights over,
+            so has no effect).
         dropout: dropout in the blocks.
         norm: ``"group"`` (GroupNorm(1, C), the paper's "LN", which normalises over time too) or
             ``"layer"`` (per time step; keeps per-step outputs strictly causal).
@@ -131,6 +137,7 @@ class CKCNN(nn.Module):
         kernel_omega_0: float | None = None,
         kernel_learn_omega_0: bool = False,
         kernel_bias_init: str | None = None,
+        kernel_weight_init: str | None = None,
         dropout: float = 0.0,
         norm: str = "group",
         head: HeadKind = "last",
@@ -161,6 +168,7 @@ class CKCNN(nn.Module):
             init_extent=1.0,
             learn_omega_0=kernel_learn_omega_0,
             bias_init=kernel_bias_init,
+            weight_init=kernel_weight_init,
         )
         self.stem = Stem(
             in_channels,
