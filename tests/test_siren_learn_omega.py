@@ -196,7 +196,9 @@ def test_models_pass_kernel_weight_init_to_their_sirens(model_cls):
     assert 0.9 / math.sqrt(32) < hidden.abs().max() <= 1 / math.sqrt(32) + 1e-6
     default = model_cls(1, 2, input_size=16, hidden_channels=4, **extra)
     assert all(s.weight_init == "siren" for s in default.modules() if isinstance(s, SIREN))
-    with pytest.raises(ValueError, match=r"kernel_weight_init='torch' .* kernel_net='siren'") as err:
+    with pytest.raises(
+        ValueError, match=r"kernel_weight_init='torch' .* kernel_net='siren'"
+    ) as err:
         CCNN(1, 2, input_size=16, hidden_channels=4, num_blocks=1, kernel_weight_init="torch")
     assert err.value.argument == "kernel_weight_init"
 
