@@ -17,12 +17,13 @@ Examples (one torch thread is plenty)::
     python scripts/adding_stages.py --length 100 --omega 14.55 --steps 3000 --save l100.pt
     python scripts/adding_stages.py --length 1000 --omega 2.03 --load run/checkpoints/last.ckpt
     python scripts/adding_stages.py --length 1000 --omega 2.03 --init reference --steps 8000
+    python scripts/adding_stages.py --length 1000 --omega 2.03 --weight-init torch \
+        --bias-init reference --steps 8000
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
 import torch
@@ -85,22 +86,15 @@ def report(model: CKCNN, length: int, n: int = 2000) -> None:
 
 
 def reference_init_(model: CKCNN) -> None:
-    """Re-draw ``model`` as the public CKConv code's adding-problem model starts.
+    """Re-draw the parts of ``model`` outside its kernel nets as the public CKConv code's
+    adding-problem model starts: the readout N(0, 0.01) with bias 0, GroupNorm eps 1e-12.
 
-    Its kernel nets' weights keep PyTorch's default layer init, U(-1/sqrt(fan_in),
-    1/sqrt(fan_in)), because its SIREN init writes the weights after weight norm has taken them
-    over; every kernel-net bias is U(-1, 1); the readout is N(0, 0.01) with bias 0; its
-    GroupNorm eps is 1e-12.  (Facts read off that code; the code itself is not copied.)
+    Its kernel nets' init is the library's ``kernel_weight_init="torch"`` with
+    ``kernel_bias_init="reference"`` (``--init reference`` builds the model with both).  (Facts
+    read off that code; the code itself is not copied.)
     """
     with torch.no_grad():
         for block in model.blocks:
-            for conv in (block.conv1, block.conv2):
-                net = conv.kernel_net
-                for linear in (*net.linears, net.output_linear):
-                    bound = 1.0 / math.sqrt(linear.in_features)
-                    # assigning a weight-normed weight sets its direction and norm from it
-                    linear.weight = torch.empty_like(linear.weight).uniform_(-bound, bound)
-                    linear.bias.uniform_(-1.0, 1.0)
             for norm in (block.norm1, block.norm2):
                 norm.eps = 1e-12
         model.head.linear.weight.normal_(0.0, 0.01)
@@ -113,11 +107,13 @@ def main() -> None:
     parser.add_argument("--omega", type=float, required=True, help="kernel_omega_0")
     parser.add_argument("--norm", default="group")
     parser.add_argument("--bias-init", default=None, help="kernel_bias_init")
+    parser.add_argument("--weight-init", default=None, help="kernel_weight_init")
     parser.add_argument(
         "--init",
         choices=("ckconv", "reference"),
         default="ckconv",
-        help="reference: re-draw the model with the CKConv reference code's effective init",
+        help="reference: the CKConv reference code's effective init (kernel nets: "
+        "--weight-init torch --bias-init reference; its readout and GroupNorm eps)",
     )
     parser.add_argument("--hidden", type=int, default=25)
     parser.add_argument("--steps", type=int, default=0, help="plain-loop training steps first")
@@ -126,10 +122,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    if args.init == "reference":
+        args.weight_init, args.bias_init = "torch", "reference"
     torch.manual_seed(args.seed)
     model = CKCNN(
         2, 1, input_size=args.length, hidden_channels=args.hidden, num_blocks=2,
         kernel_omega_0=args.omega, norm=args.norm, kernel_bias_init=args.bias_init,
+        kernel_weight_init=args.weight_init,
     )  # fmt: skip
     if args.init == "reference":
         reference_init_(model)
