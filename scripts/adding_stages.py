@@ -123,6 +123,8 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.init == "reference":
+        if (args.weight_init, args.bias_init) != (None, None):
+            parser.error("--init reference sets --weight-init and --bias-init itself")
         args.weight_init, args.bias_init = "torch", "reference"
     torch.manual_seed(args.seed)
     model = CKCNN(
