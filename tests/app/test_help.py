@@ -17,7 +17,7 @@ def _commands() -> list[list[str]]:
     for name in sub.choices:
         argvs.append([name])
         if name == "plot":
-            argvs.append(["plot", "kernels"])
+            argvs += [["plot", "kernels"], ["plot", "curves"]]
         if name == "data":
             argvs += [["data", "list"], ["data", "synth-speech"]]
     return argvs
@@ -41,6 +41,7 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     parsers = {f"ckconv {name}": p for name, p in sub.choices.items()}
     parsers["ckconv export"] = export_command._parser()
     parsers["ckconv plot kernels"] = plot_command._parser()
+    parsers["ckconv plot curves"] = plot_command._curves_parser()
     return parsers
 
 

@@ -14,6 +14,8 @@
     ckconv configs                                   list the shipped experiment configs
     ckconv data list [--root DIR]                    list the tasks and whether their data is here
     ckconv data synth-speech --out DIR [--speakers N] a Speech Commands-layout set (espeak-ng, sox)
+    ckconv plot kernels --checkpoint FILE            a trained model's kernels and mask sizes
+    ckconv plot curves RUN [RUN ...] [--metric KEY]  one metric of several runs in one picture
 """
 
 from __future__ import annotations
@@ -204,9 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("export", help="bake and export a trained model (onnx|pt2)", add_help=False)
     p = sub.add_parser(
-        "plot", help="pictures: `ckconv plot kernels --checkpoint ...`", add_help=False
+        "plot",
+        help="pictures: `ckconv plot kernels --checkpoint ...`, `ckconv plot curves RUN ...`",
+        add_help=False,
     )
-    p.add_argument("what", nargs="?", choices=["kernels"])
+    p.add_argument("what", nargs="?", choices=["kernels", "curves"])
     return parser
 
 
@@ -408,13 +412,16 @@ def main(argv: list[str] | None = None) -> int:
 
             return main_export(extra)
         if args.command == "plot":
-            from ckconv.app.plot_command import main_plot_kernels
+            from ckconv.app.plot_command import main_plot_curves, main_plot_kernels
 
             if args.what is None:  # `ckconv plot --help` (or nothing): what there is to plot
                 if not {"-h", "--help"} & set(extra):
-                    parser.error("plot: say what to plot: `ckconv plot kernels --checkpoint ...`")
+                    parser.error(
+                        "plot: say what to plot: `ckconv plot kernels --checkpoint ...` or "
+                        "`ckconv plot curves RUN [RUN ...]`"
+                    )
                 return main_plot_kernels(["--help"])
-            return main_plot_kernels(extra)
+            return (main_plot_curves if args.what == "curves" else main_plot_kernels)(extra)
         if extra and args.command not in ("eval", "sweep-rates"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command == "eval":

@@ -1,4 +1,5 @@
-"""``ckconv plot kernels --checkpoint FILE``: kernel pictures and mask sizes of a trained model.
+"""``ckconv plot kernels --checkpoint FILE``: kernel pictures and mask sizes of a trained model;
+``ckconv plot curves RUN [RUN ...]``: one metric of several runs in one picture.
 
 The model comes from the checkpoint alone (:func:`ckconv.models.load_checkpoint`). Checkpoints
 written before they stored their model spec are rebuilt from their run config, which reads the
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ckconv._checks import InputError
 from ckconv.app.checkpoint import rebuild_model, resolve_checkpoint
+from ckconv.app.run_dir import RunPaths
 from ckconv.nn import PointConv
 from ckconv.viz.kernels import (
     format_mask_table,
@@ -24,7 +26,7 @@ from ckconv.viz.kernels import (
     save_figure,
 )
 
-__all__ = ["main_plot_kernels"]
+__all__ = ["main_plot_curves", "main_plot_kernels"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,3 +119,94 @@ def _default_out(checkpoint: Path) -> Path:
     if parent.name == "checkpoints":
         return parent.parent / "plots"
     return parent
+
+
+_DEFAULT_METRIC = "val/loss"  # what ckconv plot curves draws without --metric
+
+
+def _curves_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ckconv plot curves",
+        description=(
+            "Metrics of several runs in one picture, one line per run, one panel per metric "
+            "(e.g. the seeds of one config)."
+        ),
+    )
+    parser.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folders of ckconv train, or metrics.csv files"
+    )
+    parser.add_argument(
+        "--metric",
+        action="append",
+        default=None,
+        help=f"a column of metrics.csv, repeatable (default: {_DEFAULT_METRIC})",
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=None,
+        help="a legend label per RUN, in order (default: the run's config name and seed)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=0,
+        help="smooth each curve by a trailing mean over this many optimiser steps (e.g. 500 for "
+        "train/loss; per-epoch metrics keep their values; default %(default)s: no smoothing)",
+    )
+    parser.add_argument("--linear", action="store_true", help="a linear y axis (without it: "
+                        "log where every value is positive)")  # fmt: skip
+    parser.add_argument("--out", default="curves.png", help="the picture (default %(default)s)")
+    parser.add_argument("--dpi", type=int, default=110, help="resolution (default %(default)s)")
+    return parser
+
+
+def _run_label(run: Path) -> str:
+    """``<name> seed <seed>`` from the run folder's config.yaml, else the folder's name."""
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(RunPaths(run).config.read_text())
+        return f"{cfg['name']} seed {cfg['seed']}"
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        return run.name
+
+
+def main_plot_curves(argv: list[str] | None = None) -> int:
+    """``ckconv plot curves``: draw metrics of several runs' ``metrics.csv`` in one picture."""
+    from ckconv.app.csvlog import read_metrics
+    from ckconv.app.plots import plot_runs
+
+    parser = _curves_parser()
+    args = parser.parse_args(argv)
+    if args.dpi < 1:
+        parser.error(f"--dpi must be >= 1, got {args.dpi}")
+    if not args.window >= 0:  # also refuses nan
+        parser.error(f"--window must be >= 0 steps, got {args.window:g}")
+    if args.label is not None and len(args.label) != len(args.runs):
+        parser.error(f"--label given {len(args.label)} times for {len(args.runs)} runs")
+    runs: dict[str, list[dict[str, str]]] = {}
+    for i, given in enumerate(args.runs):
+        path = Path(given)
+        csv = path if path.is_file() else RunPaths(path).metrics
+        rows = read_metrics(csv)
+        if not rows:
+            print(f"ckconv plot curves: RUN {given!r}: no metrics in {os.fspath(csv)!r} (expected "
+                  "a run folder of ckconv train or its metrics.csv)", file=sys.stderr)  # fmt: skip
+            return 2
+        folder = csv.parent
+        label = args.label[i] if args.label else _run_label(folder)
+        if label in runs:  # two runs of one config and seed: tell them apart by folder
+            label = f"{label} ({folder.name})"
+        if label in runs:
+            parser.error(f"two runs are labelled {label!r}: give each RUN a --label")
+        runs[label] = rows
+    try:
+        fig = plot_runs(
+            runs, args.metric or [_DEFAULT_METRIC], window=args.window, log=False if args.linear else None
+        )  # fmt: skip
+    except ValueError as err:
+        print(f"ckconv plot curves: --metric: {err}", file=sys.stderr)
+        return 2
+    print("wrote " + os.fspath(save_figure(fig, args.out, dpi=args.dpi)))
+    return 0

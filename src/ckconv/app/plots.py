@@ -1,4 +1,5 @@
-"""Pictures of a run: training curves from ``metrics.csv`` and the learned continuous kernels.
+"""Pictures of runs: training curves from ``metrics.csv`` (one run, or one metric over several
+runs) and the learned continuous kernels.
 
 matplotlib is imported inside the functions (an optional dependency) with the ``Agg`` backend, so
 plotting works on machines without a display.
@@ -7,11 +8,12 @@ plotting works on machines without a display.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from torch import nn
 
-__all__ = ["plot_curves", "plot_kernels"]
+__all__ = ["metric_series", "plot_curves", "plot_kernels", "plot_runs"]
 
 
 def _pyplot():
@@ -26,6 +28,34 @@ def _save(fig, path: str | os.PathLike) -> None:
     save_figure(fig, path, dpi=110)
 
 
+def metric_series(
+    rows: Sequence[Mapping[str, str]], key: str, *, window: float = 0
+) -> tuple[list[float], list[float]]:
+    """``(steps, values)`` of ``key`` in the rows of a ``metrics.csv`` (rows without it skipped).
+
+    ``window > 0`` replaces each value by the mean of the values logged within the last
+    ``window`` steps up to it (a trailing mean: a per-step loss logged every 10 steps with
+    ``window=500`` averages 50 values; a per-epoch metric is left as it is if epochs are longer).
+    """
+    if not window >= 0:
+        raise ValueError(f"window must be >= 0 steps, got {window}")
+    steps, values = [], []
+    for row in rows:
+        if row.get(key) not in (None, ""):
+            steps.append(float(row["step"]))
+            values.append(float(row[key]))
+    if window > 0:
+        smoothed, first, total = [], 0, 0.0
+        for i, value in enumerate(values):
+            total += value
+            while steps[first] <= steps[i] - window:
+                total -= values[first]
+                first += 1
+            smoothed.append(total / (i + 1 - first))
+        values = smoothed
+    return steps, values
+
+
 def plot_curves(metrics_csv: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Training loss per step and validation loss / metric per epoch from ``metrics.csv``."""
     from ckconv.app.csvlog import read_metrics
@@ -33,25 +63,17 @@ def plot_curves(metrics_csv: str | os.PathLike, out: str | os.PathLike) -> Path:
     rows = read_metrics(metrics_csv)
     plt = _pyplot()
 
-    def series(key: str) -> tuple[list[float], list[float]]:
-        xs, ys = [], []
-        for row in rows:
-            if row.get(key) not in (None, ""):
-                xs.append(float(row["step"]))
-                ys.append(float(row[key]))
-        return xs, ys
-
     val_keys = sorted({k for row in rows for k, v in row.items() if k.startswith("val/") and v})
     panels = 1 + len(val_keys)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.3), squeeze=False)
     ax = axes[0, 0]
-    xs, ys = series("train/loss")
+    xs, ys = metric_series(rows, "train/loss")
     if xs:
         ax.plot(xs, ys, lw=0.8, alpha=0.5, label="train (step)")
-    xs, ys = series("train/loss_epoch")
+    xs, ys = metric_series(rows, "train/loss_epoch")
     if xs:
         ax.plot(xs, ys, "o-", lw=1.5, ms=3, label="train (epoch mean)")
-    xs, ys = series("val/loss")
+    xs, ys = metric_series(rows, "val/loss")
     if xs:
         ax.plot(xs, ys, "s-", lw=1.5, ms=3, label="val")
     ax.set_xlabel("optimiser step")
@@ -62,7 +84,7 @@ def plot_curves(metrics_csv: str | os.PathLike, out: str | os.PathLike) -> Path:
             ax.set_yscale("log")
     for i, key in enumerate(val_keys):
         ax = axes[0, 1 + i]
-        xs, ys = series(key)
+        xs, ys = metric_series(rows, key)
         ax.plot(xs, ys, "s-", lw=1.5, ms=3, color="C2")
         ax.set_xlabel("optimiser step")
         ax.set_title(key)
@@ -70,6 +92,45 @@ def plot_curves(metrics_csv: str | os.PathLike, out: str | os.PathLike) -> Path:
     _save(fig, out)
     plt.close(fig)
     return Path(out)
+
+
+def plot_runs(
+    runs: Mapping[str, Sequence[Mapping[str, str]]],
+    metrics: Sequence[str],
+    *,
+    window: float = 0,
+    log: bool | None = None,
+):
+    """One panel per metric, one line per run: ``runs`` maps a label to the rows of that run's
+    ``metrics.csv`` (:func:`ckconv.app.csvlog.read_metrics`); ``window`` smooths each curve
+    (:func:`metric_series`). ``log=None`` uses a log scale where every value is positive.
+    Returns the matplotlib figure (save it with :func:`ckconv.viz.save_figure`).
+
+    Raises:
+        ValueError: a metric no run has, naming it and the runs' metrics.
+    """
+    for key in metrics:
+        if not any(metric_series(rows, key)[0] for rows in runs.values()):
+            have = sorted({k for rows in runs.values() for row in rows for k, v in row.items()
+                           if v and k not in ("epoch", "step")})  # fmt: skip
+            raise ValueError(f"no run has the metric {key!r}; they have: {', '.join(have)}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(5.0 * len(metrics), 3.6), squeeze=False
+    )  # fmt: skip
+    for ax, key in zip(axes[0], metrics, strict=True):
+        for label, rows in runs.items():
+            steps, values = metric_series(rows, key, window=window)
+            if steps:
+                ax.plot(steps, values, "-" if len(steps) > 60 else ".-", lw=1.2, label=label)
+        ax.set_xlabel("optimiser step")
+        ax.set_title(key if not window else f"{key} (trailing mean over {window:g} steps)")
+        values = [y for line in ax.lines for y in line.get_ydata()]
+        if log or (log is None and min(values) > 0):
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def plot_kernels(
