@@ -420,7 +420,13 @@ def main(argv: list[str] | None = None) -> int:
                         "plot: say what to plot: `ckconv plot kernels --checkpoint ...` or "
                         "`ckconv plot curves RUN [RUN ...]`"
                     )
-                return main_plot_kernels(["--help"])
+                print(
+                    "usage: ckconv plot {kernels,curves} ...\n\n"
+                    "  kernels --checkpoint FILE   a trained model's kernels and mask sizes\n"
+                    "  curves RUN [RUN ...]        one metric of several runs in one picture\n\n"
+                    "`ckconv plot kernels --help`, `ckconv plot curves --help`: their options"
+                )
+                raise SystemExit(0)  # as argparse's --help
             return (main_plot_curves if args.what == "curves" else main_plot_kernels)(extra)
         if extra and args.command not in ("eval", "sweep-rates"):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
