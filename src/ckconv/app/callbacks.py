@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-__all__ = ["EpochLines", "LastCheckpoint", "progress_bars_wanted"]
+__all__ = ["BestCheckpoint", "EpochLines", "LastCheckpoint", "progress_bars_wanted"]
 
 
 def progress_bars_wanted(asked: bool, stream: Any = None) -> bool:
@@ -105,3 +105,54 @@ class LastCheckpoint(Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._save(trainer)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` keeping one best checkpoint, with ties broken by a second metric.
+
+    Lightning replaces the best checkpoint only when the monitored value strictly improves, so
+    with a metric that saturates (a copy-memory accuracy of 100 %, a small validation set's
+    accuracy) ``best.ckpt`` stays at the first epoch that reached the best value, however much
+    training improved after it. Here a later validation with an equal monitored value replaces it
+    when ``tie_break`` (e.g. ``"val/loss"``) is lower than at the kept checkpoint, as the CKConv
+    reference code keeps its best weights. The kept ``tie_break`` value is part of the
+    callback's state, so a resumed run goes on comparing against it.
+
+    Args:
+        tie_break: a logged metric, lower is better; None: Lightning's rule alone.
+        **kwargs: :class:`~lightning.pytorch.callbacks.ModelCheckpoint`'s (``save_top_k`` 1).
+    """
+
+    def __init__(self, *, tie_break: str | None = None, **kwargs: Any) -> None:
+        if kwargs.setdefault("save_top_k", 1) != 1:
+            raise ValueError(
+                f"BestCheckpoint keeps one checkpoint, got save_top_k={kwargs['save_top_k']}"
+            )
+        super().__init__(**kwargs)
+        self.tie_break = tie_break
+        self.best_tie_break_score: float | None = None
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: Any = None) -> bool:
+        better = super().check_monitor_top_k(trainer, current)
+        value = trainer.callback_metrics.get(self.tie_break) if self.tie_break else None
+        tie = None if value is None else float(value)
+        if not better and tie is not None and current is not None and self.best_k_models:
+            kept = self.best_k_models[self.kth_best_model_path]
+            tied = float(current) == float(kept)
+            lower = self.best_tie_break_score is None or tie < self.best_tie_break_score
+            better = trainer.strategy.reduce_boolean_decision(tied and lower)
+        if better:  # the checkpoint about to be written holds this value
+            self.best_tie_break_score = tie
+        return better
+
+    @property
+    def state_key(self) -> str:
+        # a ModelCheckpoint's key, so runs saved before this class resume with their best score
+        return "ModelCheckpoint" + super().state_key.removeprefix(type(self).__qualname__)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "best_tie_break_score": self.best_tie_break_score}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.best_tie_break_score = state_dict.get("best_tie_break_score")

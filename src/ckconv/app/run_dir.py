@@ -4,7 +4,7 @@ and pictures::
     config.yaml            the resolved config (after overrides)
     metrics.csv            every logged metric, one row per logging call
     checkpoints/last.ckpt  the latest state (every ``checkpoint_every_n_steps`` and each epoch)
-    checkpoints/best.ckpt  the best validation score so far
+    checkpoints/best.ckpt  the best validation score so far (ties: the lower val/loss)
     curves.png             training curves
     kernels.png            the learned continuous kernels (when the model has any)
     summary.json           best validation (best.ckpt, its epoch), last validation, test metrics

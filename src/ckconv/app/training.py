@@ -106,6 +106,9 @@ def _new_run_dir(cfg: Config, env: DistEnv) -> Path:
     return Path(folder)
 
 
+_LOSS = "val/loss"  # what the module logs as the validation loss; best.ckpt's tie-breaker
+
+
 def _monitor(cfg: Config, prepared: Prepared) -> tuple[str, str]:
     """The metric the best checkpoint is chosen by, and whether it is minimised or maximised."""
     monitor = cfg.trainer.monitor or f"val/{prepared.bundle.objective.metric}"
@@ -115,18 +118,24 @@ def _monitor(cfg: Config, prepared: Prepared) -> tuple[str, str]:
 
 def _callbacks(cfg: Config, prepared: Prepared, paths: RunPaths, keep_before: int | None):
     """The best/last checkpoint callbacks (best first) and the loggers of a run."""
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from ckconv.app.callbacks import EpochLines, LastCheckpoint, progress_bars_wanted
+    from ckconv.app.callbacks import (
+        BestCheckpoint,
+        EpochLines,
+        LastCheckpoint,
+        progress_bars_wanted,
+    )
     from ckconv.app.csvlog import ResumableCSVLogger
 
     monitor, mode = _monitor(cfg, prepared)
-    best = ModelCheckpoint(
+    best = BestCheckpoint(
+        # an equal monitored value with a lower validation loss replaces best.ckpt
+        tie_break=None if monitor == _LOSS else _LOSS,
         dirpath=paths.checkpoints,
         filename="best",
         monitor=monitor,
         mode=mode,
-        save_top_k=1,
         save_last=False,
         auto_insert_metric_name=False,
         enable_version_counter=False,
