@@ -122,11 +122,15 @@ def test_cli_writes_a_picture(tmp_path):
     [
         (["--metric", "val/acc"], ["--metric", "'val/acc'", "val/mse"]),
         (["NOPE"], ["RUN 'NOPE'", "metrics.csv"]),
+        (["picture.png"], ["RUN 'picture.png'", "no metrics"]),
+        (["other.csv"], ["RUN 'other.csv'", "no metrics"]),
     ],
 )
 def test_cli_errors_name_what_the_user_gave(tmp_path, monkeypatch, capsys, extra, words):
     monkeypatch.chdir(tmp_path)
     run = _write_run(tmp_path / "run", "toy", 0, _rows(1.0))
+    (tmp_path / "picture.png").write_bytes(bytes(range(256)))  # not text
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")  # a CSV without the step column
     assert main(["plot", "curves", str(run), *extra]) == 2
     err = capsys.readouterr().err
     assert all(w in err for w in words), err

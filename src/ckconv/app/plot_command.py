@@ -10,6 +10,7 @@ The pictures are :mod:`ckconv.viz`'s.
 from __future__ import annotations
 
 import argparse
+import csv as csv_module
 import os
 import sys
 from pathlib import Path
@@ -189,8 +190,11 @@ def main_plot_curves(argv: list[str] | None = None) -> int:
     for i, given in enumerate(args.runs):
         path = Path(given)
         csv = path if path.is_file() else RunPaths(path).metrics
-        rows = read_metrics(csv)
-        if not rows:
+        try:
+            rows = read_metrics(csv)
+        except (UnicodeDecodeError, csv_module.Error):  # e.g. a picture given for a RUN
+            rows = []
+        if not rows or "step" not in rows[0]:
             print(f"ckconv plot curves: RUN {given!r}: no metrics in {os.fspath(csv)!r} (expected "
                   "a run folder of ckconv train or its metrics.csv)", file=sys.stderr)  # fmt: skip
             return 2
