@@ -110,7 +110,7 @@ def plot_runs(
         ValueError: a metric no run has, naming it and the runs' metrics.
     """
     for key in metrics:
-        if not any(metric_series(rows, key)[0] for rows in runs.values()):
+        if not any(row.get(key) for rows in runs.values() for row in rows):
             have = sorted({k for rows in runs.values() for row in rows for k, v in row.items()
                            if v and k not in ("epoch", "step")})  # fmt: skip
             raise ValueError(f"no run has the metric {key!r}; they have: {', '.join(have)}")
