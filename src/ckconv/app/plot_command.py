@@ -10,7 +10,7 @@ The pictures are :mod:`ckconv.viz`'s.
 from __future__ import annotations
 
 import argparse
-import csv as csv_module
+import csv
 import os
 import sys
 from pathlib import Path
@@ -189,16 +189,16 @@ def main_plot_curves(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict[str, str]]] = {}
     for i, given in enumerate(args.runs):
         path = Path(given)
-        csv = path if path.is_file() else RunPaths(path).metrics
+        metrics_csv = path if path.is_file() else RunPaths(path).metrics
         try:
-            rows = read_metrics(csv)
-        except (UnicodeDecodeError, csv_module.Error):  # e.g. a picture given for a RUN
+            rows = read_metrics(metrics_csv)
+        except (UnicodeDecodeError, csv.Error):  # e.g. a picture given for a RUN
             rows = []
         if not rows or "step" not in rows[0]:
-            print(f"ckconv plot curves: RUN {given!r}: no metrics in {os.fspath(csv)!r} (expected "
+            print(f"ckconv plot curves: RUN {given!r}: no metrics in {os.fspath(metrics_csv)!r} (expected "
                   "a run folder of ckconv train or its metrics.csv)", file=sys.stderr)  # fmt: skip
             return 2
-        folder = csv.parent
+        folder = metrics_csv.parent
         label = args.label[i] if args.label else _run_label(folder)
         if label in runs:  # two runs of one config and seed: tell them apart by folder
             label = f"{label} ({folder.name})"
