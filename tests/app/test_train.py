@@ -2,7 +2,9 @@
 run exactly; `ckconv eval` reproduces the test metric and runs at other resolutions."""
 
 import json
+import re
 import subprocess
+import time
 
 import pytest
 import torch
@@ -157,6 +159,23 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(
         assert torch.equal(a[key], b[key]), key
     assert read_metrics(full.run_dir / "metrics.csv") == read_metrics(crashed / "metrics.csv")
     assert full.metrics == resumed.metrics
+
+
+def test_a_resumed_epochs_line_times_only_this_process(tiny, tmp_path, run_folder, capsys):
+    """A run resumed mid-epoch prints its first epoch line with the seconds since the resume,
+    not since whatever origin the clock has (Lightning skips on_train_epoch_start there)."""
+    with pytest.raises(Crash):
+        train(load_config(None, [*tiny, "trainer.version=crash"]),
+              extra_callbacks=[CrashBefore(10)])  # fmt: skip
+    crashed = run_folder(tmp_path, version="crash")
+    capsys.readouterr()
+    t0 = time.perf_counter()
+    train(resume=crashed)
+    elapsed = time.perf_counter() - t0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in lines] == ["2/3", "3/3"]
+    seconds = [float(re.search(r"\(([0-9.]+) s\)$", ln).group(1)) for ln in lines]
+    assert sum(seconds) <= elapsed
 
 
 def test_eval_at_other_resolutions(tiny, tmp_path, accuracy_by_hand):

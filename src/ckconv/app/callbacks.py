@@ -24,7 +24,8 @@ def progress_bars_wanted(asked: bool, stream: Any = None) -> bool:
 class EpochLines(Callback):
     """One line per training epoch, with the validation metrics when it validated, for runs
     without a progress bar: ``epoch 3/15  train/loss_epoch 0.5123  val/acc 76.21 %
-    val/loss 0.6123  (4.1 s)``. Accuracies print as percentages (:func:`format_metric`)."""
+    val/loss 0.6123  (4.1 s)``. Accuracies print as percentages (:func:`format_metric`). The
+    seconds are the epoch's wall time in this process: after a resume mid-epoch, the part it ran."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
@@ -42,6 +43,11 @@ class EpochLines(Callback):
         metrics = scalar_metrics(trainer.callback_metrics)
         keys = sorted(k for k in metrics if k.startswith(prefixes) and k != "train/loss")
         return "  ".join(f"{k} {format_metric(k, metrics[k])}" for k in keys)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run resumed mid-epoch gets no on_train_epoch_start for that epoch: its line then
+        # times the part of the epoch this process ran.
+        self._t0 = time.perf_counter()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
