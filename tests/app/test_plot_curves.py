@@ -73,6 +73,21 @@ def test_plot_runs_draws_each_run_from_its_csv():
         fig.clf()
 
 
+def test_only_panels_the_window_averaged_say_so():
+    """val/mse is logged every 100 steps: a 50-step window leaves it as it is, and its title
+    must not claim a mean; train/loss, every 10 steps, is averaged."""
+    runs = {"a": _rows(1.0), "b": _rows(3.0)}
+    fig = plot_runs(runs, ["val/mse", "train/loss"], window=50)
+    try:
+        val_ax, train_ax = fig.axes[:2]
+        assert val_ax.get_title() == "val/mse"
+        assert train_ax.get_title() == "train/loss (trailing mean over 50 steps)"
+        for line, rows in zip(val_ax.lines, runs.values(), strict=True):
+            assert list(line.get_ydata()) == metric_series(rows, "val/mse")[1]
+    finally:
+        fig.clf()
+
+
 def test_plot_runs_keeps_a_linear_axis_for_values_at_or_below_zero():
     rows = [{"step": "1", "m": "-0.5"}, {"step": "2", "m": "0.5"}]
     fig = plot_runs({"r": rows}, ["m"])

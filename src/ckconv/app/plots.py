@@ -7,6 +7,7 @@ plotting works on machines without a display.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -51,6 +52,8 @@ def metric_series(
             while steps[first] <= steps[i] - window:
                 total -= values[first]
                 first += 1
+            if first == i:  # alone in its window: its own value, without the running sum's residue
+                total = value
             smoothed.append(total / (i + 1 - first))
         values = smoothed
     return steps, values
@@ -103,7 +106,9 @@ def plot_runs(
 ):
     """One panel per metric, one line per run: ``runs`` maps a label to the rows of that run's
     ``metrics.csv`` (:func:`ckconv.app.csvlog.read_metrics`); ``window`` smooths each curve
-    (:func:`metric_series`). ``log=None`` uses a log scale where every value is positive.
+    (:func:`metric_series`); a panel's title names the window only where it averaged something,
+    not over a per-epoch metric logged further apart. ``log=None`` uses a log scale where every
+    value is positive.
     Returns the matplotlib figure (save it with :func:`ckconv.viz.save_figure`).
 
     Raises:
@@ -119,12 +124,14 @@ def plot_runs(
         1, len(metrics), figsize=(5.0 * len(metrics), 3.6), squeeze=False
     )  # fmt: skip
     for ax, key in zip(axes[0], metrics, strict=True):
+        averaged = False  # whether any point is a mean of several logged values
         for label, rows in runs.items():
             steps, values = metric_series(rows, key, window=window)
+            averaged |= any(b - a < window for a, b in itertools.pairwise(steps))
             if steps:
                 ax.plot(steps, values, "-" if len(steps) > 60 else ".-", lw=1.2, label=label)
         ax.set_xlabel("optimiser step")
-        ax.set_title(key if not window else f"{key} (trailing mean over {window:g} steps)")
+        ax.set_title(f"{key} (trailing mean over {window:g} steps)" if averaged else key)
         values = [y for line in ax.lines for y in line.get_ydata()]
         if log or (log is None and min(values) > 0):
             ax.set_yscale("log")
